@@ -1,0 +1,3 @@
+from kmodlab.cli import main
+
+raise SystemExit(main())

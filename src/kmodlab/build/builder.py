@@ -1,0 +1,390 @@
+"""Build a student's submission folder into kernel modules, in the sandbox.
+
+The student's files are copied into a fresh build folder next to a Kbuild we
+write ourselves from their obj-m (their Makefile is read as data, never run),
+then `make -C <headers> M=<build folder> modules` runs inside bubblewrap with a
+minimal environment, a wall-clock timeout and a cap on its output.
+
+A build that fails to compile is an ordinary result (ok=False, with
+diagnostics). Only input kmodlab cannot use (InputError), missing headers
+(SetupError) or a missing sandbox (SandboxUnavailable) raise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kmodlab.build.diagnostics import Diagnostic, errors, parse_build_log
+from kmodlab.build.objm import KbuildSpec, ModuleSpec, module_specs
+from kmodlab.build.sandbox import MINIMAL_ENV, Limits, limits_argv, sandbox_argv, sandbox_available
+from kmodlab.build.validate import KBUILD_FILES, Submission, load_submission
+from kmodlab.errors import InputError, SandboxUnavailable, SetupError
+
+DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_MAX_OUTPUT = 1 << 20
+# make cannot handle a path with spaces, colons or quotes in M= or -C.
+_MAKE_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+-]+$")
+_SAFE_EXTRA = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+
+
+@dataclass(frozen=True)
+class BuiltModule:
+    name: str  # as in obj-m (the .ko file's stem)
+    ko: Path
+    sources: list[str]  # the student's .c files it was built from (relative paths)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    ok: bool
+    modules: list[BuiltModule]  # the modules whose .ko was produced
+    diagnostics: list[Diagnostic]
+    log: str
+    duration_s: float
+    build_dir: Path  # the caller owns it: the .ko files live here
+    sandboxed: bool
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return errors(self.diagnostics)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    files: dict[str, bytes]  # build-folder path -> content, Kbuild included
+    modules: tuple[ModuleSpec, ...]  # as the student wrote them
+    file_map: dict[str, str]  # generated build-folder file -> student file it stands for
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    returncode: int | None
+    output: bytes
+    timed_out: bool
+    truncated: bool
+
+
+def _check_line(kind: str, value: str) -> None:
+    # Written verbatim into Kbuild: a newline would let it add make rules.
+    if re.search(r"[\n\r\x00]", value):
+        raise ValueError(f"{kind} must be a single line: {value!r}")
+
+
+def _object_name(obj: str) -> str:
+    stem = obj[:-2] if obj.endswith(".o") else obj
+    if not all(_SAFE_EXTRA.match(p) for p in stem.split("/")):
+        raise ValueError(f"not a usable object name: {obj!r}")
+    return stem
+
+
+def _free_stem(base: str, taken: set[str]) -> str:
+    stem, n = base, 1
+    while f"{stem}.c" in taken or f"{stem}.o" in taken:
+        n += 1
+        stem = f"{base}{n}"
+    return stem
+
+
+def _module_objects(
+    spec: KbuildSpec, extra_objs: Mapping[str, Sequence[str]], files: dict[str, bytes]
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Objects per module once the caller's extra objects are added.
+
+    A one-file module hello (hello.c) cannot also link shim.o: kbuild cannot
+    build hello.o from both hello.c and other objects. Then hello.c is compiled
+    through a wrapper file that #includes it, so positions, __FILE__ and debug
+    info still name hello.c.
+    """
+    names = {m.name for m in spec.modules}
+    unknown = set(extra_objs) - names
+    if unknown:
+        raise ValueError(f"extra_objs names modules the submission does not build: {unknown}")
+    objects: dict[str, list[str]] = {}
+    file_map: dict[str, str] = {}
+    for module in spec.modules:
+        extras = [_object_name(o) for o in extra_objs.get(module.name, ())]
+        for extra in extras:
+            if not any(f"{extra}{ext}" in files for ext in (".c", ".S", ".o")):
+                raise ValueError(f"extra object {extra}.o has no source in extra_files")
+        objs = list(module.objects)
+        if extras and objs == [module.name]:
+            wrapper = _free_stem(f"{module.name}_kmodlab_main", set(files))
+            files[f"{wrapper}.c"] = f'#include "{module.name}.c"\n'.encode()
+            file_map[f"{wrapper}.c"] = f"{module.name}.c"
+            objs = [wrapper]
+        objects[module.name] = objs + [e for e in extras if e not in objs]
+    return objects, file_map
+
+
+def kbuild_text(
+    objects: Mapping[str, Sequence[str]],
+    *,
+    ccflags: Sequence[str] = (),
+    extra_ccflags: Sequence[str] = (),
+    ldflags: Sequence[str] = (),
+    origin: str | None = None,
+) -> str:
+    """The Kbuild file for the build folder. Pure."""
+    source = f"from the student's {origin} (read as data, never run)" if origin else "by kmodlab"
+    lines = [f"# Generated {source}.", f"obj-m := {' '.join(f'{m}.o' for m in objects)}"]
+    for module, objs in objects.items():
+        if list(objs) != [module]:
+            lines.append(f"{module}-y := {' '.join(f'{o}.o' for o in objs)}")
+    if ccflags:
+        lines.append(f"ccflags-y += {' '.join(ccflags)}")
+    for flag in extra_ccflags:
+        _check_line("extra_ccflags", flag)
+        lines.append(f"ccflags-y += {flag}")
+    for flag in ldflags:
+        _check_line("ldflags", flag)
+        lines.append(f"ldflags-y += {flag}")
+    return "\n".join(lines) + "\n"
+
+
+def plan_build(
+    sub: Submission,
+    spec: KbuildSpec,
+    *,
+    extra_files: Mapping[str, bytes] | None = None,
+    extra_ccflags: Sequence[str] = (),
+    extra_objs: Mapping[str, Sequence[str]] | None = None,
+    ldflags: Sequence[str] = (),
+) -> _Plan:
+    """The files of the build folder: the student's sources, the caller's extras, our Kbuild."""
+    files = {rel: data for rel, data in sub.files.items() if rel not in KBUILD_FILES}
+    for rel, data in (extra_files or {}).items():
+        if not all(_SAFE_EXTRA.match(p) for p in rel.split("/")) or rel in KBUILD_FILES:
+            raise ValueError(f"not a usable extra file name: {rel!r}")
+        if rel in files:
+            raise ValueError(f"extra file {rel!r} would replace the student's own file")
+        files[rel] = bytes(data)
+    objects, file_map = _module_objects(spec, extra_objs or {}, files)
+    kbuild = kbuild_text(
+        objects,
+        ccflags=spec.ccflags,
+        extra_ccflags=extra_ccflags,
+        ldflags=ldflags,
+        origin=spec.origin,
+    )
+    files["Kbuild"] = kbuild.encode()
+    return _Plan(files, spec.modules, file_map)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    # The whole process group: make, gcc, and bwrap (whose sandbox then dies with it).
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_capped(argv: Sequence[str], *, cwd: Path, timeout_s: float, max_output: int) -> _Outcome:
+    """Run argv with stdout+stderr captured up to max_output bytes and a wall timeout."""
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(MINIMAL_ENV),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout_s
+    chunks: list[bytes] = []
+    size, timed_out, truncated = 0, False, False
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    with proc.stdout, selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            if not sel.select(remaining):
+                continue
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            if size + len(data) > max_output:
+                chunks.append(data[: max_output - size])
+                truncated = True
+                break
+            chunks.append(data)
+            size += len(data)
+        if timed_out or truncated:
+            _kill(proc)
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill(proc)
+            proc.wait()
+    return _Outcome(proc.returncode, b"".join(chunks), timed_out, truncated)
+
+
+def _fresh_build_dir(out_dir: Path | None) -> Path:
+    if out_dir is None:
+        path = Path(tempfile.mkdtemp(prefix="kmodlab-build-"))
+    else:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix="build-", dir=out_dir))
+    path = path.resolve()
+    if not _MAKE_SAFE_PATH.match(str(path)):
+        raise InputError(
+            f"the build folder {path} has characters make cannot handle",
+            "choose an output folder whose path has no spaces or special characters",
+        )
+    return path
+
+
+def _check_headers(headers: Path) -> Path:
+    headers = Path(headers).resolve()
+    if not (headers / "Makefile").is_file():
+        raise SetupError(f"no kernel headers at {headers}", "run `kmodlab setup` first")
+    if not _MAKE_SAFE_PATH.match(str(headers)):
+        raise SetupError(
+            f"the kernel headers path {headers} has characters make cannot handle",
+            "set KMODLAB_HOME to a path without spaces and run `kmodlab setup` again",
+        )
+    return headers
+
+
+def _use_sandbox(allow_unsandboxed: bool) -> bool:
+    if sandbox_available():
+        return True
+    if not allow_unsandboxed:
+        raise SandboxUnavailable(
+            "no sandbox is available to build in (bubblewrap missing or not permitted)",
+            "install bubblewrap (apt-get install bubblewrap) or pass --no-sandbox to build "
+            "without isolation",
+        )
+    warnings.warn(
+        "building without a sandbox: the compiler can read and write anything you can",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return False
+
+
+def make_argv(headers: Path, build_dir: Path) -> list[str]:
+    jobs = min(4, os.cpu_count() or 1)
+    return ["make", "-C", str(headers), f"M={build_dir}", f"-j{jobs}", "modules"]
+
+
+def _outcome_diagnostics(outcome: _Outcome, timeout_s: float, max_output: int) -> list[Diagnostic]:
+    found = []
+    if outcome.timed_out:
+        message = f"the build took longer than {timeout_s:g} s and was stopped"
+        found.append(Diagnostic(None, None, None, "error", "timeout", message))
+    if outcome.truncated:
+        message = f"the build printed more than {max_output} bytes and was stopped"
+        found.append(Diagnostic(None, None, None, "error", "output-limit", message))
+    return found
+
+
+def _write_tree(build_dir: Path, files: Mapping[str, bytes]) -> None:
+    for rel, data in files.items():
+        path = build_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def build_submission(
+    src: Path,
+    *,
+    headers: Path,
+    out_dir: Path | None = None,
+    allow_unsandboxed: bool = False,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_output: int = DEFAULT_MAX_OUTPUT,
+    extra_files: Mapping[str, bytes] | None = None,
+    extra_ccflags: Sequence[str] = (),
+    extra_objs: Mapping[str, Sequence[str]] | None = None,
+    ldflags: Sequence[str] = (),
+) -> BuildResult:
+    """Build the modules of the submission folder `src` against the kbuild tree `headers`.
+
+    The build happens in a new folder (under out_dir, or a new temporary folder)
+    that the caller owns. extra_files are written into it (paths relative to
+    it), extra_ccflags and ldflags are appended to our Kbuild as written (refer
+    to files of the build folder as $(src)/name), and extra_objs[module] are
+    linked into that module.
+    """
+    started = time.monotonic()
+    sub = load_submission(Path(src))
+    spec = module_specs(sub.files, kbuild=sub.text("Kbuild"), makefile=sub.text("Makefile"))
+    headers = _check_headers(headers)
+    sandboxed = _use_sandbox(allow_unsandboxed)
+    plan = plan_build(
+        sub,
+        spec,
+        extra_files=extra_files,
+        extra_ccflags=extra_ccflags,
+        extra_objs=extra_objs,
+        ldflags=ldflags,
+    )
+    build_dir = _fresh_build_dir(out_dir)
+    _write_tree(build_dir, plan.files)
+    command = make_argv(headers, build_dir)
+    if sandboxed:
+        argv = sandbox_argv(command, build_dir=build_dir, headers=headers)
+    else:
+        # RLIMIT_NPROC counts all of the user's processes outside a user namespace.
+        prlimit = shutil.which("prlimit")
+        limits = limits_argv(Limits(processes=1 << 20), prlimit) if prlimit else []
+        argv = [*limits, *command]
+    outcome = run_capped(argv, cwd=build_dir, timeout_s=timeout_s, max_output=max_output)
+    return _result(plan, outcome, build_dir, started, sandboxed, spec, timeout_s, max_output)
+
+
+def _result(
+    plan: _Plan,
+    outcome: _Outcome,
+    build_dir: Path,
+    started: float,
+    sandboxed: bool,
+    spec: KbuildSpec,
+    timeout_s: float,
+    max_output: int,
+) -> BuildResult:
+    log = outcome.output.decode("utf-8", errors="replace")
+    sources = {m.name: list(m.sources) for m in plan.modules}
+    diagnostics = [
+        *spec.findings,
+        *parse_build_log(log, str(build_dir), file_map=plan.file_map, modules=sources),
+        *_outcome_diagnostics(outcome, timeout_s, max_output),
+    ]
+    modules = [
+        BuiltModule(m.name, build_dir / f"{m.name}.ko", list(m.sources))
+        for m in plan.modules
+        if (build_dir / f"{m.name}.ko").is_file()
+    ]
+    ok = (
+        outcome.returncode == 0
+        and not (outcome.timed_out or outcome.truncated)
+        and len(modules) == len(plan.modules)
+    )
+    if not ok and not errors(diagnostics):
+        message = f"the build failed (exit status {outcome.returncode}); see the log"
+        diagnostics.append(Diagnostic(None, None, None, "error", "build-failed", message))
+    return BuildResult(
+        ok=ok,
+        modules=modules,
+        diagnostics=diagnostics,
+        log=log,
+        duration_s=time.monotonic() - started,
+        build_dir=build_dir,
+        sandboxed=sandboxed,
+    )

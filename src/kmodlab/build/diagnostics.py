@@ -1,0 +1,225 @@
+"""Turn a kbuild log into diagnostics a student can act on.
+
+Pure: works on the log text only. Paths the compiler prints point into the
+scratch build folder; they are mapped back to the student's own file names so
+that an error reads `hello.c:7:9`, not `/tmp/kmodlab-build-x1y2/hello.c:7:9`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+SEVERITIES = ("error", "warning", "note")
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in a build, or in reading the submission.
+
+    kind is a short stable tag a grader or UI can key on: "compile-error",
+    "fatal-error", a gcc option name such as "unused-variable", "undefined-symbol",
+    "gpl-only-symbol", "missing-license", "linker", "timeout", ...
+    """
+
+    file: str | None
+    line: int | None
+    column: int | None
+    severity: str  # one of SEVERITIES
+    kind: str
+    message: str
+    function: str | None = None  # from gcc's "In function 'x':" context line
+
+    def __str__(self) -> str:
+        where = ":".join(str(p) for p in (self.file, self.line, self.column) if p is not None)
+        return f"{where + ': ' if where else ''}{self.severity}: {self.message}"
+
+
+_GCC = re.compile(
+    r"^(?P<file>[^\s:][^:]*):(?P<line>\d+):(?:(?P<col>\d+):)? "
+    r"(?P<sev>fatal error|error|warning|note): (?P<msg>.*)$"
+)
+_TOOL = re.compile(r"^(?:cc1|gcc|cc): (?P<sev>fatal error|error|warning): (?P<msg>.*)$")
+_FUNCTION = re.compile(r"^(?P<file>[^\s:][^:]*): In (?:member )?function ['‘](?P<fn>[^'’]+)['’]:$")
+_TOP_LEVEL = re.compile(r"^(?P<file>[^\s:][^:]*): At top level:$")
+_OPTION = re.compile(r"\s*\[-W(?:error=)?(?P<opt>[A-Za-z0-9_=+\-]+)\]$")
+_UNDEFINED = re.compile(
+    r'^(?P<lvl>ERROR|WARNING): modpost: "(?P<sym>[^"]+)" \[(?P<ko>[^\]]+)\] undefined!$'
+)
+_GPL_ONLY = re.compile(
+    r"^(?P<lvl>ERROR|WARNING): modpost: GPL-incompatible module (?P<ko>\S+) "
+    r"uses GPL-only symbol '(?P<sym>[^']+)'$"
+)
+_NO_LICENSE = re.compile(
+    r"^(?P<lvl>ERROR|WARNING): modpost: missing MODULE_LICENSE\(\) in (?P<obj>\S+)$"
+)
+_MODPOST = re.compile(r"^(?P<lvl>ERROR|WARNING): modpost: (?P<msg>.*)$")
+_LD = re.compile(r"^(?:\S*-)?ld(?:\.bfd)?: (?:(?P<sev>warning): )?(?P<msg>.*)$")
+# make's own complaints ("No rule to make target ..."), not its "[target] Error 2" echoes.
+_MAKE = re.compile(r"^make(?:\[\d+\])?: \*\*\* (?P<msg>(?!\[|Waiting for unfinished).*)$")
+# ld reports a source position without a severity, after an "in function" line.
+_LD_FUNCTION = re.compile(r"^(?:\S*-)?ld(?:\.bfd)?: (?P<obj>\S+): in function [`'](?P<fn>[^']+)':$")
+_LD_POSITION = re.compile(
+    r"^(?P<file>[^\s:][^:]*):(?P<line>\d+): "
+    r"(?P<msg>(?:multiple definition|undefined reference) .*)$"
+)
+_FIRST_DEFINED = re.compile(r"; \S+?:(?P<file>[^:\s]+):(?P<line>\d+): first defined here$")
+_KERNEL_PREFIX = re.compile(r"^(?:\./|.*/linux-headers-[^/]+/)")
+_ASM = re.compile(r"^(?P<file>[^\s:][^:]*):(?P<line>\d+): (?P<sev>Error|Warning): (?P<msg>.*)$")
+
+
+def _module_of(path: str) -> str:
+    """`/build/dir/hello.ko` or `hello.o` -> `hello`: modpost names modules by path."""
+    base = path.rsplit("/", 1)[-1]
+    for suffix in (".ko", ".o"):
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+class _PathMapper:
+    """Maps paths printed inside the build folder back to the student's names."""
+
+    def __init__(self, build_dir: str, file_map: Mapping[str, str]):
+        self.prefix = build_dir.rstrip("/") + "/"
+        self.file_map = file_map
+
+    def __call__(self, path: str) -> str:
+        if path.startswith(self.prefix):
+            rel = path[len(self.prefix) :]
+            return self.file_map.get(rel, rel)
+        # A kernel header: its path inside the headers tree is what people search for.
+        return _KERNEL_PREFIX.sub("", path)
+
+
+def _severity(word: str) -> str:
+    word = word.lower()
+    return "error" if word == "fatal error" else word
+
+
+def _gcc_kind(sev: str, message: str) -> tuple[str, str]:
+    """Kind from the `[-Wfoo]` option gcc appends, else from the severity."""
+    m = _OPTION.search(message)
+    if m:
+        return m.group("opt"), message[: m.start()]
+    default = {
+        "fatal error": "fatal-error",
+        "error": "compile-error",
+        "warning": "compile-warning",
+        "note": "note",
+    }
+    return default[sev], message
+
+
+def _modpost(line: str, modules: Mapping[str, Sequence[str]]) -> Diagnostic | None:
+    if m := _UNDEFINED.match(line):
+        ko, sym = _module_of(m["ko"]) + ".ko", m["sym"]
+        msg = (
+            f"{ko} uses {sym}, which no module or kernel exports: check the spelling, "
+            "or load the module that exports it first"
+        )
+        return Diagnostic(None, None, None, "error", "undefined-symbol", msg)
+    if m := _GPL_ONLY.match(line):
+        ko, sym = _module_of(m["ko"]) + ".ko", m["sym"]
+        msg = (
+            f"{ko} uses {sym}, which the kernel exports to GPL-compatible modules only "
+            '(EXPORT_SYMBOL_GPL): declare MODULE_LICENSE("GPL") or use another function'
+        )
+        return Diagnostic(None, None, None, "error", "gpl-only-symbol", msg)
+    if m := _NO_LICENSE.match(line):
+        name = _module_of(m["obj"])
+        sources = list(modules.get(name, ()))
+        msg = (
+            f'{name}.ko has no MODULE_LICENSE(): add MODULE_LICENSE("GPL") to '
+            f"{sources[0] if len(sources) == 1 else 'one of its source files'}"
+        )
+        sev = "error" if m["lvl"] == "ERROR" else "warning"
+        file = sources[0] if len(sources) == 1 else None
+        return Diagnostic(file, None, None, sev, "missing-license", msg)
+    if m := _MODPOST.match(line):
+        sev = "error" if m["lvl"] == "ERROR" else "warning"
+        return Diagnostic(None, None, None, sev, "modpost", m["msg"])
+    return None
+
+
+def _other(line: str) -> Diagnostic | None:
+    """Tool-level lines with no source position: cc1/ld/make failures."""
+    if m := _TOOL.match(line):
+        sev = m["sev"]
+        kind, msg = _gcc_kind(sev, m["msg"])
+        return Diagnostic(None, None, None, _severity(sev), kind, msg)
+    if m := _LD.match(line):
+        return Diagnostic(None, None, None, m["sev"] or "error", "linker", m["msg"])
+    if m := _ASM.match(line):
+        # The assembler reports positions in gcc's temporary .s file: useless to a student.
+        return Diagnostic(None, None, None, _severity(m["sev"]), "assembler", m["msg"])
+    if m := _MAKE.match(line):
+        return Diagnostic(None, None, None, "error", "make", m["msg"])
+    return None
+
+
+class _LogParser:
+    """Reads a log line by line; gcc and ld put context on the line before."""
+
+    def __init__(self, to_student: _PathMapper, modules: Mapping[str, Sequence[str]]):
+        self.to_student = to_student
+        self.modules = modules
+        self.function: dict[str, str | None] = {}
+        self.ld_function: str | None = None
+
+    def feed(self, line: str) -> Diagnostic | None:
+        if m := _FUNCTION.match(line):
+            self.function[m["file"]] = m["fn"]
+        elif m := _TOP_LEVEL.match(line):
+            self.function[m["file"]] = None
+        elif m := _GCC.match(line):
+            kind, msg = _gcc_kind(m["sev"], m["msg"])
+            column = int(m["col"]) if m["col"] else None
+            where = (self.to_student(m["file"]), int(m["line"]), column)
+            return Diagnostic(*where, _severity(m["sev"]), kind, msg, self.function.get(m["file"]))
+        elif m := _LD_FUNCTION.match(line):
+            self.ld_function = m["fn"]
+        elif m := _LD_POSITION.match(line):
+            return self._link(m)
+        elif "modpost:" in line:
+            return _modpost(line, self.modules)
+        else:
+            return _other(line)
+        return None
+
+    def _link(self, m: re.Match) -> Diagnostic:
+        msg, kind = m["msg"], "linker"
+        first = _FIRST_DEFINED.search(msg)
+        symbol = re.search(r"multiple definition of [`'](?P<sym>[^']+)'", msg)
+        if first and symbol:
+            other = f"{self.to_student(first['file'])}:{first['line']}"
+            kind = "multiple-definition"
+            msg = (
+                f"{symbol['sym']} is defined here and in {other}: make one of them static, "
+                "or keep a single definition"
+            )
+        where = (self.to_student(m["file"]), int(m["line"]), None)
+        return Diagnostic(*where, "error", kind, msg, self.ld_function)
+
+
+def parse_build_log(
+    log: str,
+    build_dir: str,
+    *,
+    file_map: Mapping[str, str] | None = None,
+    modules: Mapping[str, Sequence[str]] | None = None,
+) -> list[Diagnostic]:
+    """Diagnostics found in a kbuild log, in log order.
+
+    file_map maps build-folder-relative names to the student's (for files the
+    builder generated); modules maps module name to its sources, so a modpost
+    complaint about a one-file module can point at that file.
+    """
+    parser = _LogParser(_PathMapper(build_dir, file_map or {}), modules or {})
+    found = (parser.feed(raw.rstrip()) for raw in log.splitlines())
+    return [d for d in found if d is not None]
+
+
+def errors(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
+    return [d for d in diagnostics if d.severity == "error"]

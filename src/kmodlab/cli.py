@@ -1,0 +1,273 @@
+"""The `kmodlab` command: a thin layer over the Python API.
+
+Every user-fixable problem is a KmodlabError, printed as one line
+("kmodlab: error: PROBLEM: FIX") with exit status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from kmodlab import __version__
+from kmodlab.errors import KmodlabError
+
+EXIT_USAGE = 2
+
+
+def _print_err(msg: str) -> None:
+    print(f"kmodlab: {msg}", file=sys.stderr)
+
+
+# -- setup / doctor ---------------------------------------------------------
+def cmd_setup(args: argparse.Namespace) -> int:
+    from kmodlab.setup import setup
+    from kmodlab.vm.session import prepare, start_guest
+
+    kernel = setup(debs_dir=args.debs, install_packages=not args.no_install)
+    _print_err("preparing the guest (initramfs, accelerator, saved snapshot)")
+    machine = prepare(kernel=kernel)
+    _print_err(machine.accel_note)
+    start_guest(machine).close()  # saves the snapshot on first use
+    _print_err(f"ready: guest kernel {kernel.abi}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from kmodlab.doctor import run_checks
+
+    failed = 0
+    for finding in run_checks():
+        print(finding.line(), flush=True)
+        failed += not finding.ok
+    return 1 if failed else 0
+
+
+# -- build ------------------------------------------------------------------
+def _print_diagnostics(result) -> None:  # type: ignore[no-untyped-def]
+    for d in result.diagnostics:
+        where = f"{d.file}:{d.line}:" if d.file and d.line else (f"{d.file}:" if d.file else "")
+        print(f"{where} {d.severity}: {d.message}".strip())
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from kmodlab.build import build_submission
+    from kmodlab.paths import current_kernel
+
+    kernel = current_kernel()
+    out = Path(args.output) if args.output else None
+    result = build_submission(
+        Path(args.dir), headers=kernel.headers, out_dir=out, allow_unsandboxed=args.no_sandbox
+    )
+    if args.json:
+        print(json.dumps(_build_json(result), indent=2))
+        return 0 if result.ok else 1
+    _print_diagnostics(result)
+    if result.ok:
+        for m in result.modules:
+            print(f"built {m.name}.ko: {m.ko}")
+        return 0
+    print("build failed" + ("" if result.diagnostics else ":\n" + result.log[-4000:]))
+    return 1
+
+
+def _build_json(result) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "ok": result.ok,
+        "sandboxed": result.sandboxed,
+        "duration_s": round(result.duration_s, 3),
+        "modules": [{"name": m.name, "ko": str(m.ko)} for m in result.modules],
+        "diagnostics": [
+            {k: getattr(d, k) for k in ("file", "line", "column", "severity", "kind", "message")}
+            for d in result.diagnostics
+        ],
+    }
+
+
+# -- run --------------------------------------------------------------------
+def _commands(args: argparse.Namespace) -> list[list[str]] | None:
+    import shlex
+
+    cmds = [shlex.split(c) for c in args.command or []]
+    if args.argv:
+        cmds.append(list(args.argv))
+    return cmds or None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from kmodlab.run import format_result, run_submission
+
+    report = run_submission(
+        Path(args.dir),
+        _commands(args),
+        use_snapshot=not args.no_snapshot,
+        allow_unsandboxed=args.no_sandbox,
+        timeout_s=args.timeout,
+    )
+    if not report.build.ok:
+        _print_diagnostics(report.build)
+        print(
+            "build failed" + ("" if report.build.diagnostics else ":\n" + report.build.log[-4000:])
+        )
+        return 1
+    for r in report.results:
+        print(format_result(r))
+    if report.crash:
+        print(f"the guest crashed: {report.crash.problem}")
+        for rep in report.crash.reports:
+            print(rep.text)
+    if args.timings:
+        print(json.dumps({k: round(v, 3) for k, v in report.timings.items()}), file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+# -- lab / test -------------------------------------------------------------
+def _repo_root() -> Path | None:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "tests").is_dir():
+            return parent
+    return None
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    """The main job. Until the course notebooks exist: hello in the lab VM."""
+    from kmodlab.run import format_result, run_submission
+
+    if not args.skip_setup:
+        cmd_setup(argparse.Namespace(debs=args.debs, no_install=False))
+    with tempfile.TemporaryDirectory(prefix="kmodlab-hello-") as tmp:
+        src = resources.files("kmodlab.examples").joinpath("hello")
+        for name in ("hello.c", "Makefile"):
+            (Path(tmp) / name).write_bytes(src.joinpath(name).read_bytes())
+        print("Building hello.c in the sandbox and loading it into the lab VM...\n")
+        report = run_submission(Path(tmp), [["insmod", "hello.ko"], ["lsmod"], ["rmmod", "hello"]])
+    if not report.build.ok:
+        _print_diagnostics(report.build)
+        return 1
+    for r in report.results:
+        print(format_result(r) + "\n")
+    return 0 if report.ok else 1
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    root = _repo_root()
+    if root is None:
+        raise KmodlabError(
+            "the test suite lives in a kmodlab checkout", "run this from a git clone"
+        )
+    if not args.skip_setup:
+        cmd_setup(argparse.Namespace(debs=None, no_install=False))
+    cmd = [sys.executable, "-m", "pytest", *args.pytest_args]
+    return subprocess.call(cmd, cwd=root)
+
+
+# -- parser -----------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kmodlab",
+        description="Write Linux kernel modules, build them in a sandbox, "
+        "and run them in a real Debian kernel under QEMU (never in your own kernel).",
+    )
+    p.add_argument("--version", action="version", version=f"kmodlab {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("setup", help="install packages, fetch the guest kernel and headers")
+    s.add_argument(
+        "--debs",
+        type=Path,
+        metavar="DIR",
+        help="take the kernel .deb files from DIR instead of downloading (offline)",
+    )
+    s.add_argument(
+        "--no-install",
+        action="store_true",
+        help="do not apt-get install missing host packages, only report them",
+    )
+    s.set_defaults(func=cmd_setup)
+
+    s = sub.add_parser("doctor", help="check every component, one line each")
+    s.set_defaults(func=cmd_doctor)
+
+    s = sub.add_parser("build", help="build every module of a submission folder in the sandbox")
+    s.add_argument(
+        "dir", metavar="DIR", help="folder with the .c files (and optional Makefile/Kbuild)"
+    )
+    s.add_argument("-o", "--output", metavar="OUT", help="keep the build folder here")
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
+    _sandbox_flag(s)
+    s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser(
+        "run",
+        help="build DIR, boot a fresh guest with its modules, run commands",
+        description="Build DIR, boot a fresh guest with its modules in the working folder, and "
+        "run commands there. Without commands: insmod every module, then rmmod them.",
+        epilog="examples:\n  kmodlab run hello -- insmod hello.ko\n"
+        "  kmodlab run hello -c 'insmod hello.ko' -c 'cat /proc/modules' -c 'rmmod hello'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("dir", metavar="DIR")
+    s.add_argument(
+        "-c",
+        "--command",
+        action="append",
+        metavar="CMD",
+        help="a command to run (repeatable, split like a shell does)",
+    )
+    s.add_argument(
+        "argv", nargs=argparse.REMAINDER, metavar="-- COMMAND...", help="one command after --"
+    )
+    s.add_argument("--timeout", type=float, default=30.0, help="seconds per command (default 30)")
+    s.add_argument("--no-snapshot", action="store_true", help="boot cold instead of restoring")
+    s.add_argument("--timings", action="store_true", help="print timings (JSON) to stderr")
+    _sandbox_flag(s)
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("lab", help="the main job: set up, then run the lab")
+    s.add_argument("--skip-setup", action="store_true", help=argparse.SUPPRESS)
+    s.add_argument("--debs", type=Path, metavar="DIR", help="as for `setup`")
+    s.set_defaults(func=cmd_lab)
+
+    s = sub.add_parser("test", help="set up, then run the whole test suite (pytest)")
+    s.add_argument("--skip-setup", action="store_true", help="do not run `setup` first")
+    s.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
+    s.set_defaults(func=cmd_test)
+    return p
+
+
+def _sandbox_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="build without isolation when no sandbox is available (unsafe)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "argv", None) and args.argv[0] == "--":
+        args.argv = args.argv[1:]
+    try:
+        return args.func(args)
+    except KmodlabError as e:
+        _print_err(f"error: {e.line()}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _print_err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as e:  # a bug of ours: one line, the traceback on request
+        if os.environ.get("KMODLAB_DEBUG"):
+            raise
+        _print_err(
+            f"internal error: {type(e).__name__}: {e} (rerun with KMODLAB_DEBUG=1 for details)"
+        )
+        return 70

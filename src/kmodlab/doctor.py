@@ -1,0 +1,126 @@
+"""`kmodlab doctor`: one line per component, OK or what to do about it."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from kmodlab.errors import KmodlabError
+from kmodlab.paths import KernelLayout, current_kernel
+
+
+@dataclass(frozen=True)
+class Finding:
+    component: str
+    ok: bool
+    detail: str  # what was found, or the problem and its fix
+
+    def line(self) -> str:
+        return f"{'OK  ' if self.ok else 'FAIL'}  {self.component:<16} {self.detail}"
+
+
+def _qemu() -> Finding:
+    from kmodlab.vm.snapshot import qemu_version
+
+    if not shutil.which("qemu-system-x86_64"):
+        return Finding("qemu", False, "not installed: apt-get install qemu-system-x86")
+    return Finding("qemu", True, qemu_version())
+
+
+def _kernel() -> Finding:
+    k = current_kernel()
+    version = k.read_manifest().get("version", "?")
+    return Finding("kernel", True, f"{k.abi} (Debian {version}) in {k.root}")
+
+
+def _headers() -> Finding:
+    k = current_kernel()
+    missing = [p for p in (k.headers / "Makefile", k.headers / ".config") if not p.is_file()]
+    if missing:
+        return Finding("headers", False, f"{missing[0]} is missing: run `kmodlab setup` again")
+    return Finding("headers", True, str(k.headers))
+
+
+def compiler_versions(config_text: str, gcc_version_output: str) -> tuple[str, str]:
+    """The gcc the kernel was built with (from its .config) and the host's gcc-12."""
+    m = re.search(r'CONFIG_CC_VERSION_TEXT="([^"]*)"', config_text)
+    built = m.group(1) if m else "unknown"
+    host = gcc_version_output.splitlines()[0] if gcc_version_output else "not installed"
+    return built, host
+
+
+def _compiler() -> Finding:
+    k: KernelLayout = current_kernel()
+    gcc = shutil.which("gcc-12")
+    out = subprocess.run([gcc, "--version"], capture_output=True, text=True).stdout if gcc else ""
+    built, host = compiler_versions(k.config.read_text(errors="replace"), out)
+    if not gcc:
+        return Finding(
+            "compiler", False, f"gcc-12 missing (kernel built with {built}): apt-get install gcc-12"
+        )
+    same = built.split()[-1:] == host.split()[-1:]
+    detail = f"host {host}; kernel built with {built}"
+    return Finding("compiler", same, detail if same else detail + ": modules may not load")
+
+
+def _sandbox() -> Finding:
+    from kmodlab.build.sandbox import sandbox_available
+
+    if sandbox_available():
+        return Finding("sandbox", True, "bubblewrap: no network, read-only system")
+    return Finding("sandbox", False, "bubblewrap cannot run here: apt-get install bubblewrap")
+
+
+def _python() -> Finding:
+    requires = importlib.metadata.requires("kmodlab") or []
+    names = [re.split(r"[<>=!~;\[ ]", r)[0] for r in requires if "extra ==" not in r]
+    missing = []
+    for name in names:
+        try:
+            importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name)
+    if missing:
+        return Finding("python", False, f"missing {', '.join(missing)}: run ./kmodlab setup")
+    return Finding("python", True, f"{len(names)} packages present")
+
+
+def _guest() -> Iterator[Finding]:
+    from kmodlab.vm.session import Session, prepare
+
+    machine = prepare()
+    yield Finding("accelerator", True, machine.accel_note)
+    t0 = time.monotonic()
+    with Session(machine) as s:
+        r = s.run(["uname", "-r"])
+        took = time.monotonic() - t0
+    ok = r.ok and r.stdout.strip() == machine.kernel.abi
+    yield Finding("guest", ok, f"answered `uname -r` = {r.stdout.strip()} after {took:.2f} s")
+
+
+CHECKS: tuple[Callable[[], Finding | Iterator[Finding]], ...] = (
+    _qemu,
+    _kernel,
+    _headers,
+    _compiler,
+    _sandbox,
+    _python,
+    _guest,
+)
+
+
+def run_checks() -> Iterator[Finding]:
+    for check in CHECKS:
+        name = check.__name__.lstrip("_")
+        try:
+            result = check()
+            yield from ([result] if isinstance(result, Finding) else result)
+        except KmodlabError as e:
+            yield Finding(name, False, e.line())
+        except Exception as e:  # doctor must report, never crash
+            yield Finding(name, False, f"{type(e).__name__}: {e}")

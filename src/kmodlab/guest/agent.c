@@ -1,0 +1,382 @@
+/*
+ * kmodlab guest agent: runs inside the lab VM, never on the host.
+ *
+ * It serves one request at a time on a dedicated virtio-serial port named
+ * "kmodlab.agent" (fallback: /dev/ttyS1), separate from the kernel console
+ * (ttyS0), so nothing a module prints with printk can reach this channel. Every message is length-prefixed, so no
+ * output (a student's or a command's) can forge a frame either.
+ *
+ * Requests (one header line, then exactly the announced bytes):
+ *   X <id> <timeout_ms> <len>\n<argv joined by NUL>   run a command
+ *   P <id> <mode-octal> <pathlen> <datalen>\n<path><data>   write a file
+ *   D <id>\n                                          drain the kernel log
+ * Every request gets one response:
+ *   R <id> <status> <value> <outlen> <errlen> <kmsglen> <ms>\n<out><err><kmsg>
+ * status: E = exited (value = exit code), S = killed by signal (value =
+ * signal), T = timed out (value = 0; the command may still be stuck, for
+ * example in an init that never returns), F = failed to start (value =
+ * errno). kmsg holds the raw /dev/kmsg records logged since the previous
+ * response, so the host can show what each command caused.
+ *
+ * Built static with the host's gcc; it needs only libc.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AGENT_VERSION "1"
+#define MAX_OUT (4 << 20)
+#define MAX_REQ (64 << 20)
+
+static int chan = -1;
+static int kmsg = -1;
+
+struct buf {
+	char *data;
+	size_t len, cap;
+	int truncated;
+};
+
+static void die(const char *what)
+{
+	dprintf(2, "kmodlab-agent: %s: %s\n", what, strerror(errno));
+	_exit(1);
+}
+
+static void buf_add(struct buf *b, const char *p, size_t n, size_t limit)
+{
+	if (b->len + n > limit) {
+		n = limit > b->len ? limit - b->len : 0;
+		b->truncated = 1;
+	}
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n)
+			cap *= 2;
+		b->data = realloc(b->data, cap);
+		if (!b->data)
+			die("realloc");
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+static void read_exact(char *p, size_t n)
+{
+	while (n) {
+		ssize_t r = read(chan, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			die("read channel");
+		p += r;
+		n -= r;
+	}
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t r = write(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die("write channel");
+		p += r;
+		n -= r;
+	}
+}
+
+static void read_line(char *line, size_t cap)
+{
+	size_t n = 0;
+	for (;;) {
+		char c;
+		read_exact(&c, 1);
+		if (c == '\n')
+			break;
+		if (n + 1 < cap)
+			line[n++] = c;
+	}
+	line[n] = 0;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Each read() of /dev/kmsg returns exactly one record. */
+static void drain_kmsg(struct buf *out)
+{
+	char rec[8192];
+	for (;;) {
+		ssize_t r = read(kmsg, rec, sizeof(rec));
+		if (r < 0 && errno == EPIPE)
+			continue; /* records overwritten before we read them */
+		if (r <= 0)
+			break;
+		buf_add(out, rec, r, MAX_OUT);
+		if (rec[r - 1] != '\n')
+			buf_add(out, "\n", 1, MAX_OUT);
+	}
+}
+
+static void respond(const char *id, char status, long value, struct buf *out,
+		    struct buf *err, long ms)
+{
+	struct buf k = {0};
+	char head[256];
+	drain_kmsg(&k);
+	int n = snprintf(head, sizeof(head), "R %s %c %ld %zu %zu %zu %ld\n", id,
+			 status, value, out ? out->len : 0, err ? err->len : 0,
+			 k.len, ms);
+	write_all(chan, head, n);
+	if (out && out->len)
+		write_all(chan, out->data, out->len);
+	if (err && err->len)
+		write_all(chan, err->data, err->len);
+	if (k.len)
+		write_all(chan, k.data, k.len);
+	free(k.data);
+}
+
+static void collect(int fd, struct buf *b, struct pollfd *p)
+{
+	char tmp[65536];
+	ssize_t r = read(fd, tmp, sizeof(tmp));
+	if (r > 0)
+		buf_add(b, tmp, r, MAX_OUT);
+	else if (r == 0 || (errno != EINTR && errno != EAGAIN))
+		p->fd = -1;
+}
+
+static pid_t spawn(char **argv, int *outfd, int *errfd, int *err_no)
+{
+	int o[2], e[2], x[2];
+	if (pipe2(o, O_CLOEXEC) || pipe2(e, O_CLOEXEC) || pipe2(x, O_CLOEXEC))
+		die("pipe");
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		setsid();
+		int devnull = open("/dev/null", O_RDONLY);
+		dup2(devnull, 0);
+		dup2(o[1], 1);
+		dup2(e[1], 2);
+		signal(SIGPIPE, SIG_DFL);
+		execvp(argv[0], argv);
+		int en = errno;
+		write(x[1], &en, sizeof(en));
+		_exit(127);
+	}
+	close(o[1]);
+	close(e[1]);
+	close(x[1]);
+	int en = 0;
+	if (read(x[0], &en, sizeof(en)) == sizeof(en))
+		*err_no = en;
+	close(x[0]);
+	*outfd = o[0];
+	*errfd = e[0];
+	return pid;
+}
+
+static void run_command(const char *id, long timeout_ms, char *payload, size_t len)
+{
+	char *argv[256];
+	int argc = 0;
+	for (size_t i = 0; i < len && argc < 255;) {
+		argv[argc++] = payload + i;
+		i += strlen(payload + i) + 1;
+	}
+	argv[argc] = NULL;
+	if (argc == 0) {
+		respond(id, 'F', EINVAL, NULL, NULL, 0);
+		return;
+	}
+	long start = now_ms();
+	int outfd, errfd, err_no = 0;
+	pid_t pid = spawn(argv, &outfd, &errfd, &err_no);
+	struct buf out = {0}, err = {0};
+	struct pollfd p[2] = {{outfd, POLLIN, 0}, {errfd, POLLIN, 0}};
+	int status = 0, exited = 0;
+	while (!exited) {
+		long left = timeout_ms - (now_ms() - start);
+		if (left <= 0)
+			break;
+		int r = poll(p, 2, p[0].fd < 0 && p[1].fd < 0 ? (left < 5 ? left : 5) : left);
+		if (r > 0) {
+			if (p[0].fd >= 0 && p[0].revents)
+				collect(outfd, &out, &p[0]);
+			if (p[1].fd >= 0 && p[1].revents)
+				collect(errfd, &err, &p[1]);
+		}
+		if (p[0].fd < 0 && p[1].fd < 0 && waitpid(pid, &status, WNOHANG) == pid)
+			exited = 1;
+	}
+	char st = 'T';
+	long value = 0;
+	if (!exited) {
+		/* A task stuck in an uninterruptible sleep (an init that never
+		 * returns) survives SIGKILL; report the timeout and leave it. */
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+	} else if (err_no) {
+		st = 'F';
+		value = err_no;
+	} else if (WIFEXITED(status)) {
+		st = 'E';
+		value = WEXITSTATUS(status);
+	} else {
+		st = 'S';
+		value = WTERMSIG(status);
+	}
+	close(outfd);
+	close(errfd);
+	respond(id, st, value, &out, &err, now_ms() - start);
+	free(out.data);
+	free(err.data);
+}
+
+static void put_file(const char *id, const char *path, mode_t mode, const char *data,
+		     size_t len)
+{
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s.part", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	long value = 0;
+	if (fd < 0) {
+		value = errno;
+	} else {
+		size_t off = 0;
+		while (off < len) {
+			ssize_t w = write(fd, data + off, len - off);
+			if (w < 0) {
+				value = errno;
+				break;
+			}
+			off += w;
+		}
+		close(fd);
+		if (!value && rename(tmp, path))
+			value = errno;
+	}
+	respond(id, value ? 'F' : 'E', value, NULL, NULL, 0);
+}
+
+static char *read_payload(size_t len)
+{
+	if (len > MAX_REQ)
+		die("request too large");
+	char *p = malloc(len + 1);
+	if (!p)
+		die("malloc");
+	read_exact(p, len);
+	p[len] = 0;
+	return p;
+}
+
+static void serve(void)
+{
+	char line[512];
+	for (;;) {
+		/* As PID 1 we inherit orphans and timed-out commands: reap them
+		 * between requests, never while run_command waits for its child. */
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		read_line(line, sizeof(line));
+		char id[64];
+		long a = 0;
+		unsigned long b = 0, c = 0;
+		if (line[0] == 'X' && sscanf(line + 1, "%63s %ld %lu", id, &a, &b) == 3) {
+			char *payload = read_payload(b);
+			run_command(id, a, payload, b);
+			free(payload);
+		} else if (line[0] == 'P' &&
+			   sscanf(line + 1, "%63s %lo %lu %lu", id, &a, &b, &c) == 4) {
+			char *path = read_payload(b);
+			char *data = read_payload(c);
+			put_file(id, path, (mode_t)a, data, c);
+			free(path);
+			free(data);
+		} else if (line[0] == 'D' && sscanf(line + 1, "%63s", id) == 1) {
+			respond(id, 'E', 0, NULL, NULL, 0);
+		} else if (line[0]) {
+			dprintf(2, "kmodlab-agent: bad request: %.80s\n", line);
+		}
+	}
+}
+
+/* devtmpfs has /dev/vportNpM but not udev's by-name links: look the name up. */
+static const char *find_port(const char *want, char *dev, size_t cap)
+{
+	DIR *d = opendir("/sys/class/virtio-ports");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char path[512], name[128] = {0};
+		snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", e->d_name);
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, name, sizeof(name) - 1);
+		close(fd);
+		if (n > 0 && name[n - 1] == '\n')
+			name[n - 1] = 0;
+		if (strcmp(name, want) == 0) {
+			snprintf(dev, cap, "/dev/%s", e->d_name);
+			closedir(d);
+			return dev;
+		}
+	}
+	if (d)
+		closedir(d);
+	return "/dev/ttyS1";
+}
+
+int main(int argc, char **argv)
+{
+	char found[300];
+	const char *dev = argc > 1 ? argv[1] : find_port("kmodlab.agent", found, sizeof(found));
+	signal(SIGPIPE, SIG_IGN);
+	chan = open(dev, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (chan < 0)
+		die(dev);
+	struct termios t;
+	if (tcgetattr(chan, &t) == 0) {
+		/* Raw: no echo, no CR/LF translation, byte-exact frames. */
+		cfmakeraw(&t);
+		t.c_cc[VMIN] = 1;
+		t.c_cc[VTIME] = 0;
+		cfsetispeed(&t, B115200);
+		cfsetospeed(&t, B115200);
+		tcsetattr(chan, TCSANOW, &t);
+	}
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (kmsg < 0)
+		die("/dev/kmsg");
+	/* Start the log after boot: the host wants what commands cause. */
+	lseek(kmsg, 0, SEEK_END);
+	char ready[] = "KMODLAB-AGENT-READY " AGENT_VERSION "\n";
+	write_all(chan, ready, strlen(ready));
+	serve();
+	return 0;
+}

@@ -1,0 +1,104 @@
+"""Choosing how to run the guest: KVM where it really works, software emulation otherwise.
+
+/dev/kvm existing proves little: on some hosts it is a KVM backend that only
+runs specially built guests (PVM), and a stock kernel hangs or QEMU aborts.
+So KVM is judged by booting the real guest with it, once; the verdict is
+cached per host kernel, QEMU and guest, and KMODLAB_ACCEL=kvm|tcg overrides it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kmodlab.errors import SetupError
+from kmodlab.paths import atomic_write, home
+from kmodlab.vm.guest import Guest, GuestError
+from kmodlab.vm.qemu import ACCELERATORS, Accelerator, MachineSpec
+
+PROBE_TIMEOUT_S = 20.0
+KVM_DEVICE = Path("/dev/kvm")
+
+
+@dataclass(frozen=True)
+class Choice:
+    accel: Accelerator
+    note: str  # one line for the user: what was chosen and why
+
+
+def candidates(kvm_device: Path = KVM_DEVICE) -> list[Accelerator]:
+    """Accelerators worth trying, best first."""
+    if kvm_device.exists() and os.access(kvm_device, os.R_OK | os.W_OK):
+        return [ACCELERATORS["kvm"], ACCELERATORS["tcg"]]
+    return [ACCELERATORS["tcg"]]
+
+
+def boots(spec: MachineSpec, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """None if the guest reaches its agent with this spec, else why not."""
+    try:
+        with Guest(spec, incoming=None) as guest:
+            guest.wait_ready(timeout_s)
+            guest.run(["true"], timeout_s=timeout_s)
+            return None
+    except GuestError as e:
+        return e.problem
+
+
+def probe(
+    base: MachineSpec,
+    options: Sequence[Accelerator],
+    *,
+    try_boot: Callable[[MachineSpec], str | None] = boots,
+) -> Choice:
+    """The first accelerator a real guest boots with; explains every one that failed."""
+    failures: list[str] = []
+    for accel in options:
+        reason = try_boot(_with_accel(base, accel))
+        if reason is None:
+            note = f"using {accel.description}"
+            if failures:
+                note += " (" + "; ".join(failures) + ")"
+            return Choice(accel, note)
+        failures.append(f"{accel.name} does not work here: {reason}")
+    raise SetupError(
+        "the guest kernel does not boot with any accelerator: " + "; ".join(failures),
+        "run `kmodlab doctor` for details",
+    )
+
+
+def _with_accel(spec: MachineSpec, accel: Accelerator) -> MachineSpec:
+    return MachineSpec(
+        spec.kernel, spec.initrd, accel, spec.memory_mb, spec.cpus, spec.extra_cmdline
+    )
+
+
+def _cache_key(spec: MachineSpec, qemu: str) -> str:
+    return "|".join((platform.release(), qemu, str(spec.kernel), str(spec.initrd)))
+
+
+def choose(spec: MachineSpec, *, qemu_version: str, base: Path | None = None) -> Choice:
+    """Pick (and remember) the accelerator for this host; spec.accel is ignored."""
+    forced = os.environ.get("KMODLAB_ACCEL")
+    if forced:
+        if forced not in ACCELERATORS:
+            raise SetupError(
+                f"KMODLAB_ACCEL={forced} is not an accelerator",
+                f"use one of {', '.join(ACCELERATORS)} or unset it",
+            )
+        return Choice(ACCELERATORS[forced], f"using {forced} (KMODLAB_ACCEL)")
+    path = (base or home()) / "accel.json"
+    key = _cache_key(spec, qemu_version)
+    try:
+        saved = json.loads(path.read_text())
+        if saved.get("key") == key and saved.get("accel") in ACCELERATORS:
+            return Choice(ACCELERATORS[saved["accel"]], saved.get("note", ""))
+    except (OSError, ValueError):
+        pass
+    choice = probe(spec, candidates())
+    record = {"key": key, "accel": choice.accel.name, "note": choice.note}
+    atomic_write(path, json.dumps(record).encode())
+    return choice

@@ -1,0 +1,283 @@
+"""One running lab guest: a QEMU process, its console, and the agent channel.
+
+This is the thin process layer; framing is in protocol.py and reading the
+kernel's reports is in console.py. A guest that dies or stops answering raises
+GuestCrashed / GuestHung carrying the console, where the kernel's own oops
+text is, so callers can report it and start another guest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import select
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kmodlab.errors import KmodlabError
+from kmodlab.vm import protocol
+from kmodlab.vm.console import KernelReport, find_reports
+from kmodlab.vm.qemu import MachineSpec, qemu_argv
+from kmodlab.vm.qmp import QMP
+
+CONNECT_TIMEOUT_S = 10.0
+# Slack the host grants beyond a command's own timeout before it declares the
+# whole guest hung (the agent enforces the command timeout itself).
+HOST_SLACK_S = 5.0
+
+
+class GuestError(KmodlabError):
+    """The guest did not do what was asked; carries the console for diagnosis."""
+
+    def __init__(self, problem: str, console: str = "", fix: str | None = None):
+        super().__init__(problem, fix)
+        self.console = console
+
+    @property
+    def reports(self) -> list[KernelReport]:
+        return find_reports(self.console)
+
+
+class GuestCrashed(GuestError):
+    """QEMU exited or the agent vanished: a panic, a triple fault, a dead init."""
+
+
+class GuestHung(GuestError):
+    """The guest stopped answering within the host-side timeout."""
+
+
+class BootFailed(GuestError):
+    """The guest never became ready."""
+
+
+@dataclass
+class CommandResult:
+    argv: list[str]
+    status: str  # exited | signaled | timeout | failed-to-start
+    returncode: int | None  # exit code, or -signal, or None on timeout
+    stdout: str
+    stderr: str
+    kmsg: list[protocol.KmsgRecord] = field(default_factory=list)
+    guest_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "exited" and self.returncode == 0
+
+    @property
+    def log(self) -> str:
+        return "\n".join(r.text for r in self.kmsg)
+
+
+_STATUS = {
+    protocol.STATUS_EXITED: "exited",
+    protocol.STATUS_SIGNALED: "signaled",
+    protocol.STATUS_TIMEOUT: "timeout",
+    protocol.STATUS_FAILED_TO_START: "failed-to-start",
+}
+
+
+def _to_result(argv: list[str], r: protocol.Response) -> CommandResult:
+    status = _STATUS[r.status]
+    code: int | None = {"exited": r.value, "signaled": -r.value}.get(status)
+    if status == "failed-to-start":
+        code = 127
+        msg = f"{argv[0]}: command not found or not executable (errno {r.value})\n"
+        return CommandResult(argv, status, code, "", msg, r.kmsg, r.guest_ms)
+    out, err = (b.decode("utf-8", "replace") for b in (r.stdout, r.stderr))
+    return CommandResult(argv, status, code, out, err, r.kmsg, r.guest_ms)
+
+
+class Guest:
+    """A booted guest. Use Guest.boot(...) or Guest.restore(...); always close()."""
+
+    def __init__(self, spec: MachineSpec, *, incoming: Path | None, qmp: bool = False):
+        self.spec = spec
+        self._dir = Path(tempfile.mkdtemp(prefix="kmodlab-vm-"))
+        self.agent_path = self._dir / "agent.sock"
+        self.qmp_path = self._dir / "qmp.sock" if qmp else None
+        self.argv = qemu_argv(
+            spec, agent_socket=self.agent_path, qmp_socket=self.qmp_path, incoming=incoming
+        )
+        self._console = bytearray()
+        self._console_lock = threading.Lock()
+        self._reader = protocol.ResponseReader()
+        self._ids = itertools.count(1)
+        self._sock: socket.socket | None = None
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._pump = threading.Thread(target=self._read_console, daemon=True)
+        self._pump.start()
+        self._connect()
+
+    # -- process plumbing -------------------------------------------------
+    def _read_console(self) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while chunk := os.read(fd, 65536):
+            with self._console_lock:
+                self._console += chunk
+
+    def console(self) -> str:
+        with self._console_lock:
+            return self._console.decode("utf-8", "replace").replace("\r\n", "\n")
+
+    def console_bytes(self) -> int:
+        with self._console_lock:
+            return len(self._console)
+
+    def console_since(self, offset: int) -> str:
+        with self._console_lock:
+            return self._console[offset:].decode("utf-8", "replace").replace("\r\n", "\n")
+
+    def _qemu_error(self) -> str:
+        if self.proc.poll() is None or self.proc.stderr is None:
+            return ""
+        text = self.proc.stderr.read().decode("utf-8", "replace")
+        lines = [ln for ln in text.splitlines() if "QEMU waiting for connection" not in ln]
+        return lines[-1] if lines else ""
+
+    def _connect(self) -> None:
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        while True:
+            if self.proc.poll() is not None:
+                raise BootFailed(f"QEMU exited at start: {self._qemu_error()}", self.console())
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(str(self.agent_path))
+                self._sock = s
+                return
+            except (FileNotFoundError, ConnectionRefusedError):
+                s.close()
+                if time.monotonic() > deadline:
+                    raise BootFailed(
+                        "QEMU did not open the agent channel", self.console()
+                    ) from None
+                time.sleep(0.002)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _recv(self, deadline: float) -> bytes:
+        assert self._sock is not None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        ready, _, _ = select.select([self._sock], [], [], left)
+        if not ready:
+            raise TimeoutError
+        data = self._sock.recv(1 << 16)
+        if not data:
+            self.proc.wait(timeout=5)
+            console = self._settled_console()
+            reports = find_reports(console)
+            why = f": {reports[-1].title}" if reports else ""
+            if not why and (err := self._qemu_error()):
+                why = f": {err}"
+            raise GuestCrashed(f"the guest stopped (QEMU exited){why}", console)
+        return data
+
+    def _settled_console(self) -> str:
+        # The console pipe may still hold the last lines of a panic.
+        self._pump.join(timeout=1.0)
+        return self.console()
+
+    def wait_restored(self, timeout_s: float = 30.0) -> None:
+        """Wait until an incoming snapshot has loaded and the guest runs.
+
+        Bytes sent to the serial port while the snapshot loads are lost (the
+        saved UART state overwrites its FIFO), so nothing may be sent before.
+        """
+        assert self.qmp_path is not None, "restoring needs the QMP socket"
+        deadline = time.monotonic() + timeout_s
+        qmp = QMP(self.qmp_path, timeout_s=timeout_s)
+        try:
+            while not qmp.execute("query-status").get("running"):  # type: ignore[union-attr]
+                if self.proc.poll() is not None:
+                    raise BootFailed(f"restoring the guest failed: {self._qemu_error()}")
+                if time.monotonic() > deadline:
+                    raise BootFailed("restoring the guest timed out", self.console())
+                time.sleep(0.005)
+        finally:
+            qmp.close()
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Wait for the agent's banner (after a cold boot)."""
+        deadline = time.monotonic() + timeout_s
+        try:
+            while not self._reader.take_ready():
+                self._reader.feed(self._recv(deadline))
+        except TimeoutError:
+            raise BootFailed(
+                f"the guest did not come up within {timeout_s:.0f} s", self.console()
+            ) from None
+
+    # -- requests ---------------------------------------------------------
+    def _request(self, frame: bytes, deadline: float) -> protocol.Response:
+        assert self._sock is not None
+        try:
+            self._sock.sendall(frame)
+            while (resp := self._reader.take()) is None:
+                self._reader.feed(self._recv(deadline))
+        except (BrokenPipeError, ConnectionResetError):
+            raise GuestCrashed(
+                "the guest stopped (channel closed)", self._settled_console()
+            ) from None
+        except TimeoutError:
+            self.kill()
+            raise GuestHung("the guest stopped answering", self._settled_console()) from None
+        return resp
+
+    def run(self, argv: list[str], *, timeout_s: float = 30.0) -> CommandResult:
+        """Run one command in the guest; a timeout inside the guest is a normal result."""
+        frame = protocol.encode_exec(str(next(self._ids)), argv, timeout_s)
+        resp = self._request(frame, time.monotonic() + timeout_s + HOST_SLACK_S)
+        return _to_result(argv, resp)
+
+    def put(self, path: str, data: bytes, mode: int = 0o644, *, timeout_s: float = 30.0) -> None:
+        frame = protocol.encode_put(str(next(self._ids)), path, data, mode)
+        resp = self._request(frame, time.monotonic() + timeout_s)
+        if resp.status != protocol.STATUS_EXITED:
+            raise GuestError(f"cannot write {path} in the guest: {os.strerror(resp.value)}")
+
+    def drain_kmsg(self, *, timeout_s: float = 10.0) -> list[protocol.KmsgRecord]:
+        """Kernel log records since the previous request; also proves the agent answers."""
+        frame = protocol.encode_drain(str(next(self._ids)))
+        return self._request(frame, time.monotonic() + timeout_s).kmsg
+
+    # -- shutdown ---------------------------------------------------------
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        self.kill()
+        if self._sock is not None:
+            self._sock.close()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        for p in (self.agent_path, self.qmp_path):
+            if p is not None:
+                p.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self._dir.rmdir()
+
+    def __enter__(self) -> Guest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

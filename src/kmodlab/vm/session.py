@@ -1,0 +1,230 @@
+"""The lab VM as a Python API: boot once, run many commands, push modules, read the log.
+
+    with Session() as s:
+        s.push_modules([Path("hello.ko")])
+        r = s.run("insmod hello.ko")
+        print(r.returncode, r.log)
+
+A session starts from a saved snapshot of a booted guest when one is valid
+(a fraction of a second), else it boots cold and saves one for next time.
+A guest that crashes or hangs is reported (GuestCrashed/GuestHung carry the
+kernel's own report) and the next call starts a fresh guest.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kmodlab.errors import SetupError
+from kmodlab.guest.initramfs import build_initramfs
+from kmodlab.paths import KernelLayout, current_kernel
+from kmodlab.vm import accel as accel_mod
+from kmodlab.vm import snapshot
+from kmodlab.vm.guest import BootFailed, CommandResult, Guest, GuestError
+from kmodlab.vm.protocol import KmsgRecord
+from kmodlab.vm.qemu import ACCELERATORS, MachineSpec
+
+BOOT_TIMEOUT_S = 90.0
+DEFAULT_TIMEOUT_S = 30.0
+
+
+def _stderr(msg: str) -> None:
+    print(f"kmodlab: {msg}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class LabMachine:
+    """A ready-to-start guest description: kernel, initramfs, accelerator."""
+
+    kernel: KernelLayout
+    spec: MachineSpec
+    accel_note: str
+
+    @property
+    def guest_module_dir(self) -> str:
+        return f"/lib/modules/{self.kernel.abi}/extra"
+
+
+def prepare(
+    *,
+    kernel: KernelLayout | None = None,
+    accel: str | None = None,
+    memory_mb: int = 256,
+    extra_cmdline: tuple[str, ...] = (),
+) -> LabMachine:
+    """Resolve the kernel, build the initramfs, choose the accelerator (cached)."""
+    kernel = kernel or current_kernel()
+    if not kernel.vmlinux.is_file():
+        raise SetupError(f"{kernel.vmlinux} is missing", "run `kmodlab setup`")
+    initrd = build_initramfs(kernel)
+    spec = MachineSpec(kernel.vmlinux, initrd, ACCELERATORS["tcg"], memory_mb, 1, extra_cmdline)
+    if accel:
+        if accel not in ACCELERATORS:
+            raise SetupError(f"unknown accelerator {accel!r}", f"use one of {list(ACCELERATORS)}")
+        choice = accel_mod.Choice(ACCELERATORS[accel], f"using {accel} (requested)")
+    else:
+        choice = accel_mod.choose(spec, qemu_version=snapshot.qemu_version())
+    spec = MachineSpec(spec.kernel, spec.initrd, choice.accel, memory_mb, 1, extra_cmdline)
+    return LabMachine(kernel, spec, choice.note)
+
+
+def start_guest(machine: LabMachine, *, use_snapshot: bool = True) -> Guest:
+    """A guest ready for its first command: restored from a snapshot, or booted cold."""
+    if use_snapshot:
+        path = snapshot.snapshot_path(machine.spec)
+        if not path.is_file():
+            try:
+                snapshot.save_snapshot(machine.spec, path)
+            except GuestError as e:
+                _stderr(f"could not save a guest snapshot ({e.problem}); booting cold")
+        if path.is_file():
+            guest = Guest(machine.spec, incoming=path, qmp=True)
+            try:
+                guest.wait_restored()
+                guest.drain_kmsg()
+                return guest
+            except GuestError as e:
+                guest.close()
+                # A snapshot QEMU cannot load is stale: drop it, boot cold.
+                _stderr(f"the saved guest did not restore ({e.problem}); booting cold")
+                path.unlink(missing_ok=True)
+    guest = Guest(machine.spec, incoming=None)
+    try:
+        guest.wait_ready(BOOT_TIMEOUT_S)
+    except BaseException:
+        guest.close()
+        raise
+    return guest
+
+
+def strip_debug(ko: Path) -> bytes:
+    """The module without DWARF: a tenth of the bytes to send over the serial line.
+
+    The host keeps the full .ko to decode addresses to file:line.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / ko.name
+        proc = subprocess.run(
+            ["objcopy", "--strip-debug", str(ko), str(out)], capture_output=True, check=False
+        )
+        return out.read_bytes() if proc.returncode == 0 else ko.read_bytes()
+
+
+class Session:
+    """A warm guest. Methods raise GuestCrashed/GuestHung when the guest dies;
+    the next call then boots a fresh guest (and pushes the modules again)."""
+
+    def __init__(
+        self,
+        machine: LabMachine | None = None,
+        *,
+        use_snapshot: bool = True,
+        on_restart: Callable[[str], None] | None = None,
+    ):
+        self.machine = machine or prepare()
+        self.use_snapshot = use_snapshot
+        self.on_restart = on_restart or _stderr
+        self.modules: dict[str, Path] = {}  # module name -> host .ko (with debug info)
+        self._guest: Guest | None = None
+        self.boots = 0
+        self.last_start_s = 0.0
+
+    # -- lifecycle --------------------------------------------------------
+    @property
+    def guest(self) -> Guest:
+        if self._guest is None or not self._guest.alive():
+            if self._guest is not None:
+                self._guest.close()
+                self.on_restart("the previous guest died; starting a fresh one")
+            t0 = time.monotonic()
+            self._guest = start_guest(self.machine, use_snapshot=self.use_snapshot)
+            self.last_start_s = time.monotonic() - t0
+            self.boots += 1
+            if self.modules:
+                self._upload(self.modules)
+        return self._guest
+
+    def start(self) -> Session:
+        _ = self.guest
+        return self
+
+    def restart(self) -> None:
+        """Throw the guest away (after a crash, a hang, or a module stuck loading)."""
+        if self._guest is not None:
+            self._guest.close()
+            self._guest = None
+        _ = self.guest
+
+    def close(self) -> None:
+        if self._guest is not None:
+            self._guest.close()
+            self._guest = None
+
+    def __enter__(self) -> Session:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- commands ---------------------------------------------------------
+    def run(
+        self, command: str | list[str], *, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> CommandResult:
+        """Run a command in the guest (a string is split like a shell would, no shell runs).
+
+        Commands run in the module folder (the guest's init starts the agent
+        there), so `insmod hello.ko` works.
+        """
+        argv = shlex.split(command) if isinstance(command, str) else list(command)
+        guest = self.guest
+        try:
+            return guest.run(argv, timeout_s=timeout_s)
+        except GuestError:
+            guest.close()
+            raise
+
+    def sh(self, script: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> CommandResult:
+        """Run a shell command line (pipes, globs, redirections) in the guest."""
+        return self.run(["/bin/sh", "-c", script], timeout_s=timeout_s)
+
+    def dmesg(self) -> list[KmsgRecord]:
+        """Kernel log records logged since the previous command."""
+        return self.guest.drain_kmsg()
+
+    def push_modules(self, kos: Iterable[Path], *, depmod: bool = True) -> list[str]:
+        """Copy built modules into the guest's module folder; run depmod for modprobe."""
+        new = {Path(ko).stem: Path(ko) for ko in kos}
+        fresh = self._guest is None or not self._guest.alive()
+        self.modules.update(new)
+        _ = self.guest  # a fresh guest receives every module when it starts
+        if not fresh and new:
+            self._upload(new, depmod=depmod)
+        return list(new)
+
+    def _upload(self, modules: dict[str, Path], *, depmod: bool = True) -> None:
+        guest = self._guest
+        assert guest is not None
+        for name, ko in modules.items():
+            guest.put(f"{self.machine.guest_module_dir}/{name}.ko", strip_debug(ko))
+        if depmod:
+            r = guest.run(["depmod", "-a"], timeout_s=DEFAULT_TIMEOUT_S)
+            if not r.ok:
+                raise BootFailed(f"depmod failed in the guest: {r.stderr.strip()}")
+
+    def section_addresses(self, module: str) -> dict[str, int]:
+        """Load addresses of a loaded module's sections (to decode its oopses later)."""
+        folder = f"/sys/module/{shlex.quote(module)}/sections"
+        r = self.sh(f"cd {folder} && grep . .text .init.text .exit.text 2>/dev/null")
+        out: dict[str, int] = {}
+        for line in r.stdout.splitlines():
+            name, _, value = line.partition(":")
+            if value.strip().startswith("0x"):
+                out[name] = int(value.strip(), 16)
+        return out

@@ -1,0 +1,6 @@
+#include <linux/kernel.h>
+
+int shared_helper(void)
+{
+	return 2;
+}
