@@ -294,6 +294,14 @@ def _outcome_diagnostics(outcome: _Outcome, timeout_s: float, max_output: int) -
     return found
 
 
+def _unexplained_failure(log: str, returncode: int | None) -> Diagnostic:
+    """A failure no parser recognised: quote the last line that is not make's chatter."""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip() and not ln.startswith("make")]
+    last = f": {lines[-1][:300]}" if lines else ""
+    message = f"the build failed (exit status {returncode}){last}"
+    return Diagnostic(None, None, None, "error", "build-failed", message)
+
+
 def _write_tree(build_dir: Path, files: Mapping[str, bytes]) -> None:
     for rel, data in files.items():
         path = build_dir / rel
@@ -377,8 +385,7 @@ def _result(
         and len(modules) == len(plan.modules)
     )
     if not ok and not errors(diagnostics):
-        message = f"the build failed (exit status {outcome.returncode}); see the log"
-        diagnostics.append(Diagnostic(None, None, None, "error", "build-failed", message))
+        diagnostics.append(_unexplained_failure(log, outcome.returncode))
     return BuildResult(
         ok=ok,
         modules=modules,

@@ -355,9 +355,15 @@ def _object(token: str, where: str) -> str:
         raise InputError(f"{where} lists {_show(name)!r}, which is not an object file name", fix)
     path = name[:-2]
     parts = path.split("/")
-    if _ROOT in path or not all(_SAFE_PATH_PART.match(p) for p in parts):
+    if _ROOT in path or path.startswith("/") or ".." in parts:
         raise InputError(
-            f"{where} lists {_show(name)!r}", "name objects relative to the folder, e.g. util.o"
+            f"{where} lists {_show(name)!r}, outside the submission folder",
+            "name objects relative to the folder, e.g. util.o or src/util.o",
+        )
+    if not all(_SAFE_PATH_PART.match(p) for p in parts):
+        raise InputError(
+            f"{where} lists {_show(name)!r}, which is not an object file name",
+            "use only letters, digits, _ and - in file names",
         )
     return path
 

@@ -1,0 +1,60 @@
+"""Fixtures for the real-VM tier: a prepared lab machine and built fixture modules."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kmodlab.errors import KmodlabError
+
+MODULES = Path(__file__).parent.parent / "data" / "modules"
+
+
+def _unavailable(why: str) -> None:
+    # `kmodlab test` sets KMODLAB_REQUIRE_VM: there a missing lab is a failure,
+    # never a quietly skipped tier.
+    if os.environ.get("KMODLAB_REQUIRE_VM"):
+        pytest.fail(f"the lab VM is required but unavailable: {why}")
+    pytest.skip(f"lab VM unavailable: {why} (run `kmodlab setup`)")
+
+
+@pytest.fixture(scope="session")
+def machine():
+    from kmodlab.vm.session import prepare
+
+    try:
+        return prepare()
+    except KmodlabError as e:
+        _unavailable(e.line())
+
+
+@pytest.fixture(scope="session")
+def built(machine, tmp_path_factory):
+    """built(name) -> the .ko of tests/data/modules/<name>, built once per session."""
+    from kmodlab.build import build_submission
+
+    cache: dict[str, Path] = {}
+
+    def build(name: str) -> Path:
+        if name not in cache:
+            src = tmp_path_factory.mktemp(f"src-{name}")
+            shutil.copytree(MODULES / name, src, dirs_exist_ok=True)
+            out = tmp_path_factory.mktemp(f"build-{name}")
+            result = build_submission(src, headers=machine.kernel.headers, out_dir=out)
+            assert result.ok, result.log
+            (module,) = result.modules
+            cache[name] = module.ko
+        return cache[name]
+
+    return build
+
+
+@pytest.fixture
+def session(machine):
+    from kmodlab.vm.session import Session
+
+    with Session(machine, on_restart=lambda msg: None) as s:
+        yield s

@@ -1,0 +1,121 @@
+"""The lab engine against the real guest kernel."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from kmodlab.vm import accel
+from kmodlab.vm.console import find_reports
+from kmodlab.vm.guest import GuestCrashed, GuestHung
+from kmodlab.vm.qemu import Accelerator
+
+pytestmark = pytest.mark.vm
+
+
+def test_hello_loads_prints_and_unloads(session, built):
+    """Does hello load, print its line, appear in lsmod, and say goodbye on rmmod?"""
+    session.push_modules([built("hello")])
+    load = session.run("insmod hello.ko")
+    assert load.ok, load.stderr
+    assert "Hello, world!" in [r.text for r in load.kmsg]
+    assert "hello" in session.run("lsmod").stdout.split()
+    unload = session.run("rmmod hello")
+    assert unload.ok and [r.text for r in unload.kmsg] == ["Goodbye, world!"]
+    assert "hello" not in session.run("cat /proc/modules").stdout.split()
+
+
+def test_kmod_tools_are_the_real_ones(session, built):
+    """Do modprobe/depmod/modinfo work by module name, as on a Debian system?"""
+    session.push_modules([built("hello")])
+    assert "license:        GPL" in session.run("modinfo hello").stdout
+    assert "extra/hello.ko:" in session.sh("cat /lib/modules/$(uname -r)/modules.dep").stdout
+    probe = session.run("modprobe hello")
+    assert probe.ok and "Hello, world!" in probe.log
+    assert session.run("modprobe -r hello").ok
+    assert "kmod" in session.sh("readlink -f $(command -v insmod)").stdout
+
+
+def test_module_parameters_reach_init_and_sysfs(session, built):
+    """Does insmod NAME.ko param=value set the parameter seen by init and /sys/module?"""
+    session.push_modules([built("params")])
+    r = session.run(["insmod", "params.ko", 'whom="kernel hackers"'])  # the kernel splits on spaces
+    assert r.ok and "params: hello, kernel hackers" in r.log
+    assert session.run("cat /sys/module/params/parameters/whom").stdout == "kernel hackers\n"
+    assert "params: goodbye, kernel hackers" in session.run("rmmod params").log
+
+
+def test_null_dereference_in_init_gives_the_oops_and_the_guest_goes_on(session, built):
+    """Does an oops in init kill insmod, come back as the kernel's report, guest still usable?"""
+    session.push_modules([built("null_deref")])
+    r = session.run("insmod null_deref.ko")
+    assert r.status == "signaled" and r.returncode == -9
+    (oops,) = find_reports(r.log)
+    assert oops.kind == "oops" and "NULL pointer dereference" in oops.title
+    assert oops.rip.startswith("null_deref_init+") and oops.rip.endswith("[null_deref]")
+    assert int(session.run("cat /proc/sys/kernel/tainted").stdout) & 128  # taint D
+    assert session.run("uname -r").ok and session.boots == 1
+
+
+def test_init_that_never_returns_is_stopped_by_the_timeout(session, built):
+    """Is an insmod stuck in init a timeout near the limit, with the guest still answering?"""
+    session.push_modules([built("hang_init")])
+    t0 = time.monotonic()
+    r = session.run("insmod hang_init.ko", timeout_s=2)
+    took = time.monotonic() - t0
+    assert r.status == "timeout" and r.returncode is None
+    assert 2 <= took < 10
+    assert "hang_init: going to sleep forever" in r.log
+    assert session.run("true").ok
+
+
+def test_failed_init_runs_exactly_once(session, built):
+    """Does a failing init run once per insmod (not twice, as busybox's insmod would)?"""
+    session.push_modules([built("fail_init")])
+    r = session.run("insmod fail_init.ko")
+    assert r.returncode == 1 and "Cannot allocate memory" in r.stderr
+    assert [x.text for x in r.kmsg].count("fail_init: init called") == 1
+    again = session.run("insmod fail_init.ko")
+    assert [x.text for x in again.kmsg].count("fail_init: init called") == 1
+
+
+def test_panic_is_reported_with_the_kernels_text_and_a_fresh_guest_follows(session, built):
+    """Does a panic raise GuestCrashed with the panic report, and the next call get a new guest?"""
+    session.push_modules([built("hello"), built("panic_init")])
+    with pytest.raises(GuestCrashed) as info:
+        session.run("insmod panic_init.ko")
+    assert info.value.reports[-1].kind == "panic"
+    assert "student module panicked on purpose" in info.value.problem
+    r = session.run("insmod hello.ko")  # modules are pushed again into the new guest
+    assert r.ok and session.boots == 2
+
+
+def test_guest_that_stops_answering_is_detected_as_hung(session, built):
+    """Is a guest spinning with interrupts off reported as hung, and replaced?"""
+    session.push_modules([built("lockup_init")])
+    with pytest.raises(GuestHung):
+        session.run("insmod lockup_init.ko", timeout_s=1)
+    assert session.run("true").ok and session.boots == 2
+
+
+def test_dead_accelerator_falls_back_to_emulation(machine):
+    """When an accelerator cannot run the guest, is the next one chosen, with the reason said?"""
+    # -S holds the CPU forever: a stand-in for KVM that hangs, on any host.
+    dead = Accelerator("dead", ("-accel", "tcg", "-S"), "a hanging accelerator")
+    choice = accel.probe(
+        machine.spec,
+        [dead, machine.spec.accel],
+        try_boot=lambda s: accel.boots(s, timeout_s=5 if s.accel is dead else 60),
+    )
+    assert choice.accel == machine.spec.accel
+    assert "dead does not work here" in choice.note
+
+
+def test_real_accelerator_choice_boots(machine):
+    """Does the accelerator chosen for this host (KVM is judged by booting) run the guest?"""
+    choice = accel.probe(machine.spec, accel.candidates())
+    assert accel.boots(replace(machine.spec, accel=choice.accel)) is None
+    if accel.KVM_DEVICE.exists() and choice.accel.name == "tcg":
+        assert "kvm does not work here" in choice.note
