@@ -349,9 +349,9 @@ def build_submission(
     if sandboxed:
         argv = sandbox_argv(command, build_dir=build_dir, headers=headers)
     else:
-        # RLIMIT_NPROC counts all of the user's processes outside a user namespace.
+        # Outside a user namespace RLIMIT_NPROC counts all the user's processes: leave it.
         prlimit = shutil.which("prlimit")
-        limits = limits_argv(Limits(processes=1 << 20), prlimit) if prlimit else []
+        limits = limits_argv(Limits(processes=None), prlimit) if prlimit else []
         argv = [*limits, *command]
     outcome = run_capped(argv, cwd=build_dir, timeout_s=timeout_s, max_output=max_output)
     return _result(plan, outcome, build_dir, started, sandboxed, spec, timeout_s, max_output)

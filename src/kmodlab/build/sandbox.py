@@ -41,20 +41,16 @@ class Limits:
 
     file_size: int = 64 << 20  # a .ko with debug info is a few MiB; `.incbin "/dev/zero"` is not
     address_space: int = 2 << 30  # cc1 needs ~100 MiB; `#include "/dev/zero"` would eat all RAM
-    processes: int = 512  # not enforced for root (the kernel exempts uid 0 from RLIMIT_NPROC)
+    # Not enforced for root (the kernel exempts uid 0 from RLIMIT_NPROC). None: leave as is.
+    processes: int | None = 512
     open_files: int = 1024
 
 
 def limits_argv(limits: Limits, prlimit: str = "prlimit") -> list[str]:
-    return [
-        prlimit,
-        f"--fsize={limits.file_size}",
-        f"--as={limits.address_space}",
-        f"--nproc={limits.processes}",
-        f"--nofile={limits.open_files}",
-        "--core=0",
-        "--",
-    ]
+    argv = [prlimit, f"--fsize={limits.file_size}", f"--as={limits.address_space}"]
+    if limits.processes is not None:
+        argv.append(f"--nproc={limits.processes}")
+    return [*argv, f"--nofile={limits.open_files}", "--core=0", "--"]
 
 
 def kernel_tree(headers: Path) -> Path:

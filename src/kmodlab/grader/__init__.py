@@ -1,0 +1,1 @@
+"""The autograder: evidence gathered in a fresh guest, verdicts decided on the host."""

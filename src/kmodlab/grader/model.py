@@ -1,0 +1,102 @@
+"""The grader's result model: what every check returns and what a report holds.
+
+Serialised as versioned JSON ("kmodlab-report/1", see docs/report-schema.md);
+never pickled. Verdicts are decided on the host from evidence, so this module
+has no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SCHEMA = "kmodlab-report/1"
+Status = Literal["pass", "fail", "error", "skip"]
+STATUSES: tuple[str, ...] = ("pass", "fail", "error", "skip")
+
+# The generic checks, in the order they run and are reported (a stable interface).
+GENERIC_CHECKS: tuple[str, ...] = (
+    "build",
+    "load",
+    "unload",
+    "cycle",
+    "kernel-health",
+    "leaks",
+    "registrations",
+    "fault-injection",
+)
+
+
+@dataclass
+class Finding:
+    """One observation behind a verdict: a compiler warning, a leaked object, an oops."""
+
+    kind: str  # e.g. "warning", "leak", "leftover", "oops", "ignored-failure"
+    message: str
+    file: str | None = None  # the student's file, relative to the submission
+    line: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # kind-specific detail
+
+
+@dataclass
+class CheckResult:
+    id: str
+    status: Status
+    score: float
+    max_score: float
+    summary: str
+    findings: list[Finding] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # e.g. {"points": [...]} for fault-injection
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"bad status {self.status!r}")
+
+
+@dataclass
+class Report:
+    submission: str
+    kernel: str
+    checks: list[CheckResult]
+    duration_s: float = 0.0
+    exercise: str | None = None
+    schema: str = SCHEMA
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.score for c in self.checks), 3)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(c.max_score for c in self.checks), 3)
+
+    def check(self, check_id: str) -> CheckResult | None:
+        return next((c for c in self.checks if c.id == check_id), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "submission": self.submission,
+            "exercise": self.exercise,
+            "kernel": self.kernel,
+            "score": self.score,
+            "max_score": self.max_score,
+            "duration_s": round(self.duration_s, 3),
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        if d.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} report: schema={d.get('schema')!r}")
+        checks = [
+            CheckResult(**{**c, "findings": [Finding(**f) for f in c.get("findings", [])]})
+            for c in d["checks"]
+        ]
+        return cls(
+            submission=d["submission"],
+            kernel=d["kernel"],
+            checks=checks,
+            duration_s=d.get("duration_s", 0.0),
+            exercise=d.get("exercise"),
+        )

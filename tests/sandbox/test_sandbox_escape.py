@@ -1,0 +1,220 @@
+"""A hostile submission must not reach the host: files, network, private folders.
+
+Each check that something is blocked has a control showing the same action
+works without the sandbox, so a test cannot pass because the action was broken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import kmodlab.build.builder as builder
+from kmodlab.build import build_submission, sandbox_argv
+from kmodlab.build.sandbox import MINIMAL_ENV
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("require_sandbox")]
+
+HELLO = '#include <linux/module.h>\nMODULE_LICENSE("GPL");\n'
+
+
+@contextlib.contextmanager
+def listener() -> Iterator[socket.socket]:
+    """A TCP server on 127.0.0.1 that the test asks, afterwards, who connected."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.5)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def accepted(server: socket.socket) -> bool:
+    try:
+        conn, _ = server.accept()
+    except TimeoutError:
+        return False
+    conn.close()
+    return True
+
+
+def in_sandbox(command: str, build_dir: Path, headers: Path) -> subprocess.CompletedProcess:
+    """Run a shell command through the very command line the builder uses."""
+    argv = sandbox_argv(["bash", "-c", command], build_dir=build_dir, headers=headers)
+    return subprocess.run(argv, env=dict(MINIMAL_ENV), capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def build_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "build"
+    path.mkdir()
+    return path
+
+
+# -- (a) the student's Makefile is data, never run ---------------------------
+
+
+def test_hostile_makefile_is_never_run(tmp_path: Path, kbuild_dir: Path) -> None:
+    host_tmp_marker = Path(f"/tmp/kmodlab-pwned-{uuid.uuid4().hex}")
+    outside_marker = tmp_path / "outside-marker"
+    with listener() as server:
+        port = server.getsockname()[1]
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "hello.c").write_text(HELLO)
+        (src / "Makefile").write_text(
+            f"$(shell touch {host_tmp_marker})\n"
+            f"$(shell touch {outside_marker})\n"
+            f"LEAK := $(shell curl -s http://127.0.0.1:{port}/)\n"
+            f"X != touch {outside_marker}\n"
+            "obj-m := hello.o\n"
+            f"ccflags-y := -DLEAK=$(LEAK)\n"
+            "all:\n"
+            f"\ttouch {outside_marker}\n"
+            "\t$(MAKE) -C /lib/modules/$(shell uname -r)/build M=$(PWD) modules\n"
+        )
+        result = build_submission(src, headers=kbuild_dir, out_dir=tmp_path / "out")
+        assert result.ok, result.log
+        assert not accepted(server)
+    assert not host_tmp_marker.exists()
+    assert not outside_marker.exists()
+    assert "dropped-flag" in [d.kind for d in result.diagnostics]  # -DLEAK=$(shell ...)
+
+
+# -- (b) commands run through the builder's sandbox command line ---------------
+
+
+def test_build_folder_is_writable(build_dir: Path, kbuild_dir: Path) -> None:
+    done = in_sandbox("echo ok > inside && cat inside", build_dir, kbuild_dir)
+    assert done.returncode == 0, done.stderr
+    assert (build_dir / "inside").read_text() == "ok\n"
+
+
+def test_write_to_a_host_folder_fails_and_leaves_nothing(build_dir: Path, kbuild_dir: Path) -> None:
+    target = Path(f"/var/tmp/kmodlab-escape-{uuid.uuid4().hex}")
+    try:
+        done = in_sandbox(f"echo pwned > {target}", build_dir, kbuild_dir)
+        assert done.returncode != 0
+        assert "Read-only file system" in done.stderr
+        assert not target.exists()
+        # Control: the same write from outside the sandbox works.
+        subprocess.run(["bash", "-c", f"echo ok > {target}"], check=True)
+        assert target.exists()
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def test_write_next_to_the_build_folder_leaves_nothing(build_dir: Path, kbuild_dir: Path) -> None:
+    # The build folder's parent is under the sandbox's own /tmp: a write may succeed
+    # there, but it lands in the sandbox's tmpfs, not on the host.
+    escape = build_dir.parent / "escape"
+    in_sandbox(f"echo pwned > {escape}; echo pwned > ../escape2", build_dir, kbuild_dir)
+    assert not escape.exists()
+    assert not (build_dir.parent / "escape2").exists()
+
+
+def test_write_under_etc_fails(build_dir: Path, kbuild_dir: Path) -> None:
+    target = Path(f"/etc/kmodlab-escape-{uuid.uuid4().hex}")
+    done = in_sandbox(f"touch {target}", build_dir, kbuild_dir)
+    assert done.returncode != 0
+    assert not target.exists()
+
+
+def test_no_network_to_the_host(build_dir: Path, kbuild_dir: Path) -> None:
+    with listener() as server:
+        port = server.getsockname()[1]
+        connect = f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected"
+        done = in_sandbox(connect, build_dir, kbuild_dir)
+        assert "connected" not in done.stdout
+        assert not accepted(server)
+        # Control: the same connection from outside the sandbox is accepted.
+        outside = subprocess.run(["bash", "-c", connect], capture_output=True, text=True)
+        assert "connected" in outside.stdout
+        assert accepted(server)
+
+
+def test_private_folders_are_empty_and_secrets_unreadable(
+    build_dir: Path, kbuild_dir: Path
+) -> None:
+    done = in_sandbox(
+        "ls -A /work /root /home /run | grep -v ':$' | grep -v '^$'; cat /etc/shadow",
+        build_dir,
+        kbuild_dir,
+    )
+    listed = [line for line in done.stdout.splitlines() if line.strip()]
+    # Only the mount points bwrap made to bind the kernel tree or build folder back.
+    allowed = {part for p in (kbuild_dir, build_dir) for part in p.parts}
+    assert set(listed) <= allowed, listed
+    assert "root:" not in done.stdout
+
+
+def test_no_capabilities_so_masks_cannot_be_unmounted(build_dir: Path, kbuild_dir: Path) -> None:
+    done = in_sandbox(
+        "grep CapEff /proc/self/status; umount /work && ls /work", build_dir, kbuild_dir
+    )
+    assert "CapEff:\t0000000000000000" in done.stdout
+    assert "main" not in done.stdout.split()
+
+
+# -- (c) the compiler cannot read masked host files ---------------------------
+
+
+def masked_files(tmp_path: Path) -> dict[str, Path | None]:
+    secret = tmp_path / "secret.h"  # next to the build folder, under the host's /tmp
+    secret.write_text("int leaked_value = 42;\n")
+    this = Path(__file__).resolve()
+    under_masks = any(this.is_relative_to(d) for d in ("/work", "/root", "/home"))
+    home = Path.home()
+    home_file = next((home / n for n in (".bashrc", ".profile") if (home / n).is_file()), None)
+    return {
+        "tmp": secret,
+        "repo": this if under_masks else None,
+        "home": home_file if home.is_relative_to("/root") or home.is_relative_to("/home") else None,
+    }
+
+
+@pytest.mark.parametrize("which", ["tmp", "repo", "home"])
+def test_include_of_a_masked_host_file_fails(tmp_path: Path, kbuild_dir: Path, which: str) -> None:
+    target = masked_files(tmp_path)[which]
+    if target is None:
+        pytest.skip(f"no {which} file under a masked folder on this machine")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "peek.c").write_text(f'#include "{target}"\n{HELLO}')
+    result = build_submission(src, headers=kbuild_dir, out_dir=tmp_path / "out")
+    assert not result.ok
+    (error,) = result.errors
+    assert (error.file, error.kind) == ("peek.c", "fatal-error")
+    assert "No such file or directory" in error.message
+
+
+def test_control_the_same_include_works_without_sandbox(
+    tmp_path: Path, kbuild_dir: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(builder, "sandbox_available", lambda: False)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "peek.c").write_text(f'#include "{masked_files(tmp_path)["tmp"]}"\n{HELLO}')
+    with pytest.warns(RuntimeWarning):
+        result = build_submission(
+            src, headers=kbuild_dir, out_dir=tmp_path / "out", allow_unsandboxed=True
+        )
+    assert result.ok, result.log
+
+
+def test_endless_include_is_stopped_by_the_memory_limit(tmp_path: Path, kbuild_dir: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "zero.c").write_text(f'#include "/dev/zero"\n{HELLO}')
+    result = build_submission(src, headers=kbuild_dir, out_dir=tmp_path / "out", timeout_s=60)
+    assert not result.ok
+    assert "timeout" not in [d.kind for d in result.errors]
+    assert "out of memory" in result.log
