@@ -57,9 +57,10 @@ def _print_diagnostics(result) -> None:  # type: ignore[no-untyped-def]
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from kmodlab.build import build_submission
+    from kmodlab.build import build_submission, load_submission
     from kmodlab.paths import current_kernel
 
+    load_submission(Path(args.dir))  # bad input is reported before anything else
     kernel = current_kernel()
     out = Path(args.output) if args.output else None
     result = build_submission(
@@ -164,8 +165,12 @@ def cmd_test(args: argparse.Namespace) -> int:
         )
     if not args.skip_setup:
         cmd_setup(argparse.Namespace(debs=None, no_install=False))
-    cmd = [sys.executable, "-m", "pytest", *args.pytest_args]
-    return subprocess.call(cmd, cwd=root)
+    _print_err("ruff check")
+    lint = subprocess.call([sys.executable, "-m", "ruff", "check", "."], cwd=root)
+    # Set up above, the real-VM tier must run: a missing VM fails it, never skips it.
+    env = {**os.environ, "KMODLAB_REQUIRE_VM": "1"}
+    tests = subprocess.call([sys.executable, "-m", "pytest", *args.pytest_args], cwd=root, env=env)
+    return tests or lint
 
 
 # -- parser -----------------------------------------------------------------
@@ -211,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run commands there. Without commands: insmod every module, then rmmod them.",
         epilog="examples:\n  kmodlab run hello -- insmod hello.ko\n"
         "  kmodlab run hello -c 'insmod hello.ko' -c 'cat /proc/modules' -c 'rmmod hello'",
+        usage="kmodlab run [-h] [-c CMD] [options] DIR [-- COMMAND...]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("dir", metavar="DIR")
@@ -220,9 +226,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="CMD",
         help="a command to run (repeatable, split like a shell does)",
-    )
-    s.add_argument(
-        "argv", nargs=argparse.REMAINDER, metavar="-- COMMAND...", help="one command after --"
     )
     s.add_argument("--timeout", type=float, default=30.0, help="seconds per command (default 30)")
     s.add_argument("--no-snapshot", action="store_true", help="boot cold instead of restoring")
@@ -235,9 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--debs", type=Path, metavar="DIR", help="as for `setup`")
     s.set_defaults(func=cmd_lab)
 
-    s = sub.add_parser("test", help="set up, then run the whole test suite (pytest)")
+    s = sub.add_parser(
+        "test",
+        help="set up, then run the whole test suite (pytest)",
+        description="Set up, run `ruff check`, then pytest. Other arguments go to pytest.",
+    )
     s.add_argument("--skip-setup", action="store_true", help="do not run `setup` first")
-    s.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
     s.set_defaults(func=cmd_test)
     return p
 
@@ -250,10 +256,23 @@ def _sandbox_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Parse options; what follows `--` is a command for `run`, or pytest's for `test`."""
+    rest: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, rest = argv[:cut], argv[cut + 1 :]
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.cmd != "test":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.argv = rest
+    args.pytest_args = unknown + rest
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "argv", None) and args.argv[0] == "--":
-        args.argv = args.argv[1:]
+    args = parse(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except KmodlabError as e:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shlex
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kmodlab.build import BuildResult, build_submission
+from kmodlab.build import BuildResult, build_submission, load_submission
 from kmodlab.paths import current_kernel
 from kmodlab.vm.console import KernelReport, find_reports
 from kmodlab.vm.guest import CommandResult, GuestError
@@ -51,17 +52,33 @@ def run_submission(
     A crash or hang of the guest ends the run and is part of the report.
     """
     t0 = time.monotonic()
+    load_submission(src)  # bad input is reported before anything else
     kernel = machine.kernel if machine else current_kernel()
-    build = build_submission(src, headers=kernel.headers, allow_unsandboxed=allow_unsandboxed)
-    report = RunReport(build, timings={"build_s": time.monotonic() - t0})
-    if not build.ok:
-        return report
-    machine = machine or prepare(kernel=kernel)
+    with tempfile.TemporaryDirectory(prefix="kmodlab-run-") as tmp:
+        build = build_submission(
+            src, headers=kernel.headers, out_dir=Path(tmp), allow_unsandboxed=allow_unsandboxed
+        )
+        report = RunReport(build, timings={"build_s": time.monotonic() - t0})
+        if build.ok:
+            _run_in_guest(
+                report, commands, machine or prepare(kernel=kernel), use_snapshot, timeout_s
+            )
+    report.timings["total_s"] = time.monotonic() - t0
+    return report
+
+
+def _run_in_guest(
+    report: RunReport,
+    commands: list[list[str]] | None,
+    machine: LabMachine,
+    use_snapshot: bool,
+    timeout_s: float,
+) -> None:
     t1 = time.monotonic()
     with Session(machine, use_snapshot=use_snapshot) as session:
         report.timings["guest_start_s"] = session.last_start_s
-        session.push_modules([m.ko for m in build.modules])
-        names = [m.name for m in build.modules]
+        session.push_modules([m.ko for m in report.build.modules])
+        names = [m.name for m in report.build.modules]
         for argv in commands or default_commands(names):
             try:
                 report.results.append(session.run(argv, timeout_s=timeout_s))
@@ -69,8 +86,6 @@ def run_submission(
                 report.crash = e
                 break
     report.timings["guest_s"] = time.monotonic() - t1
-    report.timings["total_s"] = time.monotonic() - t0
-    return report
 
 
 def format_result(r: CommandResult) -> str:

@@ -100,8 +100,8 @@ def test_compile_error_maps_to_the_student_file_and_line(tmp_path: Path, kbuild_
     ("case", "kind", "file"),
     [
         ("implicit", "implicit-function-declaration", "implicit.c"),
-        ("undefsym", "undefined-symbol", None),
-        ("gplonly", "gpl-only-symbol", None),
+        ("undefsym", "undefined-symbol", "undefsym.c"),
+        ("gplonly", "gpl-only-symbol", "gplonly.c"),
         ("nolicense", "missing-license", "nolicense.c"),
         ("multidef", "multiple-definition", "second.c"),
         ("composite", "compile-error", "util.c"),

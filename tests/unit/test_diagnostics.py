@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.build.diagnostics import Diagnostic, errors, parse_build_log
+from kmodlab.build.diagnostics import Diagnostic, errors, locate_symbols, parse_build_log
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "build"
 CAPTURE_DIR = "/tmp/kmodlab-capture/build"  # the build folder the captured logs name
@@ -170,3 +170,22 @@ def test_function_context_is_per_file_and_resets_at_top_level() -> None:
         ]
     )
     assert [d.function for d in parse_build_log(log, "/b")] == ["f", None]
+
+
+def test_symbol_complaints_point_at_the_first_call() -> None:
+    sources = {
+        name: (DATA / "broken" / name.split(".")[0] / name).read_text()
+        for name in ("undefsym.c", "gplonly.c")
+    }
+    found = locate_symbols([*parse("undefsym"), *parse("gplonly")], sources)
+    assert [(d.file, d.line, d.symbol) for d in found] == [
+        ("undefsym.c", 8, "kmodlab_no_such_symbol"),  # the call, not the extern on line 4
+        ("gplonly.c", 10, "debugfs_create_u32"),
+        ("gplonly.c", 11, "debugfs_create_dir"),
+        ("gplonly.c", 17, "debugfs_remove"),
+    ]
+
+
+def test_symbol_never_called_stays_unlocated() -> None:
+    (d,) = locate_symbols(parse("undefsym"), {"other.c": "int main;\n"})
+    assert (d.file, d.line) == (None, None)

@@ -286,3 +286,18 @@ def test_caller_mistakes_are_value_errors(kwargs: dict) -> None:
     sub = Submission(Path("/x"), {"hello.c": b""})
     with pytest.raises(ValueError):
         plan_build(sub, module_specs(sub.files), **kwargs)
+
+
+@pytest.mark.parametrize("op", ["=", ":="])
+def test_exponential_expansion_is_refused_quickly(op: str) -> None:
+    # V0 = $(V1)$(V1), V1 = $(V2)$(V2), ...: 2**30 copies if expanded naively.
+    names = [f"V{i}" for i in range(31)]
+    lines = [f"{a} {op} $({b})$({b})" for a, b in zip(names, names[1:], strict=False)]
+    if op == ":=":  # simply expanded: each line doubles what the one before built
+        lines = [f"{names[-1]} := x", *reversed(lines)]
+    else:
+        lines.append(f"{names[-1]} = x")
+    makefile = "\n".join([*lines, f"obj-m := $({names[0]}).o", ""])
+    with pytest.raises(InputError) as info:
+        module_specs({"x.c"}, makefile=makefile)
+    assert "expand too far" in str(info.value)

@@ -119,3 +119,16 @@ def test_real_accelerator_choice_boots(machine):
     assert accel.boots(replace(machine.spec, accel=choice.accel)) is None
     if accel.KVM_DEVICE.exists() and choice.accel.name == "tcg":
         assert "kvm does not work here" in choice.note
+
+
+def test_agent_builtins_load_unload_and_cycle_with_one_init_per_load(session, built):
+    """Do @load/@unload/@cycle load with a single finit_module and report errno?"""
+    session.push_modules([built("hello"), built("fail_init")])
+    r = session.run(["@cycle", "hello.ko", "hello", "20"])
+    assert r.ok and r.stdout == "cycles 20 ok\n"
+    texts = [x.text for x in r.kmsg]
+    assert texts.count("Hello, world!") == 20 and texts.count("Goodbye, world!") == 20
+    failed = session.run(["@load", "fail_init.ko"])
+    assert failed.returncode == 12 and "Cannot allocate memory" in failed.stdout  # ENOMEM
+    assert [x.text for x in failed.kmsg].count("fail_init: init called") == 1
+    assert session.run(["@unload", "fail_init"]).returncode == 2  # ENOENT: never loaded

@@ -6,7 +6,7 @@ if not result.ok:
     for d in result.errors: print(d)
 """
 
-from kmodlab.build.builder import BuildResult, BuiltModule, build_submission
+from kmodlab.build.builder import BuildResult, BuiltModule, build_submission, make_argv
 from kmodlab.build.diagnostics import Diagnostic, parse_build_log
 from kmodlab.build.objm import KbuildSpec, ModuleSpec, module_specs
 from kmodlab.build.sandbox import bwrap_argv, sandbox_argv, sandbox_available
@@ -22,6 +22,7 @@ __all__ = [
     "build_submission",
     "bwrap_argv",
     "load_submission",
+    "make_argv",
     "module_specs",
     "parse_build_log",
     "sandbox_argv",

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kmodlab.build.diagnostics import Diagnostic, errors, parse_build_log
+from kmodlab.build.diagnostics import Diagnostic, errors, locate_symbols, parse_build_log
 from kmodlab.build.objm import KbuildSpec, ModuleSpec, module_specs
 from kmodlab.build.sandbox import MINIMAL_ENV, Limits, limits_argv, sandbox_argv, sandbox_available
 from kmodlab.build.validate import KBUILD_FILES, Submission, load_submission
@@ -66,6 +66,7 @@ class _Plan:
     files: dict[str, bytes]  # build-folder path -> content, Kbuild included
     modules: tuple[ModuleSpec, ...]  # as the student wrote them
     file_map: dict[str, str]  # generated build-folder file -> student file it stands for
+    student: dict[str, bytes]  # the student's own files, as taken
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ def plan_build(
         origin=spec.origin,
     )
     files["Kbuild"] = kbuild.encode()
-    return _Plan(files, spec.modules, file_map)
+    return _Plan(files, spec.modules, file_map, dict(sub.files))
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -369,9 +370,11 @@ def _result(
 ) -> BuildResult:
     log = outcome.output.decode("utf-8", errors="replace")
     sources = {m.name: list(m.sources) for m in plan.modules}
+    texts = {rel: data.decode() for rel, data in plan.student.items() if rel.endswith(".c")}
+    parsed = parse_build_log(log, str(build_dir), file_map=plan.file_map, modules=sources)
     diagnostics = [
         *spec.findings,
-        *parse_build_log(log, str(build_dir), file_map=plan.file_map, modules=sources),
+        *locate_symbols(parsed, texts),
         *_outcome_diagnostics(outcome, timeout_s, max_output),
     ]
     modules = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SEVERITIES = ("error", "warning", "note")
 
@@ -30,6 +30,7 @@ class Diagnostic:
     kind: str
     message: str
     function: str | None = None  # from gcc's "In function 'x':" context line
+    symbol: str | None = None  # the kernel symbol a modpost complaint is about
 
     def __str__(self) -> str:
         where = ":".join(str(p) for p in (self.file, self.line, self.column) if p is not None)
@@ -119,14 +120,14 @@ def _modpost(line: str, modules: Mapping[str, Sequence[str]]) -> Diagnostic | No
             f"{ko} uses {sym}, which no module or kernel exports: check the spelling, "
             "or load the module that exports it first"
         )
-        return Diagnostic(None, None, None, "error", "undefined-symbol", msg)
+        return Diagnostic(None, None, None, "error", "undefined-symbol", msg, symbol=sym)
     if m := _GPL_ONLY.match(line):
         ko, sym = _module_of(m["ko"]) + ".ko", m["sym"]
         msg = (
             f"{ko} uses {sym}, which the kernel exports to GPL-compatible modules only "
             '(EXPORT_SYMBOL_GPL): declare MODULE_LICENSE("GPL") or use another function'
         )
-        return Diagnostic(None, None, None, "error", "gpl-only-symbol", msg)
+        return Diagnostic(None, None, None, "error", "gpl-only-symbol", msg, symbol=sym)
     if m := _NO_LICENSE.match(line):
         name = _module_of(m["obj"])
         sources = list(modules.get(name, ()))
@@ -223,3 +224,30 @@ def parse_build_log(
 
 def errors(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
     return [d for d in diagnostics if d.severity == "error"]
+
+
+def locate_symbols(
+    diagnostics: Sequence[Diagnostic], sources: Mapping[str, str]
+) -> list[Diagnostic]:
+    """Point modpost's symbol complaints at the first source line calling the symbol.
+
+    modpost only names the .ko; the student wants the line. sources maps the
+    student's .c files to their text.
+    """
+    located = []
+    for d in diagnostics:
+        if d.symbol and d.file is None:
+            d = _first_use(d, sources)
+        located.append(d)
+    return located
+
+
+def _first_use(d: Diagnostic, sources: Mapping[str, str]) -> Diagnostic:
+    assert d.symbol is not None
+    use = re.compile(rf"\b{re.escape(d.symbol)}\s*\(")
+    for rel in sorted(sources):
+        for number, line in enumerate(sources[rel].splitlines(), 1):
+            # A declaration or a comment is not where the module uses the symbol.
+            if use.search(line) and not line.lstrip().startswith(("extern", "//", "/*", "*")):
+                return replace(d, file=rel, line=number)
+    return d

@@ -92,8 +92,13 @@ class _Frame:
 class _Expander:
     """Expands make variable references, but never runs a function."""
 
+    # A hostile Makefile can nest references to expand exponentially (A = $(B)$(B),
+    # B = $(C)$(C), ...); this runs on the host, outside the sandbox, so it is bounded.
+    BUDGET = 100_000
+
     def __init__(self, table: dict[str, _Var]):
         self.table = table
+        self.budget = self.BUDGET
 
     def expand(self, text: str, depth: int = 0) -> str:
         out: list[str] = []
@@ -131,6 +136,12 @@ class _Expander:
 
     def _lookup(self, name: str, depth: int) -> str:
         if name in self.table and depth < 32:
+            self.budget -= 1 + len(self.table[name].text)
+            if self.budget < 0:
+                raise InputError(
+                    "the Makefile's variables expand too far to be read",
+                    "list obj-m and its objects by name",
+                )
             return self.expand(self.table[name].text, depth + 1)
         if name == "KERNELRELEASE":
             return "kbuild"  # non-empty: we read the file as kbuild does

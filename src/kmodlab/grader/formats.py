@@ -1,0 +1,220 @@
+"""A Report in the forms people and tools read: JSON, Gradescope's results.json, text.
+
+Pure functions of a Report (and, for quoting, the submission's source text);
+the only I/O here is read_sources(), which collects that text.
+JSON layout: docs/report-schema.md. Gradescope layout: its autograder
+specification (results.json: score, execution_time, output, tests[]).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kmodlab.grader.ladder import ladder_lines, ladder_svg, where
+from kmodlab.grader.model import CheckResult, Finding, Report
+
+__all__ = ["ladder_svg", "quote", "read_sources", "to_gradescope", "to_json", "to_text"]
+
+STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skip": "SKIP"}
+ERROR_NOTE = "the grader itself could not decide this check; this is not a verdict on your code"
+SOURCE_SUFFIXES = (".c", ".h")
+SOURCE_NAMES = ("Makefile", "Kbuild")
+MAX_SOURCE_BYTES = 1_000_000  # a bigger "source" is not something a student wrote by hand
+
+
+# -- JSON ---------------------------------------------------------------------
+def to_json(report: Report) -> str:
+    """The report as kmodlab-report/1 JSON text, indent 2, byte-for-byte reproducible.
+
+    The schema's own fields keep the model's order (schema first, checks last);
+    the free-form `data` mappings are key-sorted, so that the same verdicts
+    give the same bytes whatever order the pipeline filled them in (diffable
+    regrades, golden files).
+    """
+    d = report.to_dict()
+    for check in d["checks"]:
+        check["data"] = _sorted(check["data"])
+        for finding in check["findings"]:
+            finding["data"] = _sorted(finding["data"])
+    return json.dumps(d, indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def _sorted(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _sorted(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list | tuple):
+        return [_sorted(v) for v in obj]
+    return obj
+
+
+# -- Gradescope ---------------------------------------------------------------
+def to_gradescope(report: Report, *, sources: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Gradescope's results.json: one test per check, in report order.
+
+    A test is "passed" only when its check passed: a skipped or undecided
+    check must not show green to a student who lost its points.
+    """
+    tests = []
+    for check in report.checks:
+        detail = "\n".join(_details(check, sources or {}))
+        tests.append(
+            {
+                "name": check.id,
+                "score": check.score,
+                "max_score": check.max_score,
+                "status": "passed" if check.status == "pass" else "failed",
+                "output": f"{STATUS_WORD[check.status]}: {check.summary}"
+                + (f"\n\n{detail}" if detail else ""),
+                "visibility": "visible",
+            }
+        )
+    return {
+        "score": report.score,
+        "execution_time": round(report.duration_s),  # whole seconds, as the spec shows
+        "output": "\n".join(_header(report)),
+        "tests": tests,
+    }
+
+
+# -- text ---------------------------------------------------------------------
+def to_text(report: Report, *, sources: Mapping[str, str] | None = None) -> str:
+    """The report for a person: header, one line per check, then what went wrong and where.
+
+    sources maps a file name as findings name it (e.g. "mydev.c") to its text;
+    with it, each finding quotes the student's line under its file:line.
+    """
+    out = [*_header(report), ""]
+    id_width = max([len(c.id) for c in report.checks] + [8])
+    for c in report.checks:
+        score = f"{_num(c.score)}/{_num(c.max_score)}"
+        out.append(f"{STATUS_WORD[c.status]:<5}  {c.id:<{id_width}}  {score:>7}  {c.summary}")
+    for c in report.checks:
+        detail = _details(c, sources or {}) if c.status != "pass" else []
+        if detail:
+            out += ["", f"{STATUS_WORD[c.status]} {c.id}: {c.summary}", *detail]
+    return "\n".join(out) + "\n"
+
+
+def _header(report: Report) -> list[str]:
+    exercise = f" (exercise {report.exercise})" if report.exercise else ""
+    lines = [
+        f"kmodlab report for {report.submission}{exercise}",
+        f"kernel {report.kernel}, graded in {report.duration_s:.1f} s",
+        f"score {_num(report.score)} / {_num(report.max_score)}",
+    ]
+    if any(c.status == "error" for c in report.checks):
+        lines.append("some checks could not be decided by the grader (ERROR): ask your instructor")
+    return lines
+
+
+def _num(x: float) -> str:
+    """2.0 -> '2', 1.25 -> '1.25': scores read as people write them."""
+    return f"{round(x, 2):g}"
+
+
+def _details(check: CheckResult, sources: Mapping[str, str]) -> list[str]:
+    """Indented lines explaining a non-passing check: findings, then ladders."""
+    lines = [f"  ({ERROR_NOTE})"] if check.status == "error" else []
+    for f in check.findings:
+        lines += finding_lines(f, sources)
+    if check.id == "fault-injection":
+        lines += _fault_points(check.data.get("points") or [], sources)
+    return lines
+
+
+def finding_lines(f: Finding, sources: Mapping[str, str]) -> list[str]:
+    """'  kind: message', 'at file:line', the quoted source line and a marker under it."""
+    lines = [f"  {f.kind}: {f.message}"]
+    if f.file:
+        lines.append(f"    at {where({'file': f.file, 'line': f.line})}")
+    if f.file and f.line is not None:
+        end = f.data.get("end_line") if isinstance(f.data.get("end_line"), int) else None
+        col = f.data.get("column") if isinstance(f.data.get("column"), int) else None
+        lines += quote(sources, f.file, f.line, end_line=end, column=col, indent=4)
+    detail = f.data.get("detail")
+    if isinstance(detail, str) and detail.strip():
+        lines += ["    " + d for d in detail.rstrip().splitlines()]
+    return lines
+
+
+def _fault_points(points: list[dict[str, Any]], sources: Mapping[str, str]) -> list[str]:
+    bad = [p for p in points if p.get("verdict") != "pass"]
+    lines: list[str] = []
+    for p in bad:
+        lines += [
+            "",
+            f"  injected failure {p.get('index', '?')} of {len(points)}: "
+            f"{p.get('call')} fails at {where(p)}",
+        ]
+        lines += ["    " + line for line in ladder_lines(p)]
+        if sources:
+            look = [p, *(p.get("leaked") or [])]
+            for item in look:
+                lines += quote(sources, item.get("file"), item.get("line"), indent=4)
+    good = len(points) - len(bad)
+    if bad and good:
+        lines += ["", f"  the other {good} injected failure(s) were cleaned up correctly"]
+    return lines
+
+
+def quote(
+    sources: Mapping[str, str],
+    file: str | None,
+    line: int | None,
+    *,
+    end_line: int | None = None,
+    column: int | None = None,
+    indent: int = 0,
+) -> list[str]:
+    """Lines `  27 | code` and a `^^^` marker, or [] when the text is not at hand.
+
+    Tabs are expanded first (kernel code is tab-indented) so the marker sits
+    under the code whatever the reader's tab width.
+    """
+    text = sources.get(file or "")
+    if text is None or line is None:
+        return []
+    all_lines = text.splitlines()
+    if not 1 <= line <= len(all_lines):
+        return []
+    last = max(line, min(end_line or line, len(all_lines)))
+    pad, gutter = " " * indent, len(str(last))
+    out = []
+    for n in range(line, last + 1):
+        code = all_lines[n - 1].expandtabs(8).rstrip()
+        out.append(f"{pad}{n:>{gutter}} | {code}")
+    first = all_lines[line - 1].expandtabs(8).rstrip()
+    if column is not None and column >= 1:
+        start = len(all_lines[line - 1][: column - 1].expandtabs(8))
+        marker = " " * start + "^"
+    else:
+        start = len(first) - len(first.lstrip())
+        marker = " " * start + "^" * max(1, len(first) - start)
+    out.append(f"{pad}{' ' * gutter} | {marker}")
+    return out
+
+
+def read_sources(submission: Path) -> dict[str, str]:
+    """The submission's C files, headers and Makefiles by relative path, for quoting.
+
+    Undecodable bytes are replaced, not fatal: a quote is a courtesy, never a
+    reason for a report to fail.
+    """
+    found: dict[str, str] = {}
+    for root, dirs, files in os.walk(submission):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # never walk .git
+        for name in sorted(files):
+            path = Path(root, name)
+            if name.startswith(".") or not (path.suffix in SOURCE_SUFFIXES or name in SOURCE_NAMES):
+                continue
+            try:
+                if path.is_file() and path.stat().st_size <= MAX_SOURCE_BYTES:
+                    text = path.read_text(encoding="utf-8", errors="replace")
+                    found[path.relative_to(submission).as_posix()] = text
+            except OSError:
+                continue
+    return found
