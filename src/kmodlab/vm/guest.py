@@ -201,16 +201,19 @@ class Guest:
         """
         assert self.qmp_path is not None, "restoring needs the QMP socket"
         deadline = time.monotonic() + timeout_s
-        qmp = QMP(self.qmp_path, timeout_s=timeout_s)
         try:
-            while not qmp.execute("query-status").get("running"):  # type: ignore[union-attr]
-                if self.proc.poll() is not None:
-                    raise BootFailed(f"restoring the guest failed: {self._qemu_error()}")
-                if time.monotonic() > deadline:
-                    raise BootFailed("restoring the guest timed out", self.console())
-                time.sleep(0.005)
-        finally:
-            qmp.close()
+            qmp = QMP(self.qmp_path, timeout_s=timeout_s)
+            try:
+                while not qmp.execute("query-status").get("running"):  # type: ignore[union-attr]
+                    if time.monotonic() > deadline:
+                        raise BootFailed("restoring the guest timed out", self.console())
+                    time.sleep(0.005)
+            finally:
+                qmp.close()
+        except (OSError, ValueError, RuntimeError) as e:
+            # QEMU quits when the stream is not a snapshot it can load.
+            self.kill()
+            raise BootFailed(f"restoring the guest failed: {self._qemu_error() or e}") from None
 
     def wait_ready(self, timeout_s: float) -> None:
         """Wait for the agent's banner (after a cold boot)."""
