@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from kmodlab.errors import KmodlabError
+from tests.conftest import unavailable
 
 MODULES = Path(__file__).parent.parent / "data" / "modules"
-
-
-def _unavailable(why: str) -> None:
-    # `kmodlab test` sets KMODLAB_REQUIRE_VM: there a missing lab is a failure,
-    # never a quietly skipped tier.
-    if os.environ.get("KMODLAB_REQUIRE_VM"):
-        pytest.fail(f"the lab VM is required but unavailable: {why}")
-    pytest.skip(f"lab VM unavailable: {why} (run `kmodlab setup`)")
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +20,7 @@ def machine():
     try:
         return prepare()
     except KmodlabError as e:
-        _unavailable(e.line())
+        unavailable(f"the lab VM: {e.line()}")
 
 
 @pytest.fixture(scope="session")
