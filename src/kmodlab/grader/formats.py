@@ -23,6 +23,7 @@ STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skip": "SKIP"}
 ERROR_NOTE = "the grader itself could not decide this check; this is not a verdict on your code"
 SOURCE_SUFFIXES = (".c", ".h")
 SOURCE_NAMES = ("Makefile", "Kbuild")
+MAX_TEXT_LINES = 30  # of an oops or traceback in the text form; the JSON keeps it all
 MAX_SOURCE_BYTES = 1_000_000  # a bigger "source" is not something a student wrote by hand
 
 
@@ -119,29 +120,47 @@ def _num(x: float) -> str:
 def _details(check: CheckResult, sources: Mapping[str, str]) -> list[str]:
     """Indented lines explaining a non-passing check: findings, then ladders."""
     lines = [f"  ({ERROR_NOTE})"] if check.status == "error" else []
+    quoted: set[tuple[Any, Any]] = set()  # each source line once per check
     for f in check.findings:
-        lines += finding_lines(f, sources)
+        lines += finding_lines(f, sources, quoted=quoted)
     if check.id == "fault-injection":
-        lines += _fault_points(check.data.get("points") or [], sources)
+        lines += _fault_points(check.data.get("points") or [], sources, quoted)
     return lines
 
 
-def finding_lines(f: Finding, sources: Mapping[str, str]) -> list[str]:
-    """'  kind: message', 'at file:line', the quoted source line and a marker under it."""
+def finding_lines(
+    f: Finding, sources: Mapping[str, str], *, quoted: set[tuple[Any, Any]] | None = None
+) -> list[str]:
+    """'  kind: message', 'at file:line', the quoted source line and a marker under it.
+
+    quoted collects the (file, line) already shown, to show each only once.
+    """
     lines = [f"  {f.kind}: {f.message}"]
     if f.file:
         lines.append(f"    at {where({'file': f.file, 'line': f.line})}")
-    if f.file and f.line is not None:
+    seen = quoted if quoted is not None else set()
+    if f.file and f.line is not None and (f.file, f.line) not in seen:
+        seen.add((f.file, f.line))
         end = f.data.get("end_line") if isinstance(f.data.get("end_line"), int) else None
         col = f.data.get("column") if isinstance(f.data.get("column"), int) else None
         lines += quote(sources, f.file, f.line, end_line=end, column=col, indent=4)
-    detail = f.data.get("detail")
-    if isinstance(detail, str) and detail.strip():
-        lines += ["    " + d for d in detail.rstrip().splitlines()]
+    for key in ("detail", "report"):  # free text: ours, and the kernel's report
+        text = f.data.get(key)
+        if isinstance(text, str) and text.strip():
+            lines += ["    " + t for t in _clip(text.rstrip().splitlines())]
     return lines
 
 
-def _fault_points(points: list[dict[str, Any]], sources: Mapping[str, str]) -> list[str]:
+def _clip(lines: list[str]) -> list[str]:
+    # An oops with a long call trace would bury everything after it.
+    if len(lines) <= MAX_TEXT_LINES:
+        return lines
+    return [*lines[:MAX_TEXT_LINES], f"... ({len(lines) - MAX_TEXT_LINES} more lines in the JSON)"]
+
+
+def _fault_points(
+    points: list[dict[str, Any]], sources: Mapping[str, str], quoted: set[tuple[Any, Any]]
+) -> list[str]:
     bad = [p for p in points if p.get("verdict") != "pass"]
     lines: list[str] = []
     for p in bad:
@@ -151,13 +170,17 @@ def _fault_points(points: list[dict[str, Any]], sources: Mapping[str, str]) -> l
             f"{p.get('call')} fails at {where(p)}",
         ]
         lines += ["    " + line for line in ladder_lines(p)]
-        if sources:
-            look = [p, *(p.get("leaked") or [])]
-            for item in look:
-                lines += quote(sources, item.get("file"), item.get("line"), indent=4)
+        shown = []
+        for item in [p, *(p.get("leaked") or [])]:
+            at = (item.get("file"), item.get("line"))
+            if at not in quoted:
+                quoted.add(at)
+                shown += quote(sources, at[0], at[1], indent=6)
+        lines += ["    in your code:", *shown] if shown else []
     good = len(points) - len(bad)
     if bad and good:
-        lines += ["", f"  the other {good} injected failure(s) were cleaned up correctly"]
+        were = "injected failure was" if good == 1 else f"{good} injected failures were"
+        lines += ["", f"  the other {were} cleaned up correctly"]
     return lines
 
 
@@ -185,16 +208,17 @@ def quote(
     pad, gutter = " " * indent, len(str(last))
     out = []
     for n in range(line, last + 1):
-        code = all_lines[n - 1].expandtabs(8).rstrip()
+        raw = all_lines[n - 1]
+        code = raw.expandtabs(8).rstrip()
         out.append(f"{pad}{n:>{gutter}} | {code}")
-    first = all_lines[line - 1].expandtabs(8).rstrip()
-    if column is not None and column >= 1:
-        start = len(all_lines[line - 1][: column - 1].expandtabs(8))
-        marker = " " * start + "^"
-    else:
-        start = len(first) - len(first.lstrip())
-        marker = " " * start + "^" * max(1, len(first) - start)
-    out.append(f"{pad}{' ' * gutter} | {marker}")
+        if column is not None and column >= 1 and n == line:
+            marker = " " * len(raw[: column - 1].expandtabs(8)) + "^"
+        elif column is None and code.strip():
+            start = len(code) - len(code.lstrip())
+            marker = " " * start + "^" * (len(code) - start)
+        else:
+            continue  # a column marks one place; blank lines need no underline
+        out.append(f"{pad}{' ' * gutter} | {marker}")
     return out
 
 

@@ -97,6 +97,8 @@ def ladder_lines(point: Point) -> list[str]:
         lines.append(
             f"LEFT BEHIND: {leak.get('api', '?')} at {where(leak)} — {leak_hint(point, leak)}"
         )
+    # Registrations still present after the failed init (a device, a /proc entry).
+    lines += [f"LEFT BEHIND: {what}" for what in point.get("leftovers") or []]
     return lines
 
 
@@ -130,7 +132,7 @@ def _outcome_lines(point: Point) -> list[str]:
 
 
 # -- SVG ----------------------------------------------------------------------
-_ROW, _CHAR, _PAD = 24, 7.8, 16  # px per row, per monospace character at 13px, margin
+_ROW, _CHAR, _PAD, _GAP = 24, 7.8, 16, 60  # px: row, monospace char at 13px, margin, rung
 _GREEN, _RED, _BLUE, _GREY = "#2e7d32", "#c62828", "#1565c0", "#9e9e9e"
 
 
@@ -139,45 +141,54 @@ def ladder_svg(point: Point) -> str:
 
     Left rail: what init acquired, then the injected failure. Right rail: the
     release that undid each acquisition on the same rung, or a red
-    "LEFT BEHIND" where the error path missed it.
+    "LEFT BEHIND" where the error path missed it. Below: what init returned
+    and why each leftover was missed.
     """
-    acquired: Sequence[Resource] = point.get("acquired") or []
     paired, stray = pair_releases(point)
     leaked = point.get("leaked") or []
-    rows = _svg_rows(acquired, paired, leaked, point)
+    rows = _svg_rows(point.get("acquired") or [], paired, leaked, point)
     rows += [("", "", f"{UNDO} {r.get('api')}  {where(r)}", _BLUE, None) for r in stray]
-    left_w = max([len(r[1]) for r in rows] + [10]) * _CHAR
-    right_w = max([len(r[2]) for r in rows] + [10]) * _CHAR
-    gap = 60
-    width = int(2 * _PAD + left_w + gap + right_w)
-    footer = _outcome_lines(point)
-    height = int(_PAD * 2 + _ROW * (len(rows) + len(footer) + 1))
     title = f"Unwind ladder: {point.get('call')} fails at {where(point)}"
+    footer = _outcome_lines(point) + [
+        f"LEFT BEHIND: {lk.get('api')} at {where(lk)}: {leak_hint(point, lk)}" for lk in leaked
+    ]
+    footer += [f"LEFT BEHIND: {what}" for what in point.get("leftovers") or []]
+    left_w = max([len(r[1]) + 2 for r in rows] + [10]) * _CHAR
+    right_w = max([len(r[2]) for r in rows] + [10]) * _CHAR
+    text_w = max(len(line) for line in [title, *footer]) * _CHAR
+    width = int(2 * _PAD + max(left_w + _GAP + right_w, text_w))
+    height = int(_PAD * 2 + _ROW * (len(rows) + len(footer) + 1))
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="13" role="img">',
         f"<title>{escape(title)}</title>",
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
         _text(_PAD, _PAD + 12, title, "#000000", bold=True),
+        *_svg_rungs(rows, left_w),
     ]
-    x_left, x_right = _PAD, _PAD + left_w + gap
-    for i, (mark, left, right, color, right_color) in enumerate(rows):
-        y = _PAD + _ROW * (i + 1) + 12
-        if left:
-            out.append(_text(x_left, y, f"{mark} {left}", color))
-        if right and left:
-            dash = ' stroke-dasharray="4 3"' if right_color == _RED else ""
-            out.append(
-                f'<line x1="{x_left + left_w + 6:.0f}" y1="{y - 4}" x2="{x_right - 6:.0f}" '
-                f'y2="{y - 4}" stroke="{right_color or _GREY}" stroke-width="2"{dash}/>'
-            )
-        if right:
-            out.append(_text(x_right, y, right, right_color or color))
+    color = _RED if point.get("verdict") != "pass" else _GREY
     for j, line in enumerate(footer):
-        y = _PAD + _ROW * (len(rows) + j + 1) + 12
-        out.append(_text(x_left, y, line, _RED if point.get("verdict") != "pass" else _GREY))
+        out.append(_text(_PAD, _PAD + _ROW * (len(rows) + j + 1) + 12, line, color))
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _svg_rungs(rows: Sequence[tuple[str, str, str, str, str | None]], left_w: float) -> list[str]:
+    out = []
+    x_right = _PAD + left_w + _GAP
+    for i, (mark, left, right, color, rung) in enumerate(rows):
+        y = _PAD + _ROW * (i + 1) + 12
+        if left:
+            out.append(_text(_PAD, y, f"{mark} {left}", color))
+        if right and left:
+            dash = ' stroke-dasharray="4 3"' if rung == _RED else ""
+            out.append(
+                f'<line x1="{_PAD + left_w:.0f}" y1="{y - 4}" x2="{x_right - 6:.0f}" '
+                f'y2="{y - 4}" stroke="{rung or _GREY}" stroke-width="2"{dash}/>'
+            )
+        if right:
+            out.append(_text(x_right, y, right, rung or color))
+    return out
 
 
 def _svg_rows(
@@ -193,7 +204,7 @@ def _svg_rows(
         if rel is not None:
             rows.append((OK, left, f"{UNDO} {rel.get('api')}  {where(rel)}", _GREEN, _BLUE))
         elif any(_same(acq, lk) for lk in leaked):
-            rows.append((OK, left, f"{FAIL} LEFT BEHIND", _GREEN, _RED))
+            rows.append((OK, left, f"{FAIL} LEFT BEHIND: never freed", _GREEN, _RED))
         else:
             rows.append((OK, left, "", _GREEN, None))
     rows.append((FAIL, f"{point.get('call')}  {where(point)}  fails here", "", _RED, None))

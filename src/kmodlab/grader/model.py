@@ -7,7 +7,7 @@ has no I/O.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 SCHEMA = "kmodlab-report/1"
@@ -89,8 +89,15 @@ class Report:
     def from_dict(cls, d: dict[str, Any]) -> Report:
         if d.get("schema") != SCHEMA:
             raise ValueError(f"not a {SCHEMA} report: schema={d.get('schema')!r}")
+        # Readers ignore fields added by later versions (docs/report-schema.md).
         checks = [
-            CheckResult(**{**c, "findings": [Finding(**f) for f in c.get("findings", [])]})
+            CheckResult(
+                **{k: v for k, v in c.items() if k in _CHECK_FIELDS},
+                findings=[
+                    Finding(**{k: v for k, v in f.items() if k in _FINDING_FIELDS})
+                    for f in c.get("findings", [])
+                ],
+            )
             for c in d["checks"]
         ]
         return cls(
@@ -100,3 +107,7 @@ class Report:
             duration_s=d.get("duration_s", 0.0),
             exercise=d.get("exercise"),
         )
+
+
+_CHECK_FIELDS = {f.name for f in fields(CheckResult)} - {"findings"}
+_FINDING_FIELDS = {f.name for f in fields(Finding)}

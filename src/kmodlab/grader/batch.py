@@ -1,0 +1,305 @@
+"""Grade a whole class: one submission per subfolder, one report per submission.
+
+Built to be killed and rerun: each report is written atomically, the JSON last,
+so a <name>.json that parses is a finished submission and a rerun skips it.
+summary.csv is rewritten atomically after every finished submission, so it is
+a valid table at every moment. A grader failure on one submission becomes an
+"error" report for it; it never stops the batch.
+
+The grade function is passed in (grade(submission_dir) -> Report), so this
+module does not import the pipeline and is tested with a fake.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kmodlab.errors import InputError, KmodlabError
+from kmodlab.grader.formats import read_sources, to_json, to_text
+from kmodlab.grader.model import GENERIC_CHECKS, CheckResult, Finding, Report
+from kmodlab.paths import atomic_write
+
+if TYPE_CHECKING:  # rich is imported only when a bar is shown
+    from rich.progress import Progress, TaskID
+
+GradeFn = Callable[[Path], Report]
+GRADER_CHECK = "grader"  # the check id of a report for a submission the grader failed on
+SUMMARY_CSV = "summary.csv"
+FIXED_COLUMNS = ("name", "score", "max_score", "status")
+TRACEBACK_LINES = 30  # enough to find the failing frame, short enough to read
+
+
+@dataclass
+class BatchSummary:
+    """What a batch run did; the reports themselves are in output_dir."""
+
+    output_dir: Path
+    graded: list[str] = field(default_factory=list)  # graded in this run
+    resumed: list[str] = field(default_factory=list)  # had a valid report already
+    errors: list[str] = field(default_factory=list)  # the grader failed on these (this run)
+
+    @property
+    def csv_path(self) -> Path:
+        return self.output_dir / SUMMARY_CSV
+
+    @property
+    def total(self) -> int:
+        return len(self.graded) + len(self.resumed)
+
+
+def grade_batch(
+    submissions_dir: Path,
+    output_dir: Path,
+    *,
+    grade: GradeFn,
+    jobs: int = 1,
+    progress: bool = True,
+    retry_errors: bool = False,
+) -> BatchSummary:
+    """Grade every subfolder of submissions_dir into output_dir/<name>.json and .txt.
+
+    Submissions with a valid <name>.json are not graded again (resume); with
+    retry_errors, those whose report is a grader error are. jobs > 1 grades
+    that many at once in threads (grade() spends its time in QEMU processes).
+    """
+    if jobs < 1:
+        raise InputError(f"--jobs must be at least 1, not {jobs}", "pass --jobs 1 or more")
+    subs = list_submissions(submissions_dir, output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    batch = _Batch(output_dir, grade, BatchSummary(output_dir))
+    todo = [sub for sub in subs if not batch.resume(sub, retry_errors=retry_errors)]
+    batch.write_csv()
+    with _progress_bar(progress, total=len(subs), done=len(subs) - len(todo)) as bar:
+        batch.bar = bar
+        if jobs == 1:
+            for sub in todo:
+                batch.run_one(sub)
+        else:
+            _run_parallel(batch, todo, jobs)
+    return batch.summary
+
+
+def _run_parallel(batch: _Batch, todo: Sequence[Path], jobs: int) -> None:
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kmodlab-grade")
+    try:
+        futures = [pool.submit(batch.run_one, sub) for sub in todo]
+        for f in as_completed(futures):
+            f.result()  # run_one catches grader failures; what reaches here is ours (disk full)
+    except BaseException:
+        # Ctrl-C or a write failure: start nothing new; running grades finish
+        # and still write their reports.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def list_submissions(submissions_dir: Path, output_dir: Path | None = None) -> list[Path]:
+    """The submission folders, sorted by name: visible subfolders, not the output folder."""
+    if not submissions_dir.is_dir():
+        raise InputError(
+            f"{submissions_dir}: not a folder", "pass the folder that holds one folder per student"
+        )
+    skip = output_dir.resolve() if output_dir is not None else None
+    subs = sorted(
+        (p for p in submissions_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.name,
+    )
+    subs = [p for p in subs if p.resolve() != skip]
+    if not subs:
+        if any(submissions_dir.glob("*.c")):
+            raise InputError(
+                f"{submissions_dir} looks like one submission, not a folder of submissions",
+                "grade it alone, or pass the folder that holds it",
+            )
+        raise InputError(
+            f"{submissions_dir}: no submission folders in it",
+            "put each student's files in their own subfolder",
+        )
+    return subs
+
+
+def load_report(path: Path) -> Report | None:
+    """The report in path if it is a whole, valid report; else None (grade again)."""
+    try:
+        return Report.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        # Missing, torn by a kill before os.replace existed, or another schema.
+        return None
+
+
+def error_report(name: str, exc: BaseException, duration_s: float = 0.0) -> Report:
+    """The report for a submission the grader failed on: one check "grader", status error."""
+    message = exc.line() if isinstance(exc, KmodlabError) else str(exc)
+    tb = "".join(traceback.format_exception(exc)).rstrip().splitlines()[-TRACEBACK_LINES:]
+    finding = Finding(
+        kind="grader-error",
+        message=f"{type(exc).__name__}: {message}",
+        data={"detail": "\n".join(tb)},
+    )
+    check = CheckResult(
+        id=GRADER_CHECK,
+        status="error",
+        score=0.0,
+        max_score=0.0,
+        summary=f"the grader failed on this submission: {type(exc).__name__}: {message}",
+        findings=[finding],
+    )
+    return Report(submission=name, kernel="unknown", checks=[check], duration_s=duration_s)
+
+
+class _Batch:
+    """Shared state of one run; the lock serialises CSV writes and bookkeeping."""
+
+    def __init__(self, output_dir: Path, grade: GradeFn, summary: BatchSummary) -> None:
+        self.output_dir = output_dir
+        self.grade = grade
+        self.summary = summary
+        self.reports: dict[str, Report] = {}
+        self.lock = threading.Lock()
+        self.bar: _Bar = _Bar(None, None)
+
+    def resume(self, sub: Path, *, retry_errors: bool) -> bool:
+        """Take over a finished report; False when the submission needs grading."""
+        old = load_report(self.output_dir / f"{sub.name}.json")
+        if old is None or (retry_errors and old.check(GRADER_CHECK)):
+            return False
+        self.reports[sub.name] = old
+        self.summary.resumed.append(sub.name)
+        if not (self.output_dir / f"{sub.name}.txt").exists():  # cheap to redraw from the JSON
+            atomic_write(self.output_dir / f"{sub.name}.txt", self._text(sub, old).encode())
+        return True
+
+    def run_one(self, sub: Path) -> None:
+        self.bar.start(sub.name)
+        t0 = time.monotonic()
+        try:
+            report = self.grade(sub)
+            if not isinstance(report, Report):
+                raise TypeError(f"grade() returned {type(report).__name__}, not a Report")
+            body = to_json(report)  # before writing anything: a NaN must not tear the pair
+        except Exception as e:  # any failure of the grader is this submission's error report
+            report = error_report(sub.name, e, time.monotonic() - t0)
+            body = to_json(report)
+        self._write(sub, report, body)
+        with self.lock:
+            self.reports[sub.name] = report
+            self.summary.graded.append(sub.name)
+            if report.check(GRADER_CHECK):
+                self.summary.errors.append(sub.name)
+            self.write_csv()
+        self.bar.done(sub.name)
+
+    @staticmethod
+    def _text(sub: Path, report: Report) -> str:
+        try:
+            return to_text(report, sources=read_sources(sub))
+        except Exception as e:  # a renderer bug must not cost the JSON verdict
+            return f"could not render this report as text ({type(e).__name__}: {e}); see the JSON\n"
+
+    def _write(self, sub: Path, report: Report, body: str) -> None:
+        text = self._text(sub, report)
+        atomic_write(self.output_dir / f"{sub.name}.txt", text.encode("utf-8"))
+        # The JSON goes last: its presence is what marks the submission finished.
+        atomic_write(self.output_dir / f"{sub.name}.json", (body + "\n").encode("utf-8"))
+
+    def write_csv(self) -> None:
+        """Rewrite summary.csv from every report so far (caller holds the lock or is alone)."""
+        atomic_write(self.output_dir / SUMMARY_CSV, summary_csv(self.reports).encode("utf-8"))
+
+
+def summary_csv(reports: dict[str, Report]) -> str:
+    """name, score, max_score, one column per check id (its score), status; rows by name."""
+    names = sorted(reports)
+    ids = [c for c in GENERIC_CHECKS if any(reports[n].check(c) for n in names)]
+    for n in names:  # then exercise checks, in the order the first report lists them
+        for c in reports[n].checks:
+            if c.id not in ids:
+                ids.append(c.id)
+    # A check named like a fixed column would make the header ambiguous.
+    header = ["name", "score", "max_score"]
+    header += [f"check:{i}" if i in FIXED_COLUMNS else i for i in ids] + ["status"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for n in names:
+        r = reports[n]
+        cells = [_cell(c.score) if (c := r.check(i)) else "" for i in ids]
+        writer.writerow([n, _cell(r.score), _cell(r.max_score), *cells, overall_status(r)])
+    return out.getvalue()
+
+
+def overall_status(report: Report) -> str:
+    """error if the grader could not decide something, else fail if any check failed, else pass."""
+    statuses = {c.status for c in report.checks}
+    return "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
+
+
+def _cell(x: float) -> str:
+    return f"{round(x, 3):g}"
+
+
+# -- progress -------------------------------------------------------------------
+class _Bar:
+    """n/total, the submissions being graded now and an ETA, on stderr; or nothing."""
+
+    def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
+        self.progress, self.task = progress, task
+        self.running: list[str] = []
+        self.lock = threading.Lock()
+
+    def _show(self, advance: int) -> None:
+        if self.progress is None or self.task is None:
+            return
+        desc = "grading " + ", ".join(self.running) if self.running else "grading"
+        self.progress.update(self.task, description=desc, advance=advance)
+
+    def start(self, name: str) -> None:
+        with self.lock:
+            self.running.append(name)
+            self._show(0)
+
+    def done(self, name: str) -> None:
+        with self.lock:
+            self.running.remove(name)
+            self._show(1)
+
+
+@contextmanager
+def _progress_bar(enabled: bool, *, total: int, done: int) -> Iterator[_Bar]:
+    if not enabled:
+        yield _Bar(None, None)
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        # Resumed submissions count as done but are not speed samples, so the
+        # ETA reflects real grading time.
+        task = progress.add_task("grading", total=total, completed=done)
+        yield _Bar(progress, task)

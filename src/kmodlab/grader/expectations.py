@@ -1,0 +1,655 @@
+"""Per-exercise expectations (autograder/<exercise>/expectations.toml) and their judges.
+
+The file says what an exercise's modules must do beyond the generic checks:
+log lines on load/unload, modinfo fields, exports, parameters, files while
+loaded, a provider that cannot be removed while used, a consumer that cannot
+load alone. Format and evidence keys: docs/expectations.md.
+
+Loading validates everything up front and reports the first mistake as one
+InputError line naming the file, the entry and the fix: a typo in an
+expectations file must fail before a class is graded, not in the middle.
+
+Judges are pure: (check, evidence) -> CheckResult. Evidence is what the
+pipeline observed in the guest; a judge never reads the console or a
+module's own claims, and log lines match whole kernel log records only, so a
+module printing grader-looking text cannot change a verdict.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from kmodlab.errors import InputError
+from kmodlab.grader.model import GENERIC_CHECKS, CheckResult, Finding
+
+VERSION = 1
+KINDS = ("log", "modinfo", "exports", "params", "files", "provider-in-use", "unknown-symbol")
+# Points of the generic checks unless [generic] says otherwise: the one place they are set.
+DEFAULT_GENERIC_POINTS: Mapping[str, float] = {
+    "build": 1,
+    "load": 1,
+    "unload": 1,
+    "cycle": 1,
+    "kernel-health": 1,
+    "leaks": 1,
+    "registrations": 1,
+    "fault-injection": 2,
+}
+# Ids an exercise check may not take: generic checks, the batch's error check, CSV columns.
+RESERVED_IDS = frozenset({*GENERIC_CHECKS, "grader", "name", "score", "max_score", "status"})
+PARAM_TYPES = ("byte", "short", "ushort", "int", "uint", "long", "ulong", "ullong", "hexint")
+PARAM_TYPES += ("charp", "bool", "invbool", "string")
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_MODULE = re.compile(r"^[A-Za-z0-9_-]+$")
+_SYMBOL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+Evidence = Mapping[str, Any]
+
+
+# -- the model ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Pattern:
+    """A whole line: exact text, or a regular expression that must match all of it."""
+
+    text: str
+    regex: bool = False
+
+    def matches(self, line: str) -> bool:
+        if self.regex:
+            return re.fullmatch(self.text, line) is not None
+        return line == self.text
+
+    def __str__(self) -> str:
+        return f"/{self.text}/" if self.regex else repr(self.text)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    """One [[checks]] entry: the fields every kind has."""
+
+    id: str
+    kind: str
+    points: float
+    title: str
+    partial: bool  # credit in proportion to the items met, instead of all or nothing
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogCheck(Check):
+    on_load: tuple[Pattern, ...]
+    on_unload: tuple[Pattern, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModinfoCheck(Check):
+    module: str
+    fields: tuple[tuple[str, Pattern | None], ...]  # None: present and not empty
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportsCheck(Check):
+    module: str
+    symbols: tuple[tuple[str, bool | None], ...]  # gpl_only: True, False, or None (either)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParamCheck(Check):
+    module: str
+    name: str
+    type: str | None
+    default: str | None  # as /sys/module/<m>/parameters/<name> shows it
+    value: str | None  # passed as name=value at insmod
+    log: Pattern | None  # the line that load must log
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilesCheck(Check):
+    paths: tuple[tuple[str, str | None], ...]  # (absolute path, content regex or None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderInUseCheck(Check):
+    provider: str
+    consumer: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnknownSymbolCheck(Check):
+    consumer: str
+    symbols: tuple[str, ...]  # empty: any unknown symbol will do
+
+
+@dataclass(frozen=True)
+class Expectations:
+    path: Path
+    name: str
+    title: str
+    checks: tuple[Check, ...]
+    generic_points: Mapping[str, float]
+    version: int = VERSION
+
+    def points(self, check_id: str) -> float:
+        """Max score of a generic or exercise check."""
+        if check_id in self.generic_points:
+            return self.generic_points[check_id]
+        for c in self.checks:
+            if c.id == check_id:
+                return c.points
+        raise KeyError(check_id)
+
+    @property
+    def max_score(self) -> float:
+        return sum(self.generic_points.values()) + sum(c.points for c in self.checks)
+
+
+# -- loading --------------------------------------------------------------------
+def load_expectations(path: Path) -> Expectations:
+    """Read and validate an expectations file; any mistake is one InputError line."""
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(
+            f"{path}: no such expectations file",
+            "create it (format: docs/expectations.md) or check the exercise name",
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read it ({e})", "check the file's permissions") from None
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: not valid TOML ({e})", "fix the syntax at that place") from None
+    top = _Fields(doc, "top level", path).only("version", "exercise", "generic", "checks")
+    _check_version(top)
+    ex = _Fields(top.table("exercise", required=True), "[exercise]", path).only("name", "title")
+    name = ex.string("name", required=True, pattern=_ID, what="a lower-case slug like misc-device")
+    title = ex.string("title", default=name)
+    generic = _generic_points(top.table("generic", default={}), path)
+    entries = top.get("checks", list, default=[], what="a list of [[checks]] tables")
+    checks = tuple(_check(e, i, path) for i, e in enumerate(entries))
+    _unique_ids(checks, path)
+    return Expectations(path, name, title, checks, generic)
+
+
+def _check_version(top: _Fields) -> None:
+    version = top.get("version", int, required=True, what="the number 1")
+    if version != VERSION:
+        top.fail(
+            f"version {version} is not one this kmodlab reads (it reads version {VERSION})",
+            f"write version = {VERSION}, or use the kmodlab the file was written for",
+        )
+
+
+def _generic_points(table: dict[str, Any], path: Path) -> dict[str, float]:
+    f = _Fields(table, "[generic]", path)
+    points = dict(DEFAULT_GENERIC_POINTS)
+    for key in list(table):
+        if key not in GENERIC_CHECKS:
+            f.fail(f"`{key}` is not a generic check", f"use one of: {', '.join(GENERIC_CHECKS)}")
+        points[key] = f.number(key)
+    return points
+
+
+def _unique_ids(checks: Sequence[Check], path: Path) -> None:
+    seen: set[str] = set()
+    for c in checks:
+        if c.id in seen:
+            raise InputError(
+                f'{path}: two [[checks]] have id "{c.id}"', "give each check its own id"
+            )
+        seen.add(c.id)
+
+
+def _check(entry: object, index: int, path: Path) -> Check:
+    where = f"[[checks]] #{index + 1}"
+    f = _Fields(entry, where, path)
+    check_id = f.string("id", required=True, pattern=_ID, what="a lower-case slug like greeting")
+    f.where = f'{where} (id "{check_id}")'
+    kind = f.string("kind", required=True, what=f"one of {', '.join(KINDS)}")
+    if kind not in KINDS:
+        f.fail(f'unknown kind "{kind}"', f"use one of: {', '.join(KINDS)}")
+    # Typos first: a misspelt field explains a "missing field" better than the reverse.
+    f.only(*_COMMON_FIELDS, *_KIND_FIELDS[kind])
+    if check_id in RESERVED_IDS:
+        f.fail(f'id "{check_id}" is reserved', "choose another id (generic checks use these)")
+    common = {
+        "id": check_id,
+        "kind": kind,
+        "points": f.number("points", required=True),
+        "title": f.string("title", default=check_id),
+        "partial": f.get("partial", bool, default=False, what="true or false"),
+    }
+    return _PARSERS[kind](f, common)
+
+
+def _parse_log(f: _Fields, common: dict[str, Any]) -> Check:
+    on_load = f.patterns("on_load") + f.patterns("on_load_regex", regex=True)
+    on_unload = f.patterns("on_unload") + f.patterns("on_unload_regex", regex=True)
+    if not on_load and not on_unload:
+        f.fail("a log check with no lines", "add on_load = [...] or on_unload = [...]")
+    return LogCheck(**common, on_load=on_load, on_unload=on_unload)
+
+
+def _parse_modinfo(f: _Fields, common: dict[str, Any]) -> Check:
+    module = f.string("module", required=True, pattern=_MODULE, what="a module name")
+    table = f.table("fields", required=True)
+    fields: list[tuple[str, Pattern | None]] = []
+    for key, value in table.items():
+        if value is True:
+            fields.append((key, None))
+        elif isinstance(value, str):
+            fields.append((key, Pattern(value)))
+        elif isinstance(value, dict) and set(value) == {"regex"}:
+            fields.append((key, Pattern(f.regex(value["regex"], f"fields.{key}"), regex=True)))
+        else:
+            f.fail(
+                f'fields.{key} must be true, a string or {{ regex = "..." }}',
+                f'write e.g. {key} = true or {key} = "GPL"',
+            )
+    if not fields:
+        f.fail("`fields` is empty", 'name at least one field, e.g. fields = { license = "GPL" }')
+    return ModinfoCheck(**common, module=module, fields=tuple(fields))
+
+
+def _parse_exports(f: _Fields, common: dict[str, Any]) -> Check:
+    module = f.string("module", required=True, pattern=_MODULE, what="a module name")
+    items = f.get("symbols", list, required=True, what='a list like [{ name = "x" }]')
+    symbols: list[tuple[str, bool | None]] = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            item = {"name": item}
+        s = _Fields(item, f"{f.where} symbols[{i}]", f.path).only("name", "gpl_only")
+        name = s.string("name", required=True, pattern=_SYMBOL, what="a C identifier")
+        symbols.append((name, s.get("gpl_only", bool, what="true or false")))
+    if not symbols:
+        f.fail("`symbols` is empty", "list the symbols the module must export")
+    return ExportsCheck(**common, module=module, symbols=tuple(symbols))
+
+
+def _parse_params(f: _Fields, common: dict[str, Any]) -> Check:
+    module = f.string("module", required=True, pattern=_MODULE, what="a module name")
+    name = f.string("name", required=True, pattern=_SYMBOL, what="the parameter's C name")
+    ptype = f.string("type", what="a parameter type like int or charp")
+    if ptype is not None and ptype.removeprefix("array of ") not in PARAM_TYPES:
+        f.fail(f'unknown parameter type "{ptype}"', f"use one of: {', '.join(PARAM_TYPES)}")
+    default = _param_text(f, "default")
+    value = _param_text(f, "value")
+    logs = f.patterns("log", single=True) + f.patterns("log_regex", regex=True, single=True)
+    if len(logs) > 1:
+        f.fail("both `log` and `log_regex`", "keep one of them")
+    if logs and value is None:
+        f.fail("`log` without `value`", "add value = ... to pass at insmod")
+    if default is None and value is None and ptype is None:
+        f.fail("nothing to check", "add type, default, or value (with log)")
+    log = logs[0] if logs else None
+    return ParamCheck(
+        **common, module=module, name=name, type=ptype, default=default, value=value, log=log
+    )
+
+
+def _param_text(f: _Fields, key: str) -> str | None:
+    v = f.get(key, (str, int, bool), what="a string, an integer or true/false")
+    if isinstance(v, bool):
+        # sysfs shows a bool parameter as Y/N; insmod accepts the same letters.
+        return "Y" if v else "N"
+    return None if v is None else str(v)
+
+
+def _parse_files(f: _Fields, common: dict[str, Any]) -> Check:
+    items = f.get("paths", list, required=True, what='a list like ["/dev/x"]')
+    paths: list[tuple[str, str | None]] = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            item = {"path": item}
+        s = _Fields(item, f"{f.where} paths[{i}]", f.path).only("path", "content")
+        path = s.string("path", required=True, what="an absolute path like /dev/mydev")
+        if not path.startswith("/"):
+            s.fail(f'path "{path}" is not absolute', "write the full path in the guest, from /")
+        content = s.string("content", what="a regular expression")
+        paths.append((path, None if content is None else s.regex(content, "content")))
+    if not paths:
+        f.fail("`paths` is empty", "list the files that must exist while loaded")
+    return FilesCheck(**common, paths=tuple(paths))
+
+
+def _parse_in_use(f: _Fields, common: dict[str, Any]) -> Check:
+    provider = f.string("provider", required=True, pattern=_MODULE, what="a module name")
+    consumer = f.string("consumer", required=True, pattern=_MODULE, what="a module name")
+    return ProviderInUseCheck(**common, provider=provider, consumer=consumer)
+
+
+def _parse_unknown_symbol(f: _Fields, common: dict[str, Any]) -> Check:
+    consumer = f.string("consumer", required=True, pattern=_MODULE, what="a module name")
+    symbols = f.get("symbols", list, default=[], what="a list of symbol names")
+    for s in symbols:
+        if not isinstance(s, str) or not _SYMBOL.match(s):
+            f.fail(f"symbols: {s!r} is not a symbol name", "list C identifiers as strings")
+    return UnknownSymbolCheck(**common, consumer=consumer, symbols=tuple(symbols))
+
+
+_COMMON_FIELDS = ("id", "kind", "points", "title", "partial")
+_KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "log": ("on_load", "on_load_regex", "on_unload", "on_unload_regex"),
+    "modinfo": ("module", "fields"),
+    "exports": ("module", "symbols"),
+    "params": ("module", "name", "type", "default", "value", "log", "log_regex"),
+    "files": ("paths",),
+    "provider-in-use": ("provider", "consumer"),
+    "unknown-symbol": ("consumer", "symbols"),
+}
+_PARSERS: dict[str, Callable[[_Fields, dict[str, Any]], Check]] = {
+    "log": _parse_log,
+    "modinfo": _parse_modinfo,
+    "exports": _parse_exports,
+    "params": _parse_params,
+    "files": _parse_files,
+    "provider-in-use": _parse_in_use,
+    "unknown-symbol": _parse_unknown_symbol,
+}
+
+
+class _Fields:
+    """Typed access to one TOML table, failing with the file and entry in the message."""
+
+    def __init__(self, table: object, where: str, path: Path) -> None:
+        self.where, self.path = where, path
+        if not isinstance(table, dict):
+            self.fail(f"not a table but {_toml_type(table)}", "write it as { key = value, ... }")
+        self.data: dict[str, Any] = table
+
+    def only(self, *allowed: str) -> _Fields:
+        """Refuse unknown keys: a misspelt field must not silently disable a check."""
+        for key in self.data:
+            if key not in allowed:
+                self.fail(f"unknown field `{key}`", f"use one of: {', '.join(allowed)}")
+        return self
+
+    def fail(self, problem: str, fix: str) -> NoReturn:
+        raise InputError(f"{self.path}: {self.where}: {problem}", fix)
+
+    def get(
+        self, key: str, types: Any, *, required: bool = False, default: Any = None, what: str
+    ) -> Any:
+        if key not in self.data:
+            if required:
+                self.fail(f"missing `{key}`", f"add {key} = ... ({what})")
+            return default
+        value = self.data[key]
+        bool_ok = types is bool or (isinstance(types, tuple) and bool in types)
+        if not isinstance(value, types) or (isinstance(value, bool) and not bool_ok):
+            self.fail(f"`{key}` must be {what}, not {_toml_type(value)}", f"write {key} as {what}")
+        return value
+
+    def string(
+        self,
+        key: str,
+        *,
+        required: bool = False,
+        default: str | None = None,
+        pattern: re.Pattern[str] | None = None,
+        what: str = "a string",
+    ) -> Any:
+        value = self.get(key, str, required=required, default=default, what=what)
+        if value is not None and pattern is not None and not pattern.match(value):
+            self.fail(f'`{key}` = "{value}" is not {what}', f"write {key} as {what}")
+        return value
+
+    def number(self, key: str, *, required: bool = False) -> float:
+        value = self.get(key, (int, float), required=required, default=0, what="a number >= 0")
+        if not 0 <= value < float("inf"):
+            self.fail(f"`{key}` = {value} is not a number >= 0", f"write {key} as a number >= 0")
+        return float(value)
+
+    def table(self, key: str, *, required: bool = False, default: Any = None) -> Any:
+        return self.get(key, dict, required=required, default=default, what=f"a [{key}] table")
+
+    def regex(self, text: object, key: str) -> str:
+        if not isinstance(text, str):
+            self.fail(f"`{key}` must be a regular expression string", f"quote the {key} pattern")
+        try:
+            re.compile(text)
+        except re.error as e:
+            self.fail(f"`{key}`: /{text}/ is not a valid regular expression ({e})", "fix it")
+        return text
+
+    def patterns(
+        self, key: str, *, regex: bool = False, single: bool = False
+    ) -> tuple[Pattern, ...]:
+        what = "a string" if single else "a list of strings"
+        value = self.get(key, str if single else list, default=None, what=what)
+        items = [] if value is None else [value] if single else value
+        out = []
+        for i, item in enumerate(items):
+            label = key if single else f"{key}[{i}]"
+            if not isinstance(item, str):
+                self.fail(f"`{label}` must be a string, not {_toml_type(item)}", "quote it")
+            if "\n" in item:
+                self.fail(f"`{label}` spans lines", "expect each kernel log line on its own")
+            out.append(Pattern(self.regex(item, label) if regex else item, regex=regex))
+        return tuple(out)
+
+
+def _toml_type(value: object) -> str:
+    names = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
+    names |= {list: "a list", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
+
+
+# -- judging --------------------------------------------------------------------
+class _NoEvidence(Exception):
+    """The pipeline did not collect what a judge needs: the grader cannot decide."""
+
+
+def _need(evidence: Evidence, *keys: str) -> Any:
+    value: Any = evidence
+    for key in keys:
+        if not isinstance(value, Mapping) or value.get(key) is None:
+            raise _NoEvidence(".".join(keys))
+        value = value[key]
+    return value
+
+
+Judge = Callable[[Any, Evidence], CheckResult]
+
+
+def _judge(fn: Callable[[Any, Evidence], CheckResult]) -> Judge:
+    """Missing or malformed evidence is an "error" verdict (ours), never a "fail" (theirs)."""
+
+    @functools.wraps(fn)
+    def wrapper(check: Check, evidence: Evidence) -> CheckResult:
+        try:
+            return fn(check, evidence)
+        except _NoEvidence as e:
+            summary = f"the grader collected no `{e}` evidence for this check"
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            summary = f"the grader's evidence for this check is malformed ({type(e).__name__}: {e})"
+        return CheckResult(check.id, "error", 0.0, check.points, summary)
+
+    return wrapper
+
+
+def _verdict(
+    check: Check, total: int, problems: list[Finding], noun: str, failed: int | None = None
+) -> CheckResult:
+    """pass with full points, or fail with nothing (or a share, if the check is partial).
+
+    failed counts the items not met when one finding stands for several.
+    """
+    ok = total - (len(problems) if failed is None else failed)
+    if not problems:
+        return CheckResult(check.id, "pass", check.points, check.points, f"{ok} of {total} {noun}")
+    score = round(check.points * ok / total, 3) if check.partial and total else 0.0
+    return CheckResult(check.id, "fail", score, check.points, f"{ok} of {total} {noun}", problems)
+
+
+def _lines(evidence: Evidence, key: str) -> list[str]:
+    lines = _need(evidence, key)
+    if not isinstance(lines, list) or not all(isinstance(s, str) for s in lines):
+        raise TypeError(f"{key} must be a list of strings")
+    return lines
+
+
+@_judge
+def judge_log(check: LogCheck, evidence: Evidence) -> CheckResult:
+    """Did each expected line appear as a whole kernel log record during load / unload?"""
+    problems = []
+    for when, patterns, key in (
+        ("load", check.on_load, "load_log"),
+        ("unload", check.on_unload, "unload_log"),
+    ):
+        records = _lines(evidence, key) if patterns else []
+        for p in patterns:
+            if not any(p.matches(r) for r in records):
+                problems.append(Finding("missing-log-line", f"expected on {when}: {p}"))
+    total = len(check.on_load) + len(check.on_unload)
+    return _verdict(check, total, problems, "expected log lines appeared")
+
+
+@_judge
+def judge_modinfo(check: ModinfoCheck, evidence: Evidence) -> CheckResult:
+    """Does the module's modinfo have each field, with the expected value?"""
+    info = _need(evidence, "modinfo", check.module)
+    problems = []
+    for name, pattern in check.fields:
+        values = info.get(name) or []
+        values = [values] if isinstance(values, str) else list(values)
+        if not any(v.strip() for v in values):
+            msg = f"{check.module}.ko has no MODULE_{name.upper()}"
+            problems.append(Finding("modinfo-field", msg))
+        elif pattern is not None and not any(pattern.matches(v) for v in values):
+            got = ", ".join(repr(v) for v in values)
+            problems.append(Finding("modinfo-field", f"{name} is {got}, expected {pattern}"))
+    return _verdict(check, len(check.fields), problems, "modinfo fields as expected")
+
+
+@_judge
+def judge_exports(check: ExportsCheck, evidence: Evidence) -> CheckResult:
+    """Does the module export each symbol, GPL-only exactly when the exercise says so?"""
+    exported: Mapping[str, str] = _need(evidence, "exports", check.module)
+    problems = []
+    for name, gpl_only in check.symbols:
+        how = exported.get(name)
+        if how is None:
+            problems.append(Finding("export", f"{check.module} does not export {name}"))
+        elif gpl_only is not None and how.endswith("_GPL") != gpl_only:  # also *_NS_GPL
+            want = "EXPORT_SYMBOL_GPL" if gpl_only else "EXPORT_SYMBOL"
+            problems.append(Finding("export", f"{name} is exported with {how}, expected {want}"))
+    return _verdict(check, len(check.symbols), problems, "exports as expected")
+
+
+@_judge
+def judge_params(check: ParamCheck, evidence: Evidence) -> CheckResult:
+    """Is the parameter declared with its type and default, and does the value take effect?"""
+    seen = _need(evidence, "params", check.module, check.name)
+    total = sum(x is not None for x in (check.type, check.default, check.value))
+    if seen.get("type") is None:
+        msg = f"{check.module} has no parameter {check.name} (module_param is missing)"
+        problem = [Finding("param", msg)]
+        return _verdict(check, total, problem, "parameter checks passed", failed=total)
+    problems = []
+    if check.type is not None and seen["type"] != check.type:
+        problems.append(Finding("param", f"{check.name} is {seen['type']}, expected {check.type}"))
+    if check.default is not None:
+        shown = seen.get("default")
+        if shown is None:
+            msg = f"{check.name} is not readable in /sys/module/{check.module}/parameters"
+            problems.append(Finding("param", msg + ": give it a permission such as 0444"))
+        elif shown.strip() != check.default:
+            msg = f"{check.name} defaults to {shown.strip()!r}, expected {check.default!r}"
+            problems.append(Finding("param", msg))
+    if check.value is not None:
+        problems += _param_value_problems(check, _need(seen, "with_value"))
+    return _verdict(check, total, problems, "parameter checks passed")
+
+
+def _param_value_problems(check: ParamCheck, run: Mapping[str, Any]) -> list[Finding]:
+    arg = f"{check.name}={check.value}"
+    if run.get("returncode") != 0:
+        return [Finding("param", f"insmod {check.module}.ko {arg} failed")]
+    records = run.get("load_log")
+    if not isinstance(records, list):
+        raise _NoEvidence(f"params.{check.module}.{check.name}.with_value.load_log")
+    if check.log is not None and not any(check.log.matches(r) for r in records):
+        return [Finding("missing-log-line", f"with {arg}, expected on load: {check.log}")]
+    return []
+
+
+@_judge
+def judge_files(check: FilesCheck, evidence: Evidence) -> CheckResult:
+    """Does each path exist while the modules are loaded, with matching content?"""
+    files: Mapping[str, str | None] = _need(evidence, "files")
+    problems = []
+    for path, regex in check.paths:
+        if path not in files:
+            raise _NoEvidence(f"files.{path}")
+        content = files[path]
+        if content is None:
+            problems.append(Finding("missing-file", f"{path} does not exist while loaded"))
+        elif regex is not None and not re.search(regex, content, re.MULTILINE):
+            shown = content[:200] + ("..." if len(content) > 200 else "")
+            msg = f"{path} does not match /{regex}/; it reads {shown!r}"
+            problems.append(Finding("file-content", msg))
+    return _verdict(check, len(check.paths), problems, "files as expected")
+
+
+# kmod's rmmod says "is in use"; the kernel's own refusal (EAGAIN/EBUSY) for other tools.
+_IN_USE = re.compile(r"in use|resource temporarily unavailable|device or resource busy", re.I)
+
+
+@_judge
+def judge_provider_in_use(check: ProviderInUseCheck, evidence: Evidence) -> CheckResult:
+    """Was `rmmod provider` refused because the consumer still uses it?"""
+    run = _need(evidence, "rmmod_provider_while_used")
+    rc, stderr = run["returncode"], str(run.get("stderr") or "")
+    problems = []
+    if rc == 0:
+        msg = f"rmmod {check.provider} succeeded while {check.consumer} was loaded"
+        problems.append(Finding("provider-removable", msg + ": does the consumer use its symbols?"))
+    elif not _IN_USE.search(stderr):
+        msg = f"rmmod {check.provider} failed, but not because it is in use: {stderr.strip()}"
+        problems.append(Finding("provider-removable", msg))
+    return _verdict(check, 1, problems, "refusals to remove a provider in use")
+
+
+@_judge
+def judge_unknown_symbol(check: UnknownSymbolCheck, evidence: Evidence) -> CheckResult:
+    """Did loading the consumer alone fail, the kernel logging "Unknown symbol" for it?"""
+    run = _need(evidence, "consumer_alone")
+    records = _lines(run, "log")
+    # The kernel names modules with "_" where the file name may have "-".
+    name = re.escape(check.consumer.replace("-", "_"))
+    unknown_re = re.compile(rf"{name}: Unknown symbol (\S+) \(err -?\d+\)")
+    unknown = {m.group(1) for r in records if (m := unknown_re.fullmatch(r))}
+    total, noun = max(1, len(check.symbols)), "unknown-symbol expectations met"
+    if run["returncode"] == 0:
+        msg = f"{check.consumer}.ko loaded without its provider: it needs none of its symbols"
+        return _verdict(check, total, [Finding("unknown-symbol", msg)], noun, failed=total)
+    if not unknown:
+        msg = f"loading {check.consumer}.ko alone failed, but the kernel logged no Unknown symbol"
+        return _verdict(check, total, [Finding("unknown-symbol", msg)], noun, failed=total)
+    named = ", ".join(sorted(unknown))
+    problems = [
+        Finding("unknown-symbol", f"expected Unknown symbol {sym}; the kernel named {named}")
+        for sym in check.symbols
+        if sym not in unknown
+    ]
+    return _verdict(check, total, problems, noun)
+
+
+JUDGES: Mapping[str, Judge] = {
+    "log": judge_log,
+    "modinfo": judge_modinfo,
+    "exports": judge_exports,
+    "params": judge_params,
+    "files": judge_files,
+    "provider-in-use": judge_provider_in_use,
+    "unknown-symbol": judge_unknown_symbol,
+}
+
+
+def judge(check: Check, evidence: Evidence) -> CheckResult:
+    """The verdict of one exercise check on the evidence the pipeline collected."""
+    return JUDGES[check.kind](check, evidence)
