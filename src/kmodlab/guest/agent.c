@@ -420,9 +420,32 @@ static const char *find_port(const char *want, char *dev, size_t cap)
 	return "/dev/ttyS1";
 }
 
+/* `kmodlab-agent --load FILE`: load the modules listed in FILE, one path a
+ * line, at boot. kmod would cost ~100 ms per module under emulation just to
+ * start (it is dynamically linked); this is one syscall each. */
+static int boot_load(const char *list)
+{
+	FILE *f = fopen(list, "r");
+	char path[512];
+	int failed = 0;
+	while (f && fgets(path, sizeof(path), f)) {
+		path[strcspn(path, "\n")] = 0;
+		int en = path[0] ? load_module(path, "") : 0;
+		if (en && en != EEXIST) {
+			dprintf(2, "kmodlab-agent: cannot load %s: %s\n", path, strerror(en));
+			failed = 1;
+		}
+	}
+	if (f)
+		fclose(f);
+	return f ? failed : 1;
+}
+
 int main(int argc, char **argv)
 {
 	char found[300];
+	if (argc == 3 && strcmp(argv[1], "--load") == 0)
+		return boot_load(argv[2]);
 	const char *dev = argc > 1 ? argv[1] : find_port("kmodlab.agent", found, sizeof(found));
 	signal(SIGPIPE, SIG_IGN);
 	chan = open(dev, O_RDWR | O_NOCTTY | O_CLOEXEC);

@@ -10,7 +10,7 @@ mount -t tmpfs tmpfs /tmp
 hostname kmodlab
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb
 # virtio-serial carries the agent channel (see BOOT_MODULES in initramfs.py).
-while read -r ko; do insmod "$ko"; done < /etc/kmodlab/boot-modules
+/sbin/kmodlab-agent --load /etc/kmodlab/boot-modules
 # Booted `quiet` for speed; from now on module messages and oopses must
 # reach the console (ttyS0), where the host watches for crashes.
 echo 7 > /proc/sys/kernel/printk
