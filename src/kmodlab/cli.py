@@ -128,6 +128,60 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+# -- grade ------------------------------------------------------------------
+def _limits(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from kmodlab.grader.pipeline import Limits
+
+    return Limits(cycles=args.cycles, fault_injection=not args.no_fault_injection)
+
+
+def _render(report, fmt: str, submission: Path) -> str:  # type: ignore[no-untyped-def]
+    from kmodlab.grader import formats
+
+    sources = formats.read_sources(submission) if submission.is_dir() else {}
+    if fmt == "json":
+        return formats.to_json(report)
+    if fmt == "gradescope":
+        return json.dumps(formats.to_gradescope(report, sources=sources), indent=2)
+    return formats.to_text(report, sources=sources)
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from kmodlab.grader.pipeline import grade
+    from kmodlab.paths import atomic_write
+
+    submission = Path(args.submission)
+    report = grade(submission, exercise=args.exercise, limits=_limits(args))
+    text = _render(report, args.format, submission)
+    if args.output:
+        atomic_write(Path(args.output), text.encode() + b"\n")
+        _print_err(f"report written to {args.output} (score {report.score}/{report.max_score})")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_grade_batch(args: argparse.Namespace) -> int:
+    from kmodlab.grader.batch import grade_batch
+    from kmodlab.grader.pipeline import grade
+    from kmodlab.vm.session import prepare
+
+    machine = prepare()  # once: every submission reuses the same saved guest
+    limits = _limits(args)
+    summary = grade_batch(
+        Path(args.submissions),
+        Path(args.output_dir),
+        grade=lambda sub: grade(sub, exercise=args.exercise, limits=limits, machine=machine),
+        jobs=args.jobs,
+    )
+    _print_err(
+        f"{summary.total} submissions: {len(summary.graded)} graded now, "
+        f"{len(summary.resumed)} already done, {len(summary.errors)} grader errors; "
+        f"summary in {summary.csv_path}"
+    )
+    return 0
+
+
 # -- lab / test -------------------------------------------------------------
 def _repo_root() -> Path | None:
     here = Path(__file__).resolve()
@@ -233,6 +287,33 @@ def build_parser() -> argparse.ArgumentParser:
     _sandbox_flag(s)
     s.set_defaults(func=cmd_run)
 
+    s = sub.add_parser(
+        "grade",
+        help="grade one submission folder (report as text, JSON or Gradescope)",
+        description="Grade a submission: build, load, unload, cycle, kernel health, leaks, "
+        "registrations and fault injection at every fallible call of init, plus the "
+        "exercise's own checks with --exercise. Exit status 0 whenever a report was made.",
+    )
+    s.add_argument("submission", metavar="SUBMISSION", help="folder with the module sources")
+    s.add_argument("--exercise", metavar="NAME", help="also run this exercise's checks")
+    s.add_argument("--format", choices=("text", "json", "gradescope"), default="text")
+    s.add_argument("--output", metavar="FILE", help="write the report here (atomically)")
+    _grade_flags(s)
+    s.set_defaults(func=cmd_grade)
+
+    s = sub.add_parser(
+        "grade-batch",
+        help="grade one submission per subfolder, resumable, with a CSV summary",
+        description="Grade every subfolder of SUBMISSIONS_DIR. Reports (NAME.json, NAME.txt) "
+        "and summary.csv go to --output-dir; a rerun skips submissions already graded.",
+    )
+    s.add_argument("submissions", metavar="SUBMISSIONS_DIR")
+    s.add_argument("--output-dir", required=True, metavar="DIR")
+    s.add_argument("--exercise", metavar="NAME")
+    s.add_argument("--jobs", type=int, default=1, metavar="N", help="submissions at once")
+    _grade_flags(s)
+    s.set_defaults(func=cmd_grade_batch)
+
     s = sub.add_parser("lab", help="the main job: set up, then run the lab")
     s.add_argument("--skip-setup", action="store_true", help=argparse.SUPPRESS)
     s.add_argument("--debs", type=Path, metavar="DIR", help="as for `setup`")
@@ -246,6 +327,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--skip-setup", action="store_true", help="do not run `setup` first")
     s.set_defaults(func=cmd_test)
     return p
+
+
+def _grade_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cycles",
+        type=int,
+        default=20,
+        metavar="N",
+        help="load/unload cycles for the cycle check (default 20)",
+    )
+    p.add_argument(
+        "--no-fault-injection", action="store_true", help="skip the fault-injection sweep"
+    )
 
 
 def _sandbox_flag(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,190 @@
+"""Gathering evidence in fresh guests: the steps of grading, in the order they run.
+
+    build (instrumented, plain as fallback) -> fresh guest -> state and taint
+    before -> kmem trace on -> load in dependency order -> unload in reverse ->
+    trace read -> state after -> load/unload cycles -> settle -> taint after
+    -> fault injection: one load per fallible call in init, that call failing
+
+The guest only reports; judges.py decides. A step that crashes or hangs the
+guest is recorded and ends that guest's steps; the fault-injection sweep runs
+in its own guests, so one crashing point never hides the others.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from kmodlab.build import build_submission, load_submission
+from kmodlab.errors import InputError
+from kmodlab.grader import kmemtrace, ledger, state
+from kmodlab.grader.evidence import Evidence, PointEvidence, Step
+from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
+from kmodlab.grader.modinfo import depends, load_order, read_modinfo
+from kmodlab.vm.guest import GuestError
+from kmodlab.vm.session import LabMachine, Session
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Grading options; each default is the documented one."""
+
+    cycles: int = 20  # load/unload cycles (the `cycle` check)
+    settle_s: float = 0.5  # wait after the last unload for timers or work firing into freed code
+    load_timeout_s: float = 10.0  # an init that takes longer is stuck
+    command_timeout_s: float = 30.0
+    fault_injection: bool = True
+    max_points: int = 64  # fallible calls tried per module
+
+
+def build(ev: Evidence, workdir: Path, headers: Path) -> None:
+    """The instrumented build; if only our instrumentation breaks it, the plain one."""
+    try:
+        load_submission(ev.submission)
+    except InputError as e:
+        if not ev.submission.is_dir():
+            raise  # no submission at all: no report can be made
+        ev.build_problem = e.line()
+        return
+    ev.nonce = secrets.token_hex(8)
+    result, _ = instrumented_build(
+        ev.submission, headers=headers, out_dir=workdir / "instrumented", nonce=ev.nonce
+    )
+    if result.ok:
+        ev.build, ev.instrumented = result, True
+    else:
+        plain = build_submission(ev.submission, headers=headers, out_dir=workdir / "plain")
+        ev.build = plain
+        if plain.ok:
+            ev.instrument_problem = "the module builds, but not with kmodlab's instrumentation"
+    if ev.build.ok:
+        ev.kos = {m.name: m.ko for m in ev.build.modules}
+        ev.order = load_order({n: depends(read_modinfo(ko)) for n, ko in ev.kos.items()})
+
+
+def _step(session: Session, name: str, argv: list[str], timeout_s: float) -> Step:
+    try:
+        return Step(name, session.run(argv, timeout_s=timeout_s))
+    except GuestError as e:
+        return Step(name, crash=e)
+
+
+def _taint(session: Session) -> int | None:
+    r = session.run(["cat", "/proc/sys/kernel/tainted"])
+    return int(r.stdout) if r.ok and r.stdout.strip().isdigit() else None
+
+
+def main_guest(ev: Evidence, machine: LabMachine, limits: Limits) -> None:
+    """Load, unload, cycle and settle in one fresh guest."""
+    with Session(machine, on_restart=lambda _msg: None) as s:
+        s.push_modules(ev.kos.values(), depmod=False)
+        ev.taint_before = _taint(s)
+        ev.state_before = s.sh(state.STATE_SCRIPT).stdout
+        s.sh(kmemtrace.enable_commands())
+        if not _load_all(ev, s, limits) or not _unload_all(ev, s, limits):
+            return
+        ev.trace = s.sh(kmemtrace.read_command()).stdout
+        ev.state_after = s.sh(state.STATE_SCRIPT).stdout
+        if not _cycle(ev, s, limits):
+            return
+        ev.settle = _step(s, "settle", ["sleep", str(limits.settle_s)], limits.command_timeout_s)
+        if not ev.settle.crash:
+            ev.taint_after = _taint(s)
+
+
+def _load_all(ev: Evidence, s: Session, limits: Limits) -> bool:
+    for name in ev.order:
+        step = _step(s, f"load {name}", ["@load", f"{name}.ko"], limits.load_timeout_s)
+        ev.loads.append(step)
+        if step.crash or not step.result.ok:
+            return False
+        ev.sections[name] = s.section_addresses(name)
+    return True
+
+
+def _unload_all(ev: Evidence, s: Session, limits: Limits) -> bool:
+    for name in reversed(ev.order):
+        step = _step(s, f"unload {name}", ["@unload", name], limits.load_timeout_s)
+        ev.unloads.append(step)
+        if step.crash or not step.result.ok:
+            return False
+    return True
+
+
+def _cycle(ev: Evidence, s: Session, limits: Limits) -> bool:
+    if len(ev.order) == 1:
+        (name,) = ev.order
+        argv = ["@cycle", f"{name}.ko", name, str(limits.cycles)]
+        timeout = limits.load_timeout_s * 2 + limits.cycles
+        ev.cycles.append(_step(s, f"cycle {name}", argv, timeout))
+        return not ev.cycles[-1].crash
+    for i in range(1, limits.cycles + 1):
+        for argv in [["@load", f"{n}.ko"] for n in ev.order] + [
+            ["@unload", n] for n in reversed(ev.order)
+        ]:
+            step = _step(s, f"cycle {i}: {' '.join(argv)}", argv, limits.load_timeout_s)
+            ev.cycles.append(step)
+            if step.crash or not step.result.ok:
+                return not step.crash
+    return True
+
+
+def fault_points(ev: Evidence) -> dict[str, list[object]]:
+    """The fallible calls each module's init made during the clean load, in order."""
+    out: dict[str, list[object]] = {}
+    build_dir = ev.build.build_dir if ev.build else None
+    for step in ev.loads:
+        name = step.name.removeprefix("load ")
+        events = ledger.parse_ledger(step.kmsg, ev.nonce or "", build_dir=build_dir)
+        out[name] = list(ledger.fallible_calls(events))
+    return out
+
+
+def sweep(ev: Evidence, machine: LabMachine, limits: Limits) -> None:
+    """One load per fallible call of init, with exactly that call failing.
+
+    A guest is reused while points leave it clean; after a crash, a leftover
+    or a module that stayed loaded, the next point gets a fresh guest.
+    """
+    if not (ev.instrumented and limits.fault_injection and ev.loads):
+        return
+    with Session(machine, on_restart=lambda _msg: None) as s:
+        s.push_modules(ev.kos.values(), depmod=False)
+        for module, calls in fault_points(ev).items():
+            deps = ev.order[: ev.order.index(module)]
+            for index, call in enumerate(calls[: limits.max_points], start=1):
+                point = PointEvidence(module, index, call)
+                ev.points.append(point)
+                if not _run_point(point, s, deps, limits):
+                    s.restart()
+
+
+def _run_point(point: PointEvidence, s: Session, deps: list[str], limits: Limits) -> bool:
+    """Run one point; True if the guest is still clean for the next one."""
+    for dep in deps:
+        s.run(["@load", f"{dep}.ko"], timeout_s=limits.load_timeout_s)
+    point.state_before = s.sh(state.STATE_SCRIPT).stdout
+    argv = ["@load", f"{point.module}.ko", f"{FAIL_PARAM}={point.index}"]
+    point.load = _step(
+        s, f"load {point.module} failing call {point.index}", argv, limits.load_timeout_s
+    )
+    if point.load.crash:
+        return False
+    if point.load.result.ok:  # init ignored the failure: take the module out again
+        point.unload = _step(
+            s, f"unload {point.module}", ["@unload", point.module], limits.load_timeout_s
+        )
+        if point.unload.crash:
+            return False
+    if point.load.result.status == "timeout":
+        return False
+    point.state_after = s.sh(state.STATE_SCRIPT).stdout
+    for dep in reversed(deps):
+        s.run(["@unload", dep], timeout_s=limits.load_timeout_s)
+    clean = not state.diff_state(
+        state.parse_state(point.state_before),
+        state.parse_state(point.state_after),
+        module=point.module,
+    )
+    return clean and not (point.unload and not point.unload.result.ok)

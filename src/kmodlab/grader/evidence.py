@@ -1,0 +1,77 @@
+"""What the guest showed, kept raw: the judges decide verdicts from this on the host.
+
+Nothing here is a verdict. Every field is either the host's own record
+(what it asked, the exit status, the time) or text the guest produced, which
+the judges parse with the nonce-checked ledger and the kernel's own formats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kmodlab.build import BuildResult
+from kmodlab.vm.guest import CommandResult, GuestError
+from kmodlab.vm.protocol import KmsgRecord
+
+
+@dataclass
+class Step:
+    """One request to the guest during grading."""
+
+    name: str  # e.g. "load hello", "unload hello", "cycle hello"
+    result: CommandResult | None = None
+    crash: GuestError | None = None  # the guest died or hung during this step
+
+    @property
+    def kmsg(self) -> list[KmsgRecord]:
+        return self.result.kmsg if self.result else []
+
+
+@dataclass
+class PointEvidence:
+    """One fault-injection point: init run with exactly the Nth fallible call failing."""
+
+    module: str
+    index: int  # 1-based, the value given to kmodlab_fail_nth
+    call: object  # the LedgerEvent of that call in the clean load
+    load: Step | None = None
+    unload: Step | None = None  # only when init ignored the failure and returned 0
+    state_before: str | None = None
+    state_after: str | None = None
+
+
+@dataclass
+class Evidence:
+    submission: Path
+    build: BuildResult | None = None
+    build_problem: str | None = None  # unusable input (empty folder, ...), one line
+    instrumented: bool = False
+    instrument_problem: str | None = None
+    nonce: str | None = None
+    order: list[str] = field(default_factory=list)  # load order of the modules
+    kos: dict[str, Path] = field(default_factory=dict)
+    taint_before: int | None = None
+    taint_after: int | None = None
+    state_before: str | None = None
+    state_after: str | None = None
+    trace: str | None = None
+    sections: dict[str, dict[str, int]] = field(default_factory=dict)
+    loads: list[Step] = field(default_factory=list)
+    unloads: list[Step] = field(default_factory=list)
+    cycles: list[Step] = field(default_factory=list)
+    settle: Step | None = None
+    points: list[PointEvidence] = field(default_factory=list)
+    points_error: str | None = None
+    exercise: dict[str, object] = field(default_factory=dict)  # evidence for exercise checks
+    internal_error: str | None = None  # the grader itself failed somewhere
+
+    def steps(self) -> list[Step]:
+        """Every step of the main guest, in order."""
+        return [*self.loads, *self.unloads, *self.cycles, *([self.settle] if self.settle else [])]
+
+    def crash(self) -> Step | None:
+        return next((s for s in self.steps() if s.crash), None)
+
+    def kmsg(self) -> list[KmsgRecord]:
+        return [rec for s in self.steps() for rec in s.kmsg]

@@ -1,0 +1,174 @@
+"""Exercise checks: the evidence an exercise's expectations need, and their verdicts.
+
+An exercise NAME is declared by autograder/NAME/expectations.toml (format:
+docs/expectations.md). The evidence comes from the generic run (load and
+unload logs, .modinfo, Module.symvers) plus one more fresh guest for what
+needs the modules loaded in particular ways (parameters, files, a provider
+in use, a consumer alone).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kmodlab.errors import InputError
+from kmodlab.grader import expectations as exp
+from kmodlab.grader.evidence import Evidence
+from kmodlab.grader.instrument import FAIL_PARAM
+from kmodlab.grader.model import CheckResult
+from kmodlab.grader.modinfo import read_modinfo
+from kmodlab.vm.guest import GuestError
+from kmodlab.vm.session import LabMachine, Session
+
+
+def autograder_dir() -> Path:
+    """$KMODLAB_AUTOGRADER, else the checkout's autograder/ folder."""
+    env = os.environ.get("KMODLAB_AUTOGRADER")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "autograder"
+
+
+def known_exercises() -> list[str]:
+    base = autograder_dir()
+    return sorted(p.parent.name for p in base.glob("*/expectations.toml")) if base.is_dir() else []
+
+
+@dataclass
+class Plan:
+    expectations: exp.Expectations
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return dict(self.expectations.generic_points)
+
+    def collect(self, ev: Evidence, machine: LabMachine, limits: Any) -> None:
+        collect_evidence(self.expectations, ev, machine, limits.load_timeout_s)
+
+    def judge(self, ev: Evidence, ctx: Any) -> list[CheckResult]:
+        return [exp.judge(check, ev.exercise) for check in self.expectations.checks]
+
+
+def load(name: str) -> Plan:
+    path = autograder_dir() / name / "expectations.toml"
+    if not path.is_file():
+        known = ", ".join(known_exercises()) or "none"
+        raise InputError(f"there is no exercise {name!r}", f"use one of: {known}")
+    return Plan(exp.load_expectations(path))
+
+
+# -- evidence -----------------------------------------------------------------
+def _texts(steps) -> list[str]:  # type: ignore[no-untyped-def]
+    return [r.text for s in steps for r in s.kmsg]
+
+
+def read_symvers(path: Path) -> dict[str, dict[str, str]]:
+    """Module.symvers of the student's build: {module: {symbol: export type}}."""
+    out: dict[str, dict[str, str]] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text(errors="replace").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 4:
+            out.setdefault(Path(parts[2]).name, {})[parts[1]] = parts[3]
+    return out
+
+
+def host_evidence(ev: Evidence) -> dict[str, Any]:
+    """What the generic run and the .ko files already tell."""
+    modinfo = {}
+    for name, ko in ev.kos.items():
+        info = read_modinfo(ko)
+        # Our instrumentation adds a parameter; the student did not write it.
+        for key in ("parm", "parmtype"):
+            info[key] = [v for v in info.get(key, []) if not v.startswith(f"{FAIL_PARAM}:")]
+        modinfo[name] = info
+    return {
+        "load_log": _texts(ev.loads),
+        "unload_log": _texts(ev.unloads),
+        "modinfo": modinfo,
+        "exports": read_symvers(ev.build.build_dir / "Module.symvers") if ev.build else {},
+    }
+
+
+def collect_evidence(
+    expectations: exp.Expectations, ev: Evidence, machine: LabMachine, timeout_s: float
+) -> None:
+    ev.exercise.update(host_evidence(ev))
+    needs_guest = [c for c in expectations.checks if type(c) in _GUEST_COLLECTORS]
+    if not needs_guest or not ev.kos:
+        return
+    with Session(machine, on_restart=lambda _m: None) as s:
+        s.push_modules(ev.kos.values(), depmod=False)
+        for check in needs_guest:
+            try:
+                _GUEST_COLLECTORS[type(check)](check, ev, s, timeout_s)
+            except GuestError:
+                s.restart()  # the check has no evidence and becomes "error"
+            _unload_everything(ev, s, timeout_s)
+
+
+def _unload_everything(ev: Evidence, s: Session, timeout_s: float) -> None:
+    loaded = set(s.run(["cat", "/proc/modules"]).stdout.split())
+    for name in reversed(ev.order):
+        if name in loaded:
+            s.run(["@unload", name], timeout_s=timeout_s)
+
+
+def _load_all(ev: Evidence, s: Session, timeout_s: float) -> bool:
+    return all(s.run(["@load", f"{n}.ko"], timeout_s=timeout_s).ok for n in ev.order)
+
+
+def _params(check: exp.ParamCheck, ev: Evidence, s: Session, timeout_s: float) -> None:
+    m, name = check.module, check.name
+    types = dict(
+        v.split(":", 1) for v in ev.exercise["modinfo"].get(m, {}).get("parmtype", []) if ":" in v
+    )
+    entry: dict[str, Any] = {"type": types.get(name), "default": None}
+    deps = ev.order[: ev.order.index(m)] if m in ev.order else []
+    for dep in deps:
+        s.run(["@load", f"{dep}.ko"], timeout_s=timeout_s)
+    if s.run(["@load", f"{m}.ko"], timeout_s=timeout_s).ok:
+        r = s.run(["cat", f"/sys/module/{m}/parameters/{name}"])
+        entry["default"] = r.stdout.rstrip("\n") if r.ok else None
+        s.run(["@unload", m], timeout_s=timeout_s)
+    if check.value is not None:
+        r = s.run(["@load", f"{m}.ko", f"{name}={check.value}"], timeout_s=timeout_s)
+        entry["with_value"] = {"returncode": r.returncode, "load_log": [k.text for k in r.kmsg]}
+    ev.exercise.setdefault("params", {}).setdefault(m, {})[name] = entry
+
+
+def _files(check: exp.FilesCheck, ev: Evidence, s: Session, timeout_s: float) -> None:
+    files = ev.exercise.setdefault("files", {})
+    loaded = _load_all(ev, s, timeout_s)
+    for path, _regex in check.paths:
+        r = s.run(["head", "-c", "65536", path]) if loaded else None
+        files[path] = r.stdout if r is not None and r.ok else None
+
+
+def _in_use(check: exp.ProviderInUseCheck, ev: Evidence, s: Session, timeout_s: float) -> None:
+    for name in (check.provider, check.consumer):
+        s.run(["@load", f"{name}.ko"], timeout_s=timeout_s)
+    r = s.run(["rmmod", check.provider], timeout_s=timeout_s)
+    ev.exercise["rmmod_provider_while_used"] = {"returncode": r.returncode, "stderr": r.stderr}
+
+
+def _alone(check: exp.UnknownSymbolCheck, ev: Evidence, s: Session, timeout_s: float) -> None:
+    r = s.run(["insmod", f"{check.consumer}.ko"], timeout_s=timeout_s)
+    ev.exercise["consumer_alone"] = {
+        "returncode": r.returncode,
+        "stderr": r.stderr,
+        "log": [k.text for k in r.kmsg],
+    }
+
+
+_GUEST_COLLECTORS: dict[type, Callable[[Any, Evidence, Session, float], None]] = {
+    exp.ParamCheck: _params,
+    exp.FilesCheck: _files,
+    exp.ProviderInUseCheck: _in_use,
+    exp.UnknownSymbolCheck: _alone,
+}

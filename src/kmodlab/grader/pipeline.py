@@ -1,0 +1,106 @@
+"""Grading one submission: collect evidence in fresh guests, then judge on the host.
+
+    grade(Path("submissions/alice"), exercise="hello") -> Report
+
+The order of the steps is stated once, in collect.py; the verdicts are in
+judges.py. Whatever goes wrong inside the grader becomes a check with status
+"error" and a message, never a lost report.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from kmodlab.errors import InputError, KmodlabError
+from kmodlab.grader import collect, judges
+from kmodlab.grader.evidence import Evidence
+from kmodlab.grader.model import GENERIC_CHECKS, CheckResult, Report
+from kmodlab.paths import current_kernel
+from kmodlab.vm.session import LabMachine, prepare
+
+Limits = collect.Limits
+
+
+def grade(
+    submission: Path,
+    *,
+    exercise: str | None = None,
+    limits: Limits | None = None,
+    machine: LabMachine | None = None,
+) -> Report:
+    """Grade one submission folder (one or several modules); always returns a report.
+
+    Raises InputError only when there is no submission to grade at all.
+    """
+    t0 = time.monotonic()
+    submission = Path(submission)
+    if not submission.is_dir():
+        what = "does not exist" if not submission.exists() else "is not a folder"
+        raise InputError(f"{submission} {what}", "pass the folder holding the submission")
+    limits = limits or Limits()
+    kernel = machine.kernel if machine else current_kernel()
+    ev = Evidence(submission=submission)
+    plan = _load_exercise(exercise)
+    with tempfile.TemporaryDirectory(prefix="kmodlab-grade-") as tmp:
+        _collect(ev, Path(tmp), kernel.headers, machine, limits, plan)
+        checks = _judge(ev, limits, plan)
+    return Report(
+        submission=submission.name,
+        kernel=kernel.abi,
+        checks=checks,
+        duration_s=time.monotonic() - t0,
+        exercise=exercise,
+    )
+
+
+def _load_exercise(exercise: str | None):  # type: ignore[no-untyped-def]
+    if exercise is None:
+        return None
+    from kmodlab.grader import exercises
+
+    return exercises.load(exercise)
+
+
+def _collect(ev: Evidence, workdir: Path, headers: Path, machine, limits, plan) -> None:  # type: ignore[no-untyped-def]
+    try:
+        collect.build(ev, workdir, headers)
+        if ev.build is None or not ev.build.ok:
+            return
+        machine = machine or prepare()
+        collect.main_guest(ev, machine, limits)
+        if plan is not None:
+            plan.collect(ev, machine, limits)
+        try:
+            collect.sweep(ev, machine, limits)
+        except KmodlabError as e:
+            ev.points_error = f"the fault-injection sweep stopped: {e.line()}"
+    except InputError:
+        raise
+    except Exception as e:  # the grader's own failure: keep what was gathered
+        ev.internal_error = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
+
+
+def _judge(ev: Evidence, limits: Limits, plan) -> list[CheckResult]:  # type: ignore[no-untyped-def]
+    weights = plan.weights if plan is not None else judges.DEFAULT_WEIGHTS
+    ctx = judges.Context(ev, weights)
+    checks = []
+    for check_id, judge in judges.GENERIC:
+        try:
+            result = judge(ctx, limits.cycles) if check_id == "cycle" else judge(ctx)
+        except Exception as e:  # one broken judge must not lose the others
+            result = ctx.error(
+                check_id, f"the grader failed on this check: {type(e).__name__}: {e}"
+            )
+        checks.append(result)
+    if plan is not None:
+        checks += plan.judge(ev, ctx)
+    if ev.internal_error:
+        first = ev.internal_error.splitlines()[0]
+        for i, c in enumerate(checks):
+            if c.status == "skip":
+                checks[i] = ctx.error(c.id, f"not decided: the grader failed ({first})")
+    assert [c.id for c in checks[: len(GENERIC_CHECKS)]] == list(GENERIC_CHECKS)
+    return checks
