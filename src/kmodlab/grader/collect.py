@@ -20,6 +20,7 @@ from kmodlab.build import build_submission, load_submission
 from kmodlab.errors import InputError
 from kmodlab.grader import kmemtrace, ledger, state
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
+from kmodlab.grader.formats import read_sources
 from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
 from kmodlab.grader.modinfo import depends, load_order, read_modinfo
 from kmodlab.vm.guest import GuestError
@@ -47,6 +48,7 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
             raise  # no submission at all: no report can be made
         ev.build_problem = e.line()
         return
+    ev.sources = read_sources(ev.submission)
     ev.nonce = secrets.token_hex(8)
     result, _ = instrumented_build(
         ev.submission, headers=headers, out_dir=workdir / "instrumented", nonce=ev.nonce

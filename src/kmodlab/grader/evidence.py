@@ -46,6 +46,7 @@ class Evidence:
     submission: Path
     build: BuildResult | None = None
     build_problem: str | None = None  # unusable input (empty folder, ...), one line
+    sources: dict[str, str] = field(default_factory=dict)  # the student's files, for hints
     instrumented: bool = False
     instrument_problem: str | None = None
     nonce: str | None = None

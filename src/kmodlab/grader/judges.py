@@ -16,6 +16,7 @@ from kmodlab.grader import kmemtrace, ledger, state
 from kmodlab.grader.decode import SourceLocation, decode_frame
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
+from kmodlab.grader.labels import find_skipped_label
 from kmodlab.grader.model import CheckResult, Finding
 from kmodlab.vm.console import KernelReport, find_reports, unexpected_taint
 
@@ -339,16 +340,41 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
         module=p.module,
     )
     out["leftovers"] = [lo.message for lo in leftovers]
+    hints = []
+    for leaked in out["leaked"]:
+        if hint := _label_hint(ctx, leaked, p):
+            leaked["hint"] = hint
+            hints.append(hint)
     if out["leaked"] or leftovers:
         what = [f"{x['api']}() at {x['file']}:{x['line']}" for x in out["leaked"]] + [
             lo.message for lo in leftovers
         ]
-        return {**out, "verdict": "fail", "message": "left behind: " + "; ".join(what)}
+        message = "left behind: " + "; ".join(what)
+        if hints:
+            message += ": " + "; ".join(hints)
+        return {**out, "verdict": "fail", "message": message}
     return {
         **out,
         "verdict": "pass",
         "message": f"init returned {errno_name(r.returncode)} and released everything",
     }
+
+
+def _label_hint(ctx: Context, leaked: dict[str, object], p: PointEvidence) -> str | None:
+    """Which label the error path skipped, read from the student's source."""
+    file, line = leaked.get("file"), leaked.get("line")
+    call_file, call_line = _site(p.call)
+    source = ctx.ev.sources.get(str(file))
+    if not (source and isinstance(line, int) and call_line and call_file == file):
+        return None
+    released = [r["line"] for r in _released_lines(ctx, p) if r.get("file") == file]
+    found = find_skipped_label(source, line, call_line, released)
+    return found.explain(p.call.api, call_line) if found else None
+
+
+def _released_lines(ctx: Context, p: PointEvidence) -> list[dict[str, object]]:
+    view = ledger.unwind(_events(ctx.ev, [p.load])) if p.load else None
+    return [_resource(e) for e in view.released] if view else []
 
 
 def judge_fault_injection(ctx: Context) -> CheckResult:

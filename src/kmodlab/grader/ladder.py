@@ -94,9 +94,9 @@ def ladder_lines(point: Point) -> list[str]:
     lines += _release_lines(point, width)
     lines += _outcome_lines(point)
     for leak in point.get("leaked") or []:
-        lines.append(
-            f"LEFT BEHIND: {leak.get('api', '?')} at {where(leak)} — {leak_hint(point, leak)}"
-        )
+        # The pipeline's hint names the skipped label when the source shows it.
+        hint = leak.get("hint") or leak_hint(point, leak)
+        lines.append(f"LEFT BEHIND: {leak.get('api', '?')} at {where(leak)} — {hint}")
     # Registrations still present after the failed init (a device, a /proc entry).
     lines += [f"LEFT BEHIND: {what}" for what in point.get("leftovers") or []]
     return lines
@@ -126,7 +126,9 @@ def _outcome_lines(point: Point) -> list[str]:
         lines.append(f"init returned 0: it reported success although {point.get('call')} failed")
     elif returned is not None:
         lines.append(f"init returned {errno_text(returned)}")
-    if point.get("message"):
+    # A leak's message would repeat the LEFT BEHIND lines that follow.
+    leaks = point.get("leaked") or point.get("leftovers")
+    if point.get("message") and (point.get("verdict") == "crash" or not leaks):
         lines.append(str(point["message"]))
     return lines
 
