@@ -132,3 +132,11 @@ def test_agent_builtins_load_unload_and_cycle_with_one_init_per_load(session, bu
     assert failed.returncode == 12 and "Cannot allocate memory" in failed.stdout  # ENOMEM
     assert [x.text for x in failed.kmsg].count("fail_init: init called") == 1
     assert session.run(["@unload", "fail_init"]).returncode == 2  # ENOENT: never loaded
+
+
+def test_builtin_load_of_an_init_that_never_returns_times_out(session, built):
+    """Does @load of a stuck init come back as a timeout, the agent still serving?"""
+    session.push_modules([built("hang_init")])
+    r = session.run(["@load", "hang_init.ko"], timeout_s=2)
+    assert r.status == "timeout" and "hang_init: going to sleep forever" in r.log
+    assert session.run("true").ok and session.boots == 1

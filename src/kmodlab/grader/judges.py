@@ -19,6 +19,7 @@ from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
 from kmodlab.grader.labels import find_skipped_label
 from kmodlab.grader.model import CheckResult, Finding
 from kmodlab.vm.console import KernelReport, find_reports, unexpected_taint
+from kmodlab.vm.guest import GuestHung
 
 DEFAULT_WEIGHTS = DEFAULT_GENERIC_POINTS
 
@@ -179,6 +180,11 @@ def judge_health(ctx: Context) -> CheckResult:
         return ctx.skip("kernel-health", "not run: the build failed")
     reports = [rep for step in ev.steps() for rep in _step_reports(step)]
     findings = [report_finding(ctx, rep) for rep in reports]
+    crashed = ev.crash()
+    if crashed and not reports:
+        # A guest that hangs or dies without a report is unhealthy all the same.
+        kind = "hang" if isinstance(crashed.crash, GuestHung) else "crash"
+        findings.append(Finding(kind, f"during {crashed.name}: {crashed.crash.problem}"))
     if ev.taint_before is not None and ev.taint_after is not None:
         for letter, meaning in unexpected_taint(ev.taint_before, ev.taint_after):
             findings.append(Finding("taint", f"the kernel is now tainted {letter}: {meaning}"))

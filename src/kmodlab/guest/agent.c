@@ -247,6 +247,9 @@ static pid_t spawn(char **argv, int *outfd, int *errfd, int *err_no)
 		dup2(e[1], 2);
 		signal(SIGPIPE, SIG_DFL);
 		if (argv[0][0] == '@') {
+			/* No exec will close the error pipe: close it now, or the
+			 * agent waits on it for as long as a stuck init runs. */
+			close(x[1]);
 			int rc = builtin(argv);
 			fflush(stdout);
 			_exit(rc);
