@@ -13,6 +13,7 @@ in its own guests, so one crashing point never hides the others.
 from __future__ import annotations
 
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,26 +41,40 @@ class Limits:
 
 
 def build(ev: Evidence, workdir: Path, headers: Path) -> None:
-    """The instrumented build; if only our instrumentation breaks it, the plain one."""
+    """Build the submission twice at once: plain and instrumented.
+
+    The plain build is what the student's compiler says (our forced header
+    adds a warning of its own); the instrumented one is what runs, so the
+    ledger sees every fallible call. If only the instrumentation breaks the
+    build, the plain modules run and the checks that need the ledger say so.
+    """
     try:
         load_submission(ev.submission)
+        ev.sources = read_sources(ev.submission)
+        ev.nonce = secrets.token_hex(8)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            plain_job = pool.submit(
+                build_submission, ev.submission, headers=headers, out_dir=workdir / "plain"
+            )
+            inst_job = pool.submit(
+                instrumented_build,
+                ev.submission,
+                headers=headers,
+                out_dir=workdir / "instrumented",
+                nonce=ev.nonce,
+            )
+            plain, (instrumented, _) = plain_job.result(), inst_job.result()
     except InputError as e:
         if not ev.submission.is_dir():
             raise  # no submission at all: no report can be made
         ev.build_problem = e.line()
         return
-    ev.sources = read_sources(ev.submission)
-    ev.nonce = secrets.token_hex(8)
-    result, _ = instrumented_build(
-        ev.submission, headers=headers, out_dir=workdir / "instrumented", nonce=ev.nonce
-    )
-    if result.ok:
-        ev.build, ev.instrumented = result, True
-    else:
-        plain = build_submission(ev.submission, headers=headers, out_dir=workdir / "plain")
-        ev.build = plain
-        if plain.ok:
-            ev.instrument_problem = "the module builds, but not with kmodlab's instrumentation"
+    ev.build = plain
+    if plain.ok and instrumented.ok:
+        ev.build, ev.instrumented = instrumented, True
+        ev.build_diagnostics = plain.diagnostics
+    elif plain.ok:
+        ev.instrument_problem = "the module builds, but not with kmodlab's instrumentation"
     if ev.build.ok:
         ev.kos = {m.name: m.ko for m in ev.build.modules}
         ev.order = load_order({n: depends(read_modinfo(ko)) for n, ko in ev.kos.items()})

@@ -51,19 +51,27 @@ def addr2line(ko: Path, section: str, offset: int) -> SourceLocation | None:
     """The innermost source line of a section-relative address (inlined frames resolved)."""
     argv = ["addr2line", "-f", "-i", "-e", str(ko), "-j", section, hex(offset)]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+    if proc.returncode != 0:
+        return None
+    frames = []
     lines = proc.stdout.splitlines()
-    if proc.returncode != 0 or len(lines) < 2:
-        return None
-    func, where = lines[0], lines[1]
-    path, _, rest = where.rpartition(":")
-    number = re.match(r"\d+", rest)
-    if not path or path == "??" or not number:
-        return None
-    return SourceLocation(func, path, int(number.group()))
+    for func, where in zip(lines[::2], lines[1::2], strict=False):
+        path, _, rest = where.rpartition(":")
+        number = re.match(r"\d+", rest)
+        if path and path != "??" and number and number.group() != "0":
+            frames.append(SourceLocation(func, path, int(number.group())))
+    # With inlining (-i) the innermost frame may be kmalloc() in slab.h; the
+    # student wants their own line that called it.
+    own = [f for f in frames if "/linux-headers-" not in f.file]
+    return (own or frames or [None])[0]
 
 
-def decode_frame(frame: str, ko: Path) -> SourceLocation | None:
-    """`null_deref_init+0x11/0x1000` (as printed in an oops) to the source line, or None."""
+def decode_frame(frame: str, ko: Path, *, return_address: bool = False) -> SourceLocation | None:
+    """`null_deref_init+0x11/0x1000` (as printed in an oops) to the source line, or None.
+
+    A return address (any call-trace frame but the faulting RIP) points after
+    its call; one byte back is inside the call instruction, on the call's line.
+    """
     m = _FRAME.match(frame)
     if not m:
         return None
@@ -71,6 +79,5 @@ def decode_frame(frame: str, ko: Path) -> SourceLocation | None:
     if found is None:
         return None
     section, value = found
-    # The return address of a call points after it; the frame offset of the
-    # faulting RIP does not. addr2line of the exact byte is right for RIP.
-    return addr2line(ko, section, value + int(m.group("off"), 16))
+    offset = value + int(m.group("off"), 16)
+    return addr2line(ko, section, offset - 1 if return_address and offset else offset)

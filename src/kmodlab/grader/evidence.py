@@ -44,7 +44,8 @@ class PointEvidence:
 @dataclass
 class Evidence:
     submission: Path
-    build: BuildResult | None = None
+    build: BuildResult | None = None  # the build whose modules run (instrumented if it could be)
+    build_diagnostics: list | None = None  # the plain build's messages, when build is instrumented
     build_problem: str | None = None  # unusable input (empty folder, ...), one line
     sources: dict[str, str] = field(default_factory=dict)  # the student's files, for hints
     instrumented: bool = False

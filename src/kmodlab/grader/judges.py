@@ -55,23 +55,23 @@ def errno_name(value: int) -> str:
 
 # -- decoding the kernel's reports ------------------------------------------
 def report_finding(ctx: Context, report: KernelReport) -> Finding:
-    """A kernel report as a finding at the student's line, when the code is theirs."""
-    frames = ([report.rip] if report.rip else []) + [
-        f"{sym} [{mod}]" for sym, mod in report.frames if mod
-    ]
-    for frame in frames:
+    """A kernel report as a finding at the student's line, when the code is theirs.
+
+    The faulting RIP is decoded as is; the other frames are return addresses,
+    decoded one byte back so they land on the call. Frames in kmodlab's own
+    instrumentation are passed over for the student's caller.
+    """
+    frames = [(report.rip, False)] if report.rip else []
+    frames += [(f"{sym} [{mod}]", True) for sym, mod in report.frames if mod]
+    for frame, is_return in frames:
         sym, _, mod = frame.partition(" [")
         ko = ctx.ev.kos.get(mod.rstrip("]"))
-        loc = decode_frame(sym, ko) if ko else None
+        loc = decode_frame(sym, ko, return_address=is_return) if ko else None
         if loc and ctx.ev.build:
             loc = loc.relative_to(ctx.ev.build.build_dir)
-            return Finding(
-                report.kind,
-                f"{report.title} in {loc.function}()",
-                loc.file,
-                loc.line,
-                {"report": report.text},
-            )
+            if loc.file in ctx.ev.sources or not ctx.ev.sources:
+                message = f"{report.title} in {loc.function}()"
+                return Finding(report.kind, message, loc.file, loc.line, {"report": report.text})
     return Finding(report.kind, report.title, data={"report": report.text})
 
 
@@ -89,7 +89,9 @@ def judge_build(ctx: Context) -> CheckResult:
     assert ev.build is not None
     findings = [
         Finding(d.kind if d.severity != "warning" else "warning", d.message, d.file, d.line)
-        for d in ev.build.diagnostics
+        for d in (
+            ev.build_diagnostics if ev.build_diagnostics is not None else ev.build.diagnostics
+        )
         if d.severity in ("error", "warning")
     ]
     if ev.instrument_problem:
@@ -180,6 +182,11 @@ def judge_health(ctx: Context) -> CheckResult:
         return ctx.skip("kernel-health", "not run: the build failed")
     reports = [rep for step in ev.steps() for rep in _step_reports(step)]
     findings = [report_finding(ctx, rep) for rep in reports]
+    for step in ev.steps():
+        if step.result and step.result.status == "timeout":
+            # An init or exit stuck for good is a hung task, found before the
+            # kernel's own 120 s detector would say so.
+            findings.append(Finding("hang", f"{step.name} never finished: the task is stuck"))
     crashed = ev.crash()
     if crashed and not reports:
         # A guest that hangs or dies without a report is unhealthy all the same.

@@ -1,0 +1,362 @@
+"""The ledger of an instrumented module: its fallible calls, in order, and what is left.
+
+Pure: parses the kernel log records the fault-injection shim writes (see
+kmodlab.grader.instrument and grader/fi/kmodlab_fi_shim.c) and pairs
+acquisitions with releases. One record is one line:
+
+    <nonce> <seq> <op> <api> [n=<call>] [key=value ...] mod=<module> load=<id> at=<file>:<line>
+
+op is "acquire" (the call succeeded and holds something), "call" (it
+succeeded holding nothing: kmalloc(0), cdev_alloc), "fail" (the real API
+failed), "inject" (the shim failed it on purpose, without calling it) or
+"release". n numbers a module's fallible calls from 1 in each load; it is
+what the kmodlab_fail_nth parameter selects. Lines that do not start with
+the build's nonce are not ours (a student's printk) and are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from kmodlab.vm.protocol import KmsgRecord
+
+Op = Literal["call", "acquire", "release", "inject", "fail"]
+OPS: tuple[str, ...] = ("call", "acquire", "release", "inject", "fail")
+# Ops of the calls the shim counted: the ones kmodlab_fail_nth can select.
+COUNTED_OPS = frozenset({"call", "acquire", "inject", "fail"})
+
+# What an acquisition holds, by the API that made it.
+ACQUIRE_KIND: dict[str, str] = {
+    **dict.fromkeys(
+        ("kmalloc", "kzalloc", "kcalloc", "kmalloc_array", "krealloc", "kstrdup", "kmemdup"),
+        "kmem",
+    ),
+    "kasprintf": "kmem",
+    "vmalloc": "vmem",
+    "vzalloc": "vmem",
+    **dict.fromkeys(("kvmalloc", "kvzalloc", "kvcalloc", "kvmalloc_array"), "kvmem"),
+    "kmem_cache_create": "cache",
+    "kmem_cache_alloc": "slab",
+    "kmem_cache_zalloc": "slab",
+    "register_chrdev": "chrdev",
+    "alloc_chrdev_region": "region",
+    "register_chrdev_region": "region",
+    "cdev_add": "cdev",
+    "class_create": "class",
+    "device_create": "device",
+    "misc_register": "misc",
+    **dict.fromkeys(
+        (
+            "proc_create",
+            "proc_create_data",
+            "proc_create_single",
+            "proc_create_single_data",
+            "proc_create_seq",
+            "proc_create_seq_data",
+            "proc_create_seq_private",
+            "proc_mkdir",
+        ),
+        "proc",
+    ),
+    "debugfs_create_dir": "debugfs",
+    "debugfs_create_file": "debugfs",
+    "kthread_create": "kthread",
+    "kthread_run": "kthread",
+}
+# What a release can free, by the API that releases. kvmalloc memory may come
+# from either allocator, so any of the three frees is taken as its release.
+RELEASE_KINDS: dict[str, tuple[str, ...]] = {
+    "kfree": ("kmem", "kvmem"),
+    "kfree_sensitive": ("kmem", "kvmem"),
+    "kvfree": ("kmem", "vmem", "kvmem"),
+    "vfree": ("vmem", "kvmem"),
+    "kmem_cache_free": ("slab",),
+    "kmem_cache_destroy": ("cache",),
+    "unregister_chrdev": ("chrdev",),
+    "unregister_chrdev_region": ("region",),
+    "cdev_del": ("cdev",),
+    "class_destroy": ("class",),
+    "device_destroy": ("device",),
+    "device_unregister": ("device",),
+    "misc_deregister": ("misc",),
+    "proc_remove": ("proc",),
+    "remove_proc_entry": ("proc",),
+    "remove_proc_subtree": ("proc",),
+    "debugfs_remove": ("debugfs",),
+    "kthread_stop": ("kthread",),
+}
+
+_NULL = "0" * 16
+_API = re.compile(r"^[A-Za-z_]\w*$")
+_POINTER = re.compile(r"^[0-9a-f]{16}$")  # as %px prints on 64-bit
+_NUMBER = re.compile(r"^[0-9]+$")
+_AT = re.compile(r"^(?P<file>.+):(?P<line>[0-9]+)$")
+_ESCAPE = re.compile(r"%([0-9a-fA-F]{2})")
+_KERNEL_HEADER = re.compile(r"^.*/linux-headers-[^/]+/")
+
+
+@dataclass(frozen=True)
+class LedgerEvent:
+    """One record of the shim: a counted call's outcome, an injection or a release."""
+
+    seq: int  # the record's number in its load (from 1, every record counts)
+    op: Op
+    api: str  # as the student wrote it: "kzalloc", "misc_register", "proc_create_single"
+    handle: str | None  # what a release names: a %px pointer, a major, a dev_t
+    file: str | None  # the student's file, relative to the submission; a kernel header
+    line: int | None
+    detail: dict[str, str] = field(default_factory=dict, compare=False)
+    nth: int | None = None  # the counted call's number: what kmodlab_fail_nth selects
+    module: str | None = None
+    load: str | None = None  # a random id per load of the module
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.file else "?"
+
+    @property
+    def null_handle(self) -> bool:
+        """NULL, ZERO_SIZE_PTR or an ERR_PTR: releasing it frees nothing."""
+        if self.handle is None:
+            return True
+        if not _POINTER.match(self.handle):  # a major or a dev_t, in decimal
+            return False
+        value = int(self.handle, 16)
+        return value <= 16 or value >= (1 << 64) - 4095
+
+    def __str__(self) -> str:
+        n = f" #{self.nth}" if self.nth else ""
+        h = f" {self.handle}" if self.handle else ""
+        return f"{self.op} {self.api}{n}{h} at {self.where}"
+
+
+def _unescape(value: str) -> str:
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
+
+
+def map_path(path: str, build_dir: str | Path | None) -> str:
+    """A path the compiler put in __FILE__, as the student names it.
+
+    Files of the build folder become relative to it (that is the
+    submission's layout); kernel headers keep their path inside the headers tree.
+    """
+    if build_dir is not None:
+        prefix = str(build_dir).rstrip("/") + "/"
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    return _KERNEL_HEADER.sub("", path)
+
+
+def parse_record(text: str, nonce: str, build_dir: str | Path | None = None) -> LedgerEvent | None:
+    """One log line as a LedgerEvent, or None when it is not a record of this build."""
+    words = text.rstrip("\n").split(" ")
+    if len(words) < 5 or words[0] != nonce or not _NUMBER.match(words[1]):
+        return None
+    op, api = words[2], words[3]
+    if op not in OPS or not _API.match(api):
+        return None
+    detail: dict[str, str] = {}
+    for word in words[4:]:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            return None
+        detail[key] = _unescape(value) if key == "name" else value
+    at = _AT.match(detail.pop("at", ""))
+    nth = detail.pop("n", "")
+    handle = detail.pop("h", None)
+    module, load = detail.pop("mod", None), detail.pop("load", None)
+    return LedgerEvent(
+        seq=int(words[1]),
+        op=op,  # type: ignore[arg-type]  # checked against OPS above
+        api=api,
+        handle=handle,
+        file=map_path(at["file"], build_dir) if at else None,
+        line=int(at["line"]) if at else None,
+        detail=detail,
+        nth=int(nth) if _NUMBER.match(nth) else None,
+        module=module,
+        load=load,
+    )
+
+
+def parse_ledger(
+    records: Iterable[KmsgRecord | str], nonce: str, *, build_dir: str | Path | None = None
+) -> list[LedgerEvent]:
+    """The records of the build with this nonce, each load's in its own order.
+
+    Records of one load are sorted by their number (two CPUs may log out of
+    order); loads keep the order in which they first appear. build_dir (the
+    BuildResult's) maps __FILE__ paths back to the student's file names.
+    """
+    if not nonce:
+        raise ValueError("an empty nonce would accept any line")
+    found: dict[tuple[str | None, str | None], list[LedgerEvent]] = {}
+    for record in records:
+        text = record if isinstance(record, str) else record.text
+        event = parse_record(text, nonce, build_dir)
+        if event is not None:
+            found.setdefault((event.module, event.load), []).append(event)
+    return [e for group in found.values() for e in sorted(group, key=lambda e: e.seq)]
+
+
+def loads(events: Iterable[LedgerEvent]) -> list[list[LedgerEvent]]:
+    """The events split by load of a module, in order of appearance."""
+    groups: dict[tuple[str | None, str | None], list[LedgerEvent]] = {}
+    for e in events:
+        groups.setdefault((e.module, e.load), []).append(e)
+    return list(groups.values())
+
+
+def fallible_calls(events: Iterable[LedgerEvent]) -> list[LedgerEvent]:
+    """The calls the shim counted, in order: the i-th (from 1) is kmodlab_fail_nth=i.
+
+    Give it one load's events (see loads()); over several loads the numbers repeat.
+    """
+    return [e for e in events if e.op in COUNTED_OPS and e.nth is not None]
+
+
+# ---- pairing ------------------------------------------------------------
+
+
+@dataclass
+class Pairing:
+    """Acquisitions matched with the releases that undid them."""
+
+    released_by: dict[LedgerEvent, LedgerEvent]  # acquisition -> its release
+    outstanding: list[LedgerEvent]  # acquisitions never released, in order
+    unmatched: list[LedgerEvent]  # releases of nothing recorded (double free, foreign handle)
+
+
+def _proc_path(e: LedgerEvent, live: list[LedgerEvent]) -> str:
+    """A proc entry's path from its name and its parent: entries are also removed by name."""
+    parent = e.detail.get("parent", _NULL)
+    name = e.detail.get("name", "?")
+    if parent == _NULL:
+        return f"/{name}"
+    owner = next((a for a in reversed(live) if a.handle == parent and _kind(a) == "proc"), None)
+    return f"{_proc_path(owner, live) if owner else parent}/{name}"
+
+
+def _kind(e: LedgerEvent) -> str | None:
+    return ACQUIRE_KIND.get(e.api)
+
+
+def _descendants(root: LedgerEvent, live: list[LedgerEvent]) -> list[LedgerEvent]:
+    """root and the live debugfs entries under it (debugfs_remove is recursive in 6.1)."""
+    found = [root]
+    handles = {root.handle}
+    for a in live:  # live is in acquisition order: parents come before children
+        if a is not root and _kind(a) == "debugfs" and a.detail.get("parent") in handles:
+            found.append(a)
+            handles.add(a.handle)
+    return found
+
+
+def _released(rel: LedgerEvent, live: list[LedgerEvent]) -> list[LedgerEvent]:
+    """The live acquisitions a release frees (empty if it frees none of them)."""
+    kinds = RELEASE_KINDS.get(rel.api, ())
+    cands = [a for a in reversed(live) if _kind(a) in kinds]
+    if rel.api in ("remove_proc_entry", "remove_proc_subtree", "proc_remove"):
+        if rel.api == "proc_remove":
+            target = next((a for a in cands if a.handle == rel.handle), None)
+            path = _proc_path(target, live) if target else None
+        else:
+            path = _proc_path(rel, live)
+        if path is None:
+            return []
+        if rel.api == "remove_proc_entry":  # that entry only: its children leak
+            return [a for a in cands if _proc_path(a, live) == path][:1]
+        return [a for a in cands if (p := _proc_path(a, live)) == path or p.startswith(path + "/")]
+    if rel.api == "device_destroy":
+        key = (rel.detail.get("class"), rel.detail.get("devt"))
+        return [a for a in cands if (a.detail.get("class"), a.detail.get("devt")) == key][:1]
+    if rel.null_handle:
+        return []
+    if rel.api == "unregister_chrdev_region":  # the kernel frees only an exact (from, count)
+        key = (rel.handle, rel.detail.get("count"))
+        return [a for a in cands if (a.handle, a.detail.get("count")) == key][:1]
+    match = [a for a in cands if a.handle == rel.handle][:1]
+    if rel.api == "debugfs_remove" and match:
+        return _descendants(match[0], live)
+    return match
+
+
+def _krealloc_old(e: LedgerEvent, live: list[LedgerEvent]) -> LedgerEvent | None:
+    """A successful krealloc frees its old block (also krealloc(p, 0))."""
+    old = e.detail.get("old", _NULL)
+    if e.api != "krealloc" or e.op not in ("acquire", "call") or old == _NULL:
+        return None
+    return next((a for a in reversed(live) if a.handle == old and _kind(a) == "kmem"), None)
+
+
+def pair(events: Iterable[LedgerEvent]) -> Pairing:
+    """Match releases to acquisitions, load by load, in record order."""
+    result = Pairing({}, [], [])
+    for group in loads(events):
+        live: list[LedgerEvent] = []
+        for e in group:
+            if e.op == "release":
+                freed = _released(e, live)
+                if not freed and not e.null_handle:
+                    result.unmatched.append(e)
+                for a in freed:
+                    result.released_by[a] = e
+                    live.remove(a)
+                continue
+            if (old := _krealloc_old(e, live)) is not None:
+                result.released_by[old] = e
+                live.remove(old)
+            if e.op == "acquire" and _kind(e) is not None:
+                live.append(e)
+        result.outstanding.extend(live)
+    return result
+
+
+def outstanding(events: Iterable[LedgerEvent]) -> list[LedgerEvent]:
+    """Acquisitions with no matching release: leaks, once the module is unloaded or failed init."""
+    return pair(events).outstanding
+
+
+def release_of(acquisition: LedgerEvent, events: Iterable[LedgerEvent]) -> LedgerEvent | None:
+    """The release (or moving krealloc) that undid this acquisition, if any."""
+    return pair(events).released_by.get(acquisition)
+
+
+@dataclass
+class Unwind:
+    """What a module's error path did after one failed call: the "unwind ladder"."""
+
+    point: LedgerEvent  # the failed call (injected or real)
+    acquired: list[LedgerEvent]  # acquisitions made before it
+    released: list[LedgerEvent]  # releases made after it
+    left: list[LedgerEvent]  # acquisitions still held at the end of the records
+
+    @property
+    def clean(self) -> bool:
+        return not self.left
+
+
+def unwind(events: Iterable[LedgerEvent], nth: int | None = None) -> Unwind | None:
+    """The unwind after failed call `nth` (default: the injected one) in one load's events.
+
+    None if the events hold no such failed call.
+    """
+    events = list(events)
+    failed = [e for e in events if e.op in ("inject", "fail")]
+    if nth is None:
+        point = next((e for e in failed if e.op == "inject"), None)
+    else:
+        point = next((e for e in failed if e.nth == nth), None)
+    if point is None:
+        return None
+    same = [e for e in events if (e.module, e.load) == (point.module, point.load)]
+    return Unwind(
+        point=point,
+        acquired=[e for e in same if e.seq < point.seq and e.op == "acquire" and _kind(e)],
+        released=[e for e in same if e.seq > point.seq and e.op == "release"],
+        left=outstanding(same),
+    )
