@@ -23,7 +23,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kmodlab.build.diagnostics import Diagnostic, errors, locate_symbols, parse_build_log
@@ -55,10 +55,19 @@ class BuildResult:
     duration_s: float
     build_dir: Path  # the caller owns it: the .ko files live here
     sandboxed: bool
+    # Generated build-folder files -> the student's file each stands for (debug
+    # info may name the generated wrapper that #includes the student's file).
+    file_map: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Diagnostic]:
         return errors(self.diagnostics)
+
+    def student_path(self, path: str) -> str:
+        """A path from debug info or __FILE__, as the student names the file."""
+        prefix = str(self.build_dir).rstrip("/") + "/"
+        rel = path[len(prefix) :] if path.startswith(prefix) else path
+        return self.file_map.get(rel, rel)
 
 
 @dataclass(frozen=True)
@@ -397,4 +406,5 @@ def _result(
         duration_s=time.monotonic() - started,
         build_dir=build_dir,
         sandboxed=sandboxed,
+        file_map=dict(plan.file_map),
     )

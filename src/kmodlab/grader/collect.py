@@ -88,12 +88,20 @@ def _step(session: Session, name: str, argv: list[str], timeout_s: float) -> Ste
 
 
 def _taint(session: Session) -> int | None:
-    r = session.run(["cat", "/proc/sys/kernel/tainted"])
+    try:
+        r = session.run(["cat", "/proc/sys/kernel/tainted"])
+    except GuestError:
+        return None  # the steps around it record the crash
     return int(r.stdout) if r.ok and r.stdout.strip().isdigit() else None
 
 
 def main_guest(ev: Evidence, machine: LabMachine, limits: Limits) -> None:
-    """Load, unload, cycle and settle in one fresh guest."""
+    """Load, unload, settle, inspect, then cycle, in one fresh guest.
+
+    The settle comes right after the first unload: a timer or work item left
+    behind fires into freed code within it, so a crash there is attributed to
+    what the module left running, not to whatever the grader did next.
+    """
     with Session(machine, on_restart=lambda _msg: None) as s:
         s.push_modules(ev.kos.values(), depmod=False)
         ev.taint_before = _taint(s)
@@ -101,12 +109,16 @@ def main_guest(ev: Evidence, machine: LabMachine, limits: Limits) -> None:
         s.sh(kmemtrace.enable_commands())
         if not _load_all(ev, s, limits) or not _unload_all(ev, s, limits):
             return
-        ev.trace = s.sh(kmemtrace.read_command()).stdout
-        ev.state_after = s.sh(state.STATE_SCRIPT).stdout
-        if not _cycle(ev, s, limits):
-            return
         ev.settle = _step(s, "settle", ["sleep", str(limits.settle_s)], limits.command_timeout_s)
-        if not ev.settle.crash:
+        if ev.settle.crash:
+            return
+        try:
+            ev.trace = s.sh(kmemtrace.read_command()).stdout
+            ev.state_after = s.sh(state.STATE_SCRIPT).stdout
+        except GuestError as e:
+            ev.settle = Step("reading the kernel's state after rmmod", crash=e)
+            return
+        if _cycle(ev, s, limits):
             ev.taint_after = _taint(s)
 
 

@@ -25,12 +25,9 @@ class SourceLocation:
     file: str  # as recorded in the debug info (the build folder's path)
     line: int
 
-    def relative_to(self, build_dir: Path) -> SourceLocation:
-        try:
-            rel = str(Path(self.file).resolve().relative_to(build_dir.resolve()))
-        except ValueError:
-            rel = self.file
-        return SourceLocation(self.function, rel, self.line)
+    def for_student(self, build) -> SourceLocation:  # type: ignore[no-untyped-def]
+        """This location with the file named as in the submission (build: a BuildResult)."""
+        return SourceLocation(self.function, build.student_path(self.file), self.line)
 
 
 def _symbol(ko: Path, name: str) -> tuple[str, int] | None:

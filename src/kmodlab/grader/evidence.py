@@ -70,7 +70,8 @@ class Evidence:
 
     def steps(self) -> list[Step]:
         """Every step of the main guest, in order."""
-        return [*self.loads, *self.unloads, *self.cycles, *([self.settle] if self.settle else [])]
+        settle = [self.settle] if self.settle else []
+        return [*self.loads, *self.unloads, *settle, *self.cycles]
 
     def crash(self) -> Step | None:
         return next((s for s in self.steps() if s.crash), None)

@@ -68,7 +68,7 @@ def report_finding(ctx: Context, report: KernelReport) -> Finding:
         ko = ctx.ev.kos.get(mod.rstrip("]"))
         loc = decode_frame(sym, ko, return_address=is_return) if ko else None
         if loc and ctx.ev.build:
-            loc = loc.relative_to(ctx.ev.build.build_dir)
+            loc = loc.for_student(ctx.ev.build)
             if loc.file in ctx.ev.sources or not ctx.ev.sources:
                 message = f"{report.title} in {loc.function}()"
                 return Finding(report.kind, message, loc.file, loc.line, {"report": report.text})
@@ -166,7 +166,7 @@ def judge_unload(ctx: Context) -> CheckResult:
 
 def judge_cycle(ctx: Context, cycles: int) -> CheckResult:
     if not ctx.ev.cycles:
-        return ctx.skip("cycle", "not run: the first load or unload failed")
+        return ctx.skip("cycle", "not run: an earlier step failed or crashed the kernel")
     bad = next((s for s in ctx.ev.cycles if s.crash or not s.result.ok), None)
     if bad is None:
         return ctx.result("cycle", True, f"{cycles} load/unload cycles succeeded")
@@ -268,7 +268,7 @@ def _trace_leaks(ev: Evidence) -> list[tuple[object, str | None, int | None]]:
             where = kmemtrace.explain(alloc, ranges, ko)
             file = line = None
             if where and ev.build:
-                loc = SourceLocation(*where).relative_to(ev.build.build_dir)
+                loc = SourceLocation(*where).for_student(ev.build)
                 file, line = loc.file, loc.line
             out.append((alloc, file, line))
     return out
@@ -277,7 +277,9 @@ def _trace_leaks(ev: Evidence) -> list[tuple[object, str | None, int | None]]:
 def judge_registrations(ctx: Context) -> CheckResult:
     ev = ctx.ev
     if ev.state_before is None or ev.state_after is None:
-        return ctx.skip("registrations", "not run: the module did not load and unload")
+        return ctx.skip(
+            "registrations", "not run: the kernel's state after rmmod could not be read"
+        )
     leftovers = state.diff_state(
         state.parse_state(ev.state_before),
         state.parse_state(ev.state_after),

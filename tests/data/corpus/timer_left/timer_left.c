@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Bug: a timer keeps firing after exit, into code that rmmod freed. */
+/* Bug: a timer keeps firing after exit, into code that rmmod freed (within 100 ms). */
 #include <linux/module.h>
 #include <linux/timer.h>
 
@@ -7,13 +7,13 @@ static struct timer_list tick;
 
 static void tick_fn(struct timer_list *t)
 {
-	mod_timer(&tick, jiffies + msecs_to_jiffies(50));
+	mod_timer(&tick, jiffies + msecs_to_jiffies(100));
 }
 
 static int __init timer_left_init(void)
 {
 	timer_setup(&tick, tick_fn, 0);
-	mod_timer(&tick, jiffies + msecs_to_jiffies(50));
+	mod_timer(&tick, jiffies + msecs_to_jiffies(100));
 	return 0;
 }
 

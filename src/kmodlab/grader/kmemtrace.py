@@ -1,0 +1,364 @@
+"""Memory witness: slab allocations a module made and never freed, from kmem tracepoints.
+
+Works on the stock kernel (no kmemleak, no instrumented build). The guest
+records the kmem tracepoints; the host matches allocations to frees:
+
+    session.sh(enable_commands())
+    session.run("insmod leaky.ko")
+    addresses = session.section_addresses("leaky")   # right after insmod
+    session.run("rmmod leaky")
+    text = session.sh(read_command()).stdout         # after rmmod: exit's frees are in
+    events = parse_trace(text)
+    ranges = module_ranges(ko, addresses)
+    for ev in unfreed(events, ranges):
+        print(ev, explain(ev, ranges, ko))           # ("leaky_init", ".../leaky.c", 23)
+
+What is recorded, and why:
+- allocations (kmalloc, kmem_cache_alloc) only from call sites in the module
+  area (>= MODULE_AREA): the kernel's own allocations would flood the buffer;
+- every free (kfree, kmem_cache_free), unfiltered: a module's object may be
+  freed by kernel code (a release callback, krealloc, a kfree_rcu batch);
+- kfree_rcu()/kvfree_rcu() through a kprobe on kvfree_call_rcu: the RCU batch
+  frees with kfree_bulk(), which fires no tracepoint, seconds later;
+- live vmalloc areas (/proc/vmallocinfo) whose caller is in the module area:
+  vmalloc has no tracepoint in 6.1, but its areas carry their caller.
+
+Pointers print raw: with the trace option hash-ptr on (the default) and the
+guest's RNG not yet seeded, every pointer prints as "(____ptrval____)" and no
+allocation could be matched to its free. After rmmod the module's call sites
+print as raw addresses (and __init ones do even while it is loaded), so the
+module's section addresses, taken right after insmod, attribute them.
+
+What it sees: kmalloc/kzalloc/kcalloc/kmalloc_array, kmem_cache_alloc, and
+the helpers that charge their caller (kstrdup, kmemdup, krealloc, kvmalloc),
+all at the student's line; vmalloc'd (and ioremap'd) areas still mapped.
+What it misses: memory that kernel code allocates for the module (kasprintf,
+proc_create, misc_register, device_create, class_create, kthread_run,
+debugfs: the call site is the kernel's; the registrations witness sees those
+leftovers instead), the page allocator (alloc_pages, __get_free_pages),
+percpu and DMA memory, and an allocation tail-called from a callback the
+kernel invokes (`return kmalloc(...)` makes the kernel the call site).
+Frees it cannot see make false leaks: kfree_bulk()/kmem_cache_free_bulk()
+called by the module itself, and frees after the trace was read.
+lost_events() > 0 (a full buffer) makes the result inconclusive.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+TRACING = "/sys/kernel/tracing"
+MODULE_AREA = 0xFFFFFFFFC0000000  # x86-64 MODULES_VADDR: every module's code lives above
+DEFAULT_BUFFER_KB = 4096  # ~90,000 events: a grading run with dozens of commands
+ALLOC_EVENTS = ("kmalloc", "kmem_cache_alloc")
+FREE_EVENTS = ("kfree", "kmem_cache_free")
+KPROBE = "kmodlab_kvfree_rcu"
+# Pointers up to ZERO_SIZE_PTR (16) are failed or zero-sized allocations.
+_NOT_AN_OBJECT = 16
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """A call site as the trace printed it: raw, or symbolised while the code was loaded."""
+
+    text: str
+    address: int | None = None  # "0xffffffffc023601b"
+    symbol: str | None = None  # "leak_init+0x1c/0x60 [leak]" -> leak_init, 0x1c, leak
+    offset: int | None = None
+    module: str | None = None
+
+
+@dataclass(frozen=True)
+class TraceEvent:
+    event: str  # kmalloc | kmem_cache_alloc | kfree | kmem_cache_free | kvfree_rcu | vmalloc
+    ptr: int | None  # None: not recorded (hashed before the RNG was ready, or vmalloc)
+    site: CallSite
+    bytes_req: int = 0
+    bytes_alloc: int = 0
+    task: str = ""
+    pid: int = 0
+    timestamp: float = 0.0
+
+    @property
+    def is_alloc(self) -> bool:
+        return self.event in ALLOC_EVENTS or self.event == "vmalloc"
+
+
+@dataclass(frozen=True)
+class SectionRange:
+    section: str
+    start: int
+    end: int  # exclusive
+
+    def __contains__(self, address: int) -> bool:
+        return self.start <= address < self.end
+
+
+# -- guest side: shell snippets ---------------------------------------------
+
+
+def enable_commands(buffer_kb: int = DEFAULT_BUFFER_KB) -> str:
+    """A sh snippet that (re)starts recording; exits non-zero if tracing is unusable.
+
+    It clears the (shared) trace buffer and leaves other events alone.
+    overwrite=0: when the per-CPU buffer of buffer_kb fills, the newest
+    events are dropped rather than the oldest, so the allocations made at
+    insmod survive and the loss is counted (lost_events). kfree's filter
+    only drops kfree(NULL), frequent and meaningless. The kprobe reads
+    kvfree_call_rcu(head, func)'s two arguments from %di and %si (x86-64).
+    """
+    events = " ".join(f"kmem/{e}" for e in (*ALLOC_EVENTS, *FREE_EVENTS))
+    site = f"call_site >= {MODULE_AREA:#x}"
+    probe = f"p:{KPROBE} kvfree_call_rcu head=%di:x64 func=%si:x64"
+    return f"""
+cd {TRACING} || exit 1
+echo 0 > tracing_on
+echo 0 > options/hash-ptr || exit 1
+echo 0 > options/overwrite
+echo {int(buffer_kb)} > buffer_size_kb || exit 1
+echo '{site}' > events/kmem/kmalloc/filter || exit 1
+echo '{site}' > events/kmem/kmem_cache_alloc/filter || exit 1
+echo 'ptr > {_NOT_AN_OBJECT}' > events/kmem/kfree/filter
+echo 0 > events/kmem/kmem_cache_free/filter
+[ -d events/kprobes/{KPROBE} ] || echo '{probe}' >> kprobe_events 2>/dev/null
+echo > trace
+for e in {events}; do echo 1 > events/$e/enable || exit 1; done
+echo 1 > events/kprobes/{KPROBE}/enable 2>/dev/null
+echo 1 > tracing_on
+"""
+
+
+def read_command() -> str:
+    """A sh snippet that stops recording and prints stats, the trace and module vmalloc areas.
+
+    Run it after rmmod, so the frees done by the module's exit are in.
+    vmallocinfo lines are kept when their caller is a module's: a raw
+    address in the module area (unloaded) or "func+off/size [mod]" (loaded).
+    """
+    events = " ".join(f"kmem/{e}" for e in (*ALLOC_EVENTS, *FREE_EVENTS))
+    return f"""
+cd {TRACING} || exit 1
+echo 0 > tracing_on
+for e in {events} kprobes/{KPROBE}; do echo 0 > events/$e/enable; done 2>/dev/null
+echo '@@ stats'; cat per_cpu/cpu*/stats
+echo '@@ trace'; cat trace
+echo '@@ vmalloc'; grep -e ' 0xffffffff[c-f]' -e '[]]' /proc/vmallocinfo
+echo '@@ end'
+"""
+
+
+# -- host side: parsing -----------------------------------------------------
+
+_LINE = re.compile(
+    r"^\s*(?P<task>.+)-(?P<pid>\d+)\s+\[\d+\]\s+(?:[^\s\d]\S*\s+)?"
+    r"(?P<ts>\d+\.\d+):\s+(?P<event>\w+):\s+(?P<body>.*)$"
+)
+_SITE = re.compile(
+    r"^(?:0x(?P<addr>[0-9a-f]+)|(?P<sym>[^\s+]+)\+0x(?P<off>[0-9a-f]+)/0x[0-9a-f]+"
+    r"(?: \[(?P<mod>[^\]]+)\])?)$"
+)
+_ALLOC_BODY = re.compile(
+    r"call_site=(?P<site>.+?) ptr=(?P<ptr>\S+) bytes_req=(?P<req>\d+) bytes_alloc=(?P<alloc>\d+)"
+)
+_FREE_BODY = re.compile(r"call_site=(?P<site>.+?) ptr=(?P<ptr>\S+)")
+_KPROBE_BODY = re.compile(r"head=0x(?P<head>[0-9a-f]+) func=0x(?P<func>[0-9a-f]+)")
+_VMALLOC = re.compile(r"^0x\S+-0x\S+\s+(?P<size>\d+)\s+(?P<site>\S+(?: \[[^\]]+\])?)")
+
+
+def parse_site(text: str) -> CallSite:
+    """ "0xffffffffc023601b" or "leak_init+0x1c/0x60 [leak]" -> CallSite. Pure."""
+    m = _SITE.match(text.strip())
+    if not m:
+        return CallSite(text)
+    if m["addr"]:
+        return CallSite(text, address=int(m["addr"], 16))
+    return CallSite(text, symbol=m["sym"], offset=int(m["off"], 16), module=m["mod"])
+
+
+def _pointer(text: str) -> int | None:
+    try:
+        return int(text, 16)
+    except ValueError:
+        return None  # "(____ptrval____)"
+
+
+def _event(name: str, body: str) -> TraceEvent | None:
+    """The event-specific part of one trace line, or None for events not ours."""
+    if name in ALLOC_EVENTS and (m := _ALLOC_BODY.match(body)):
+        site = parse_site(m["site"])
+        return TraceEvent(name, _pointer(m["ptr"]), site, int(m["req"]), int(m["alloc"]))
+    if name in FREE_EVENTS and (m := _FREE_BODY.match(body)):
+        return TraceEvent(name, _pointer(m["ptr"]), parse_site(m["site"]))
+    if name == KPROBE and (m := _KPROBE_BODY.search(body)):
+        # kfree_rcu(obj, field) passes &obj->field and offsetof(field);
+        # kvfree_rcu(obj) passes NULL and the object itself.
+        head, func = int(m["head"], 16), int(m["func"], 16)
+        ptr = head - func if head else func
+        return TraceEvent("kvfree_rcu", ptr, CallSite("kvfree_call_rcu"))
+    return None
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    if "@@ trace" not in text:
+        return {"trace": text.splitlines()}  # a bare copy of the trace file
+    out: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("@@ "):
+            current = out.setdefault(line[3:].strip(), [])
+        else:
+            current.append(line)
+    return out
+
+
+def parse_trace(text: str) -> list[TraceEvent]:
+    """Events from read_command()'s output (or a bare trace file), in trace order. Pure.
+
+    Live vmalloc areas come last, as "vmalloc" events without a pointer.
+    """
+    parts = _sections(text)
+    events: list[TraceEvent] = []
+    for line in parts.get("trace", []):
+        m = _LINE.match(line)
+        if m and (ev := _event(m["event"], m["body"])):
+            task, pid, ts = m["task"].strip(), int(m["pid"]), float(m["ts"])
+            events.append(replace(ev, task=task, pid=pid, timestamp=ts))
+    for line in parts.get("vmalloc", []):
+        if m := _VMALLOC.match(line.strip()):
+            site = parse_site(m["site"])
+            events.append(TraceEvent("vmalloc", None, site, bytes_alloc=int(m["size"])))
+    return events
+
+
+def lost_events(text: str) -> int:
+    """Events the ring buffer dropped or overwrote (per_cpu stats). Pure.
+
+    Non-zero means unfreed() is not conclusive: a lost free looks like a leak.
+    """
+    lost = 0
+    for line in _sections(text).get("stats", []):
+        key, _, value = line.partition(":")
+        if key.strip() in ("overrun", "dropped events") and value.strip().isdigit():
+            lost += int(value)
+    return lost
+
+
+# -- host side: judging -------------------------------------------------------
+
+
+def module_ranges(ko: Path, addresses: Mapping[str, int]) -> list[SectionRange]:
+    """Where the module's sections were loaded (Session.section_addresses), sized from the .ko."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(ko, "rb") as f:
+        elf = ELFFile(f)
+        sizes = {s.name: s["sh_size"] for s in elf.iter_sections()}
+    return [
+        SectionRange(name, start, start + sizes[name])
+        for name, start in sorted(addresses.items())
+        if sizes.get(name)
+    ]
+
+
+def locate(site: CallSite, ranges: Sequence[SectionRange]) -> tuple[str, int] | None:
+    """(section, offset) of a raw call site inside the module's recorded sections. Pure."""
+    if site.address is None:
+        return None
+    for r in ranges:
+        if site.address in r:
+            return r.section, site.address - r.start
+    return None
+
+
+def symbol_location(ko: Path, site: CallSite) -> tuple[str, int] | None:
+    """(section, offset) of a symbolised call site ("init_x+0x1c/0x60 [x]") in the .ko."""
+    if site.symbol is None or site.offset is None:
+        return None
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    with open(ko, "rb") as f:
+        elf = ELFFile(f)
+        symtab = elf.get_section_by_name(".symtab")
+        if not isinstance(symtab, SymbolTableSection):
+            return None
+        for sym in symtab.get_symbol_by_name(site.symbol) or []:
+            index = sym["st_shndx"]
+            if sym["st_info"]["type"] == "STT_FUNC" and isinstance(index, int):
+                return elf.get_section(index).name, sym["st_value"] + site.offset
+    return None
+
+
+def _ours(site: CallSite, ranges: Sequence[SectionRange], module: str | None) -> bool:
+    if site.address is not None:
+        return any(site.address in r for r in ranges)
+    return module is not None and site.module == module
+
+
+def unfreed(
+    events: Iterable[TraceEvent],
+    module_ranges: Sequence[SectionRange] = (),
+    *,
+    module: str | None = None,
+) -> list[TraceEvent]:
+    """Allocations made at the module's call sites and never freed, in order. Pure.
+
+    A call site is the module's when its raw address falls in module_ranges,
+    or (read while still loaded) when it is symbolised as "[module]".
+    """
+    live: dict[int, TraceEvent] = {}
+    areas: list[TraceEvent] = []
+    for ev in events:
+        if ev.event == "vmalloc":
+            if _ours(ev.site, module_ranges, module):
+                areas.append(ev)  # still mapped when the trace was read
+        elif ev.event in ALLOC_EVENTS:
+            if ev.ptr is None:
+                raise ValueError("the trace has no pointers: record it with enable_commands()")
+            if ev.ptr <= _NOT_AN_OBJECT:
+                continue
+            # Another allocation at the same address proves the old object was freed.
+            live.pop(ev.ptr, None)
+            if _ours(ev.site, module_ranges, module):
+                live[ev.ptr] = ev
+        elif ev.ptr is not None:
+            live.pop(ev.ptr, None)
+    return [*live.values(), *areas]
+
+
+def decode_site(ko: Path, section: str, offset: int) -> tuple[str, str, int] | None:
+    """(function, file, line) of an offset in a section of the .ko, by addr2line.
+
+    With inlining, the innermost frame in the student's own files wins (not
+    kmalloc() in slab.h, but the line in hello.c that called kzalloc()). For a
+    return address (a call site), pass offset - 1 to land on the call itself.
+    """
+    argv = ["addr2line", "-f", "-i", "-e", str(ko), "-j", section, f"{offset:#x}"]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = out.stdout.splitlines()
+    frames = []
+    for func, where in zip(lines[::2], lines[1::2], strict=False):
+        path, _, line = where.rpartition(":")
+        line = line.split()[0] if line else ""
+        if func != "??" and path and path != "??" and line.isdigit() and line != "0":
+            frames.append((func, path, int(line)))
+    own = [f for f in frames if "/linux-headers-" not in f[1]]
+    return (own or frames or [None])[0]
+
+
+def explain(
+    event: TraceEvent, ranges: Sequence[SectionRange], ko: Path
+) -> tuple[str, str, int] | None:
+    """(function, file, line) of the call that made an allocation, if it is the module's."""
+    where = locate(event.site, ranges) or symbol_location(ko, event.site)
+    if where is None:
+        return None
+    section, offset = where
+    return decode_site(ko, section, max(offset - 1, 0))
