@@ -25,7 +25,7 @@ from kmodlab.grader.formats import read_sources
 from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
 from kmodlab.grader.modinfo import depends, load_order, read_modinfo
 from kmodlab.vm.guest import GuestError
-from kmodlab.vm.session import LabMachine, Session
+from kmodlab.vm.session import Session
 
 
 @dataclass(frozen=True)
@@ -95,31 +95,37 @@ def _taint(session: Session) -> int | None:
     return int(r.stdout) if r.ok and r.stdout.strip().isdigit() else None
 
 
-def main_guest(ev: Evidence, machine: LabMachine, limits: Limits) -> None:
-    """Load, unload, settle, inspect, then cycle, in one fresh guest.
+def main_guest(ev: Evidence, s: Session, limits: Limits) -> bool:
+    """Load, unload, settle, inspect, then cycle, in a fresh guest.
 
     The settle comes right after the first unload: a timer or work item left
     behind fires into freed code within it, so a crash there is attributed to
     what the module left running, not to whatever the grader did next.
+    Returns whether the guest is still clean enough to reuse.
     """
-    with Session(machine, on_restart=lambda _msg: None) as s:
-        s.push_modules(ev.kos.values(), depmod=False)
-        ev.taint_before = _taint(s)
-        ev.state_before = s.sh(state.STATE_SCRIPT).stdout
-        s.sh(kmemtrace.enable_commands())
-        if not _load_all(ev, s, limits) or not _unload_all(ev, s, limits):
-            return
-        ev.settle = _step(s, "settle", ["sleep", str(limits.settle_s)], limits.command_timeout_s)
-        if ev.settle.crash:
-            return
-        try:
-            ev.trace = s.sh(kmemtrace.read_command()).stdout
-            ev.state_after = s.sh(state.STATE_SCRIPT).stdout
-        except GuestError as e:
-            ev.settle = Step("reading the kernel's state after rmmod", crash=e)
-            return
-        if _cycle(ev, s, limits):
-            ev.taint_after = _taint(s)
+    s.push_modules(ev.kos.values(), depmod=False)
+    ev.taint_before = _taint(s)
+    ev.state_before = s.sh(state.STATE_SCRIPT).stdout
+    s.sh(kmemtrace.enable_commands())
+    if not _load_all(ev, s, limits) or not _unload_all(ev, s, limits):
+        return False
+    ev.settle = _step(s, "settle", ["sleep", str(limits.settle_s)], limits.command_timeout_s)
+    if ev.settle.crash:
+        return False
+    try:
+        ev.trace = s.sh(kmemtrace.read_command()).stdout
+        ev.state_after = s.sh(state.STATE_SCRIPT).stdout
+    except GuestError as e:
+        ev.settle = Step("reading the kernel's state after rmmod", crash=e)
+        return False
+    if not _cycle(ev, s, limits):
+        return False
+    ev.taint_after = _taint(s)
+    leftovers = state.diff_state(
+        state.parse_state(ev.state_before), state.parse_state(ev.state_after), module=""
+    )
+    cycled = all(st.result and st.result.ok for st in ev.cycles)
+    return cycled and not leftovers and ev.taint_after == ev.taint_before
 
 
 def _load_all(ev: Evidence, s: Session, limits: Limits) -> bool:
@@ -170,23 +176,24 @@ def fault_points(ev: Evidence) -> dict[str, list[object]]:
     return out
 
 
-def sweep(ev: Evidence, machine: LabMachine, limits: Limits) -> None:
+def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
     """One load per fallible call of init, with exactly that call failing.
 
-    A guest is reused while points leave it clean; after a crash, a leftover
-    or a module that stayed loaded, the next point gets a fresh guest.
+    The main guest is reused when the generic run left it clean. A guest is
+    then reused while points leave it clean; after a crash, a leftover or a
+    module that stayed loaded, the next point gets a fresh guest.
     """
     if not (ev.instrumented and limits.fault_injection and ev.loads):
         return
-    with Session(machine, on_restart=lambda _msg: None) as s:
-        s.push_modules(ev.kos.values(), depmod=False)
-        for module, calls in fault_points(ev).items():
-            deps = ev.order[: ev.order.index(module)]
-            for index, call in enumerate(calls[: limits.max_points], start=1):
-                point = PointEvidence(module, index, call)
-                ev.points.append(point)
-                if not _run_point(point, s, deps, limits):
-                    s.restart()
+    if not reuse:
+        s.restart()
+    for module, calls in fault_points(ev).items():
+        deps = ev.order[: ev.order.index(module)]
+        for index, call in enumerate(calls[: limits.max_points], start=1):
+            point = PointEvidence(module, index, call)
+            ev.points.append(point)
+            if not _run_point(point, s, deps, limits):
+                s.restart()
 
 
 def _run_point(point: PointEvidence, s: Session, deps: list[str], limits: Limits) -> bool:

@@ -12,6 +12,7 @@ records the kmem tracepoints; the host matches allocations to frees:
     ranges = module_ranges(ko, addresses)
     for ev in unfreed(events, ranges):
         print(ev, explain(ev, ranges, ko))           # ("leaky_init", ".../leaky.c", 23)
+    assert not unattributed(events, ranges)          # else ranges miss a module section
 
 What is recorded, and why:
 - allocations (kmalloc, kmem_cache_alloc) only from call sites in the module
@@ -47,7 +48,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -299,6 +300,34 @@ def _ours(site: CallSite, ranges: Sequence[SectionRange], module: str | None) ->
     return module is not None and site.module == module
 
 
+def _stray(site: CallSite, ranges: Sequence[SectionRange]) -> bool:
+    # Raw (so no longer loaded, or __init) module-area code outside the ranges.
+    address = site.address
+    return address is not None and address >= MODULE_AREA and not any(address in r for r in ranges)
+
+
+def _live(events: Iterable[TraceEvent], mine: Callable[[CallSite], bool]) -> list[TraceEvent]:
+    """Allocations whose call site is `mine` and that no later event freed, in order."""
+    live: dict[int, TraceEvent] = {}
+    areas: list[TraceEvent] = []
+    for ev in events:
+        if ev.event == "vmalloc":
+            if mine(ev.site):
+                areas.append(ev)  # still mapped when the trace was read
+        elif ev.event in ALLOC_EVENTS:
+            if ev.ptr is None:
+                raise ValueError("the trace has no pointers: record it with enable_commands()")
+            if ev.ptr <= _NOT_AN_OBJECT:
+                continue
+            # Another allocation at the same address proves the old object was freed.
+            live.pop(ev.ptr, None)
+            if mine(ev.site):
+                live[ev.ptr] = ev
+        elif ev.ptr is not None:
+            live.pop(ev.ptr, None)
+    return [*live.values(), *areas]
+
+
 def unfreed(
     events: Iterable[TraceEvent],
     module_ranges: Sequence[SectionRange] = (),
@@ -310,24 +339,19 @@ def unfreed(
     A call site is the module's when its raw address falls in module_ranges,
     or (read while still loaded) when it is symbolised as "[module]".
     """
-    live: dict[int, TraceEvent] = {}
-    areas: list[TraceEvent] = []
-    for ev in events:
-        if ev.event == "vmalloc":
-            if _ours(ev.site, module_ranges, module):
-                areas.append(ev)  # still mapped when the trace was read
-        elif ev.event in ALLOC_EVENTS:
-            if ev.ptr is None:
-                raise ValueError("the trace has no pointers: record it with enable_commands()")
-            if ev.ptr <= _NOT_AN_OBJECT:
-                continue
-            # Another allocation at the same address proves the old object was freed.
-            live.pop(ev.ptr, None)
-            if _ours(ev.site, module_ranges, module):
-                live[ev.ptr] = ev
-        elif ev.ptr is not None:
-            live.pop(ev.ptr, None)
-    return [*live.values(), *areas]
+    return _live(events, lambda site: _ours(site, module_ranges, module))
+
+
+def unattributed(
+    events: Iterable[TraceEvent], module_ranges: Sequence[SectionRange]
+) -> list[TraceEvent]:
+    """Unfreed allocations from unloaded module code outside module_ranges. Pure.
+
+    Normally empty. Not empty means the ranges miss a section of the module
+    (gcc puts __cold functions in .text.unlikely) or another module was
+    unloaded during the recording: report them rather than drop them.
+    """
+    return _live(events, lambda site: _stray(site, module_ranges))
 
 
 def decode_site(ko: Path, section: str, offset: int) -> tuple[str, str, int] | None:

@@ -9,7 +9,9 @@ judges.py. Whatever goes wrong inside the grader becomes a check with status
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -19,7 +21,7 @@ from kmodlab.grader import collect, judges
 from kmodlab.grader.evidence import Evidence
 from kmodlab.grader.model import GENERIC_CHECKS, CheckResult, Report
 from kmodlab.paths import current_kernel
-from kmodlab.vm.session import LabMachine, prepare
+from kmodlab.vm.session import LabMachine, Session, prepare
 
 Limits = collect.Limits
 
@@ -66,21 +68,34 @@ def _load_exercise(exercise: str | None):  # type: ignore[no-untyped-def]
 
 def _collect(ev: Evidence, workdir: Path, headers: Path, machine, limits, plan) -> None:  # type: ignore[no-untyped-def]
     try:
-        collect.build(ev, workdir, headers)
-        if ev.build is None or not ev.build.ok:
-            return
         machine = machine or prepare()
-        collect.main_guest(ev, machine, limits)
-        if plan is not None:
-            plan.collect(ev, machine, limits)
-        try:
-            collect.sweep(ev, machine, limits)
-        except KmodlabError as e:
-            ev.points_error = f"the fault-injection sweep stopped: {e.line()}"
+        with Session(machine, on_restart=lambda _msg: None) as session:
+            # The guest restores while the modules build: neither waits for the other.
+            warm = threading.Thread(target=_start_quietly, args=(session,), daemon=True)
+            warm.start()
+            try:
+                collect.build(ev, workdir, headers)
+            finally:
+                warm.join()
+            if ev.build is None or not ev.build.ok:
+                return
+            clean = collect.main_guest(ev, session, limits)
+            if plan is not None:
+                plan.collect(ev, machine, limits)
+            try:
+                collect.sweep(ev, session, limits, reuse=clean)
+            except KmodlabError as e:
+                ev.points_error = f"the fault-injection sweep stopped: {e.line()}"
     except InputError:
         raise
     except Exception as e:  # the grader's own failure: keep what was gathered
         ev.internal_error = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
+
+
+def _start_quietly(session: Session) -> None:
+    # A failed start is retried, and reported, by the first real request.
+    with contextlib.suppress(Exception):
+        session.start()
 
 
 def _judge(ev: Evidence, limits: Limits, plan) -> list[CheckResult]:  # type: ignore[no-untyped-def]

@@ -333,8 +333,8 @@ def _irq_message(item: str) -> str:
 
 
 def _module_message(item: str, module: str) -> str:
-    if item == module:
-        return f"module '{module}' is still loaded"
+    if item in module.split(","):
+        return f"module '{item}' is still loaded"
     return f"module '{item}' was loaded along the way and is still loaded"
 
 
@@ -406,6 +406,8 @@ def diff_state(
     before: dict[str, frozenset[str]], after: dict[str, frozenset[str]], *, module: str
 ) -> list[Leftover]:
     """What is registered after unload that was not before load, in plain words. Pure.
+
+    `module` names the module(s) under test, comma-separated if several.
 
     Sections missing from either snapshot are not compared (ERRORS says why
     one is missing); things that went away are not leftovers.
