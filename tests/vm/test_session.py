@@ -38,7 +38,7 @@ def test_section_addresses_of_a_loaded_module(session, built):
     session.push_modules([built("hello")])
     session.run("insmod hello.ko")
     sections = session.section_addresses("hello")
-    assert set(sections) == {".init.text", ".exit.text"}
+    assert {".init.text", ".exit.text"} <= set(sections)
     assert all(addr >= 0xFFFFFFFFC0000000 for addr in sections.values())
 
 

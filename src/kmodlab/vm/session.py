@@ -221,7 +221,8 @@ class Session:
     def section_addresses(self, module: str) -> dict[str, int]:
         """Load addresses of a loaded module's sections (to decode its oopses later)."""
         folder = f"/sys/module/{shlex.quote(module)}/sections"
-        r = self.sh(f"cd {folder} && grep . .text .init.text .exit.text 2>/dev/null")
+        # Every code section: gcc puts __cold functions in .text.unlikely.
+        r = self.sh(f"cd {folder} && grep . .text* .init.text* .exit.text* 2>/dev/null")
         out: dict[str, int] = {}
         for line in r.stdout.splitlines():
             name, _, value = line.partition(":")
