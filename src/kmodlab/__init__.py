@@ -2,3 +2,5 @@
 kernel under QEMU."""
 
 __version__ = "0.1.0"
+from kmodlab.lab import load_ipython_extension as load_ipython_extension  # noqa: E402
+from kmodlab.lab import unload_ipython_extension as unload_ipython_extension  # noqa: E402

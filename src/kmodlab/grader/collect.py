@@ -38,6 +38,9 @@ class Limits:
     command_timeout_s: float = 30.0
     fault_injection: bool = True
     max_points: int = 64  # fallible calls tried per module
+    # For the benchmark's baseline only: no snapshots, no overlap, a cold-booted
+    # guest for the load run, another for cycling and one per fault point.
+    naive: bool = False
 
 
 def build(ev: Evidence, workdir: Path, headers: Path) -> None:
@@ -118,6 +121,9 @@ def main_guest(ev: Evidence, s: Session, limits: Limits) -> bool:
     except GuestError as e:
         ev.settle = Step("reading the kernel's state after rmmod", crash=e)
         return False
+    if limits.naive:
+        s.restart()
+        s.push_modules(ev.kos.values(), depmod=False)
     if not _cycle(ev, s, limits):
         return False
     ev.taint_after = _taint(s)
@@ -185,22 +191,29 @@ def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
     """
     if not (ev.instrumented and limits.fault_injection and ev.loads):
         return
-    if not reuse:
+    # The state of a clean guest is known: what the last step left, unchanged.
+    known = ev.state_after if reuse and not limits.naive else None
+    if known is None:
         s.restart()
     for module, calls in fault_points(ev).items():
         deps = ev.order[: ev.order.index(module)]
         for index, call in enumerate(calls[: limits.max_points], start=1):
             point = PointEvidence(module, index, call)
             ev.points.append(point)
-            if not _run_point(point, s, deps, limits):
+            clean = _run_point(point, s, deps, limits, None if deps else known)
+            known = point.state_after if clean else None
+            if not clean or limits.naive:
                 s.restart()
+                known = None
 
 
-def _run_point(point: PointEvidence, s: Session, deps: list[str], limits: Limits) -> bool:
+def _run_point(
+    point: PointEvidence, s: Session, deps: list[str], limits: Limits, known: str | None
+) -> bool:
     """Run one point; True if the guest is still clean for the next one."""
     for dep in deps:
         s.run(["@load", f"{dep}.ko"], timeout_s=limits.load_timeout_s)
-    point.state_before = s.sh(state.STATE_SCRIPT).stdout
+    point.state_before = known if known is not None else s.sh(state.STATE_SCRIPT).stdout
     argv = ["@load", f"{point.module}.ko", f"{FAIL_PARAM}={point.index}"]
     point.load = _step(
         s, f"load {point.module} failing call {point.index}", argv, limits.load_timeout_s

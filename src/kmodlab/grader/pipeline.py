@@ -69,14 +69,17 @@ def _load_exercise(exercise: str | None):  # type: ignore[no-untyped-def]
 def _collect(ev: Evidence, workdir: Path, headers: Path, machine, limits, plan) -> None:  # type: ignore[no-untyped-def]
     try:
         machine = machine or prepare()
-        with Session(machine, on_restart=lambda _msg: None) as session:
+        use_snapshot = not limits.naive
+        with Session(machine, use_snapshot=use_snapshot, on_restart=lambda _m: None) as session:
             # The guest restores while the modules build: neither waits for the other.
             warm = threading.Thread(target=_start_quietly, args=(session,), daemon=True)
-            warm.start()
+            if not limits.naive:
+                warm.start()
             try:
                 collect.build(ev, workdir, headers)
             finally:
-                warm.join()
+                if warm.is_alive():
+                    warm.join()
             if ev.build is None or not ev.build.ok:
                 return
             clean = collect.main_guest(ev, session, limits)

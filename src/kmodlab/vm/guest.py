@@ -8,6 +8,7 @@ text is, so callers can report it and start another guest.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
@@ -27,6 +28,19 @@ from kmodlab.vm.qemu import MachineSpec, qemu_argv
 from kmodlab.vm.qmp import QMP
 
 CONNECT_TIMEOUT_S = 10.0
+# QEMU outlives a Python process that dies without closing its guests; these
+# are killed at interpreter exit. (PR_SET_PDEATHSIG would fire when the
+# *thread* that started QEMU ends, and guests are started from worker threads.)
+_LIVE: set[subprocess.Popen] = set()
+
+
+@atexit.register
+def _kill_leftover_guests() -> None:
+    for proc in list(_LIVE):
+        with contextlib.suppress(OSError):
+            proc.kill()
+
+
 # Slack the host grants beyond a command's own timeout before it declares the
 # whole guest hung (the agent enforces the command timeout itself).
 HOST_SLACK_S = 5.0
@@ -117,6 +131,7 @@ class Guest:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        _LIVE.add(self.proc)
         self._pump = threading.Thread(target=self._read_console, daemon=True)
         self._pump.start()
         self._connect()
@@ -261,6 +276,7 @@ class Guest:
 
     # -- shutdown ---------------------------------------------------------
     def kill(self) -> None:
+        _LIVE.discard(self.proc)
         if self.proc.poll() is None:
             self.proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
