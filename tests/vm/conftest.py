@@ -10,7 +10,7 @@ import pytest
 from kmodlab.errors import KmodlabError
 from tests.conftest import unavailable
 
-MODULES = Path(__file__).parent.parent / "data" / "modules"
+DATA = Path(__file__).parent.parent / "data"
 
 
 @pytest.fixture(scope="session")
@@ -25,16 +25,19 @@ def machine():
 
 @pytest.fixture(scope="session")
 def built(machine, tmp_path_factory):
-    """built(name) -> the .ko of tests/data/modules/<name>, built once per session."""
+    """built(name) -> the .ko of tests/data/modules/<name> (or tests/data/<dir>/<name>
+    when name has a slash), built once per session."""
     from kmodlab.build import build_submission
 
     cache: dict[str, Path] = {}
 
     def build(name: str) -> Path:
         if name not in cache:
-            src = tmp_path_factory.mktemp(f"src-{name}")
-            shutil.copytree(MODULES / name, src, dirs_exist_ok=True)
-            out = tmp_path_factory.mktemp(f"build-{name}")
+            stem = name.replace("/", "-")
+            src = tmp_path_factory.mktemp(f"src-{stem}")
+            folder = DATA / name if "/" in name else DATA / "modules" / name
+            shutil.copytree(folder, src, dirs_exist_ok=True)
+            out = tmp_path_factory.mktemp(f"build-{stem}")
             result = build_submission(src, headers=machine.kernel.headers, out_dir=out)
             assert result.ok, result.log
             (module,) = result.modules

@@ -9,7 +9,6 @@ minute later), so no two leaky modules ever share a guest.
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,28 +31,14 @@ from kmodlab.vm.console import find_reports
 
 pytestmark = pytest.mark.vm
 
+
 LEAKY = Path(__file__).parent.parent / "data" / "leaky"
 
 
 @pytest.fixture(scope="session")
-def leaky(machine, tmp_path_factory):
-    """leaky(name) -> the .ko of tests/data/leaky/<name>, built once per session."""
-    from kmodlab.build import build_submission
-
-    cache: dict[str, Path] = {}
-
-    def build(name: str) -> Path:
-        if name not in cache:
-            src = tmp_path_factory.mktemp(f"src-{name}")
-            shutil.copytree(LEAKY / name, src, dirs_exist_ok=True)
-            out = tmp_path_factory.mktemp(f"build-{name}")
-            result = build_submission(src, headers=machine.kernel.headers, out_dir=out)
-            assert result.ok, result.log
-            (module,) = result.modules
-            cache[name] = module.ko
-        return cache[name]
-
-    return build
+def leaky(built):
+    """leaky(name) -> the .ko of tests/data/leaky/<name>."""
+    return lambda name: built(f"leaky/{name}")
 
 
 @dataclass
