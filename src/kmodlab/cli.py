@@ -192,11 +192,32 @@ def _repo_root() -> Path | None:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    """The main job. Until the course notebooks exist: hello in the lab VM."""
-    from kmodlab.run import format_result, run_submission
-
+    """The main job: set up, then JupyterLab on the course notebooks (or the hello demo)."""
     if not args.skip_setup:
         cmd_setup(argparse.Namespace(debs=args.debs, no_install=False))
+    root = _repo_root()
+    notebooks = root / "notebooks" if root else None
+    if args.demo or notebooks is None or not notebooks.is_dir():
+        return _hello_demo()
+    argv = lab_argv(notebooks, port=args.port, ip=args.ip, open_browser=args.browser)
+    _print_err(f"starting JupyterLab on {notebooks} (open the URL below; Ctrl-C stops it)")
+    # The guest itself starts with the first notebook cell that needs it.
+    return subprocess.call(argv, cwd=notebooks)
+
+
+def lab_argv(notebooks: Path, *, port: int, ip: str, open_browser: bool) -> list[str]:
+    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={notebooks}",
+            f"--ServerApp.port={port}", f"--ServerApp.ip={ip}"]  # fmt: skip
+    if not open_browser:
+        argv.append("--no-browser")
+    if os.geteuid() == 0:
+        argv.append("--allow-root")  # the lab machines run as root; the guest is the sandbox
+    return argv
+
+
+def _hello_demo() -> int:
+    from kmodlab.run import format_result, run_submission
+
     with tempfile.TemporaryDirectory(prefix="kmodlab-hello-") as tmp:
         src = resources.files("kmodlab.examples").joinpath("hello")
         for name in ("hello.c", "Makefile"):
@@ -314,9 +335,18 @@ def build_parser() -> argparse.ArgumentParser:
     _grade_flags(s)
     s.set_defaults(func=cmd_grade_batch)
 
-    s = sub.add_parser("lab", help="the main job: set up, then run the lab")
+    s = sub.add_parser(
+        "lab",
+        help="the main job: set up, then JupyterLab on the course notebooks",
+        description="Set up (packages, Python, guest kernel), then start JupyterLab on "
+        "notebooks/. Open 01-setup.ipynb first. --demo instead builds and runs hello once.",
+    )
     s.add_argument("--skip-setup", action="store_true", help=argparse.SUPPRESS)
     s.add_argument("--debs", type=Path, metavar="DIR", help="as for `setup`")
+    s.add_argument("--port", type=int, default=8888, help="JupyterLab's port (default 8888)")
+    s.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--browser", action="store_true", help="open a web browser")
+    s.add_argument("--demo", action="store_true", help="run hello in the lab VM and exit")
     s.set_defaults(func=cmd_lab)
 
     s = sub.add_parser(
