@@ -52,6 +52,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 # -- build ------------------------------------------------------------------
 def _print_diagnostics(result) -> None:  # type: ignore[no-untyped-def]
     for d in result.diagnostics:
+        if d.severity == "note":
+            continue  # gcc's notes mostly point into kernel headers
         where = f"{d.file}:{d.line}:" if d.file and d.line else (f"{d.file}:" if d.file else "")
         print(f"{where} {d.severity}: {d.message}".strip())
 

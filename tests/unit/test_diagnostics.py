@@ -189,3 +189,19 @@ def test_symbol_complaints_point_at_the_first_call() -> None:
 def test_symbol_never_called_stays_unlocated() -> None:
     (d,) = locate_symbols(parse("undefsym"), {"other.c": "int main;\n"})
     assert (d.file, d.line) == (None, None)
+
+
+def test_error_inside_a_kernel_macro_points_at_the_students_use_of_it():
+    """Is an error gcc reports in printk.h moved to the student's pr_info() line?"""
+    build = "/tmp/kmodlab-build-x1"
+    hdr = "/root/.cache/kmodlab/kernels/k/tree/usr/src/linux-headers-6.1.0-56-common"
+    log = "\n".join([
+        f"{build}/m.c: In function 'm_init':",
+        f"{hdr}/include/linux/printk.h:427:10: error: expected expression before '{{' token",
+        f"{hdr}/include/linux/printk.h:530:9: note: in expansion of macro 'printk'",
+        f"{build}/m.c:8:9: note: in expansion of macro 'pr_info'",
+        f"{build}/m.c:7:22: error: called object is not a function or function pointer",
+    ])  # fmt: skip
+    errors = [d for d in parse_build_log(log, build) if d.severity == "error"]
+    assert [(d.file, d.line, d.column) for d in errors] == [("m.c", 8, 9), ("m.c", 7, 22)]
+    assert errors[0].message.endswith("(inside the kernel macro pr_info() used here)")

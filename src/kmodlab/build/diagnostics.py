@@ -218,8 +218,40 @@ def parse_build_log(
     complaint about a one-file module can point at that file.
     """
     parser = _LogParser(_PathMapper(build_dir, file_map or {}), modules or {})
-    found = (parser.feed(raw.rstrip()) for raw in log.splitlines())
-    return [d for d in found if d is not None]
+    found: list[Diagnostic] = []
+    pending: int | None = None  # a header's error waiting for the student's macro call
+    for raw in log.splitlines():
+        line = raw.rstrip()
+        d = parser.feed(line)
+        if d is None:
+            continue
+        m = _GCC.match(line)
+        ours = bool(m) and m["file"].startswith(parser.to_student.prefix)
+        if m and d.severity != "note" and not ours:
+            pending = len(found)
+        elif m and d.severity == "note" and pending is not None and ours:
+            found[pending] = _at_macro_use(found[pending], d)
+            pending = None
+        elif d.severity != "note":
+            pending = None
+        found.append(d)
+    return found
+
+
+_MACRO = re.compile(r"in expansion of macro ['‘](?P<name>[^'’]+)['’]")
+
+
+def _at_macro_use(error: Diagnostic, note: Diagnostic) -> Diagnostic:
+    """An error gcc places inside a kernel macro, moved to the student's line that used it.
+
+    A missing semicolon before pr_info() is reported in printk.h; the line to
+    fix is the student's, which gcc names only in its "in expansion of" notes.
+    """
+    m = _MACRO.search(note.message)
+    if m is None:
+        return error
+    message = f"{error.message} (inside the kernel macro {m['name']}() used here)"
+    return replace(error, file=note.file, line=note.line, column=note.column, message=message)
 
 
 def errors(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
