@@ -16,6 +16,7 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+INSTRUMENTATION_PREFIX = "kmodlab_fi"  # the forced header and shim of grader/instrument.py
 _FRAME = re.compile(r"^(?P<func>[A-Za-z_][\w.]*)\+0x(?P<off>[0-9a-f]+)/0x[0-9a-f]+")
 
 
@@ -57,10 +58,14 @@ def addr2line(ko: Path, section: str, offset: int) -> SourceLocation | None:
         number = re.match(r"\d+", rest)
         if path and path != "??" and number and number.group() != "0":
             frames.append(SourceLocation(func, path, int(number.group())))
-    # With inlining (-i) the innermost frame may be kmalloc() in slab.h; the
-    # student wants their own line that called it.
-    own = [f for f in frames if "/linux-headers-" not in f.file]
-    return (own or frames or [None])[0]
+    # With inlining (-i) the innermost frame may be kmalloc() in slab.h, or
+    # kmodlab's own wrapper; the student wants their own line that called it.
+    own = [f for f in frames if not _not_students(f.file)]
+    return own[0] if own else None
+
+
+def _not_students(path: str) -> bool:
+    return "/linux-headers-" in path or Path(path).name.startswith(INSTRUMENTATION_PREFIX)
 
 
 def decode_frame(frame: str, ko: Path, *, return_address: bool = False) -> SourceLocation | None:

@@ -232,23 +232,23 @@ def judge_leaks(ctx: Context) -> CheckResult:
     ev = ctx.ev
     if not ev.unloads or not all(s.result and s.result.ok for s in ev.unloads):
         return ctx.skip("leaks", "not run: the module did not unload")
-    findings = [
-        Finding("leak", f"memory from {e.api}() is never freed", e.file, e.line,
-                {"witness": "ledger", "api": e.api})
-        for e in _outstanding(ev, memory=True)
-    ]  # fmt: skip
+    findings: list[Finding] = []
+    by_handle: dict[int, Finding] = {}
+    for e in _outstanding(ev, memory=True):
+        f = Finding("leak", f"memory from {e.api}() is never freed", e.file, e.line,
+                    {"witness": "ledger", "api": e.api})  # fmt: skip
+        findings.append(f)
+        if e.handle and len(e.handle) == 16:
+            by_handle[int(e.handle, 16)] = f
     for alloc, file, line in _trace_leaks(ev):
-        if not any(f.file == file and f.line == line for f in findings):
-            what = f"{alloc.bytes_req} bytes from {alloc.event}"
-            findings.append(
-                Finding(
-                    "leak",
-                    f"{what} are never freed",
-                    file,
-                    line,
-                    {"witness": "kmem-trace", "api": alloc.event},
-                )
-            )
+        same = by_handle.get(alloc.ptr) if alloc.ptr else None
+        if same is not None:
+            # Both witnesses saw the very same object left allocated.
+            same.data["confirmed_by"] = "kmem-trace"
+            continue
+        what = f"{alloc.bytes_req} bytes from {alloc.event}"
+        findings.append(Finding("leak", f"{what} are never freed", file, line,
+                                {"witness": "kmem-trace", "api": alloc.event}))  # fmt: skip
     if not ev.instrumented and ev.trace is None:
         return ctx.error("leaks", "no leak witness was available")
     if findings:

@@ -47,10 +47,11 @@ lost_events() > 0 (a full buffer) makes the result inconclusive.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from kmodlab.grader.decode import addr2line
 
 TRACING = "/sys/kernel/tracing"
 MODULE_AREA = 0xFFFFFFFFC0000000  # x86-64 MODULES_VADDR: every module's code lives above
@@ -361,20 +362,8 @@ def decode_site(ko: Path, section: str, offset: int) -> tuple[str, str, int] | N
     kmalloc() in slab.h, but the line in hello.c that called kzalloc()). For a
     return address (a call site), pass offset - 1 to land on the call itself.
     """
-    argv = ["addr2line", "-f", "-i", "-e", str(ko), "-j", section, f"{offset:#x}"]
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    lines = out.stdout.splitlines()
-    frames = []
-    for func, where in zip(lines[::2], lines[1::2], strict=False):
-        path, _, line = where.rpartition(":")
-        line = line.split()[0] if line else ""
-        if func != "??" and path and path != "??" and line.isdigit() and line != "0":
-            frames.append((func, path, int(line)))
-    own = [f for f in frames if "/linux-headers-" not in f[1]]
-    return (own or frames or [None])[0]
+    loc = addr2line(ko, section, offset)
+    return (loc.function, loc.file, loc.line) if loc else None
 
 
 def explain(

@@ -5,13 +5,23 @@
 This package's top level stays light (no IPython, no ipywidgets): `import
 kmodlab` re-exports the two extension hooks from here, and the CLI imports
 kmodlab too. Everything else is imported on first use.
+
+(The current Workspace is current_workspace(): `workspace` is the submodule.)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kmodlab.lab.state import last, last_build, last_crash, last_report, shutdown, use, workspace
+from kmodlab.lab.state import (
+    current_workspace,
+    last,
+    last_build,
+    last_crash,
+    last_report,
+    shutdown,
+    use,
+)
 
 __all__ = [
     "FaultExplorer",
@@ -20,6 +30,7 @@ __all__ = [
     "SymbolGraph",
     "Workspace",
     "bench_cells",
+    "current_workspace",
     "last",
     "last_build",
     "last_crash",
@@ -29,7 +40,6 @@ __all__ = [
     "shutdown",
     "unload_ipython_extension",
     "use",
-    "workspace",
 ]
 
 _LAZY = {

@@ -177,7 +177,8 @@ def _positions(graph: DepGraph) -> tuple[dict[str, tuple[float, float, float]], 
     columns: dict[int, list[str]] = {}
     for m in graph.modules:
         columns.setdefault(layer[m], []).append(m)
-    col_w = {c: max(len(m) for m in ms) * _CHAR + 24 for c, ms in columns.items()}
+    # Wide enough for the name and the "+N kernel symbols" note under it.
+    col_w = {c: max(max(len(m) for m in ms), 20) * _CHAR + 20 for c, ms in columns.items()}
     pos: dict[str, tuple[float, float, float]] = {}
     x = _PAD
     for c in sorted(columns):

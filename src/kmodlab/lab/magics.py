@@ -68,7 +68,7 @@ class KmodlabMagics(Magics):
             name, warn, load = parse_kmodule_line(line)
         except ValueError as e:
             return _usage(str(e))
-        ws = state.workspace()
+        ws = state.current_workspace()
         outcome = ws.kmodule(name, cell, args_line=line, warn_as_error=warn, load=load)
         _show(ws.view_cell(outcome))
 
@@ -99,31 +99,31 @@ def _need(rest: str, usage: str) -> list[str]:
 
 def _insmod(rest: str) -> Rendered:
     name, *params = _need(rest, "insmod NAME [param=value ...]")
-    ws = state.workspace()
+    ws = state.current_workspace()
     return ws.view_step(ws.insmod(name, params))
 
 
 def _rmmod(rest: str) -> Rendered:
-    ws = state.workspace()
+    ws = state.current_workspace()
     return ws.view_step(ws.rmmod(_need(rest, "rmmod NAME")[0]))
 
 
 def _simple(command: str, usage: str | None = None) -> Callable[[str], Rendered]:
     def run(rest: str) -> Rendered:
         args = _need(rest, usage) if usage else shlex.split(rest)
-        ws = state.workspace()
+        ws = state.current_workspace()
         return ws.view_step(ws.run([command, *args]))
 
     return run
 
 
 def _depmod(rest: str) -> Rendered:
-    ws = state.workspace()
+    ws = state.current_workspace()
     return ws.view_step(ws.run(["depmod", *(shlex.split(rest) or ["-a"])]))
 
 
 def _dmesg(rest: str) -> Rendered:
-    ws = state.workspace()
+    ws = state.current_workspace()
     if rest.split() == ["--all"]:  # the whole ring buffer, boot included
         return ws.view_step(ws.run(["dmesg"]))
     step = ws.drain()
@@ -134,7 +134,7 @@ def _dmesg(rest: str) -> Rendered:
 def _sh(rest: str) -> Rendered:
     if not rest:
         raise ValueError("usage: %kmod sh COMMAND... (a shell command line run in the guest)")
-    ws = state.workspace()
+    ws = state.current_workspace()
     return ws.view_step(ws.sh(rest))
 
 
@@ -145,7 +145,7 @@ def _check(rest: str) -> Rendered:
         exercise = words[1]
     elif words:
         raise ValueError("usage: %kmod check [--exercise NAME]")
-    ws = state.workspace()
+    ws = state.current_workspace()
     report = ws.check(exercise)
     state.set_last_report(report)
     return render.report_view(report, ws.sources())
@@ -153,7 +153,11 @@ def _check(rest: str) -> Rendered:
 
 def _workspace(rest: str) -> Rendered:
     # A relative PATH is relative to the kernel's cwd: the notebook's folder.
-    ws = state.set_folder(Path(shlex.split(rest)[0]).expanduser()) if rest else state.workspace()
+    ws = (
+        state.set_folder(Path(shlex.split(rest)[0]).expanduser())
+        if rest
+        else state.current_workspace()
+    )
     names = ", ".join(p.stem for p in sorted(ws.folder.glob("*.c"))) if ws.folder.is_dir() else ""
     guest = "warm" if ws.has_session() else "not started yet (starts on first use)"
     return render.note_view(
@@ -162,18 +166,18 @@ def _workspace(rest: str) -> Rendered:
 
 
 def _delete(rest: str) -> Rendered:
-    return state.workspace().delete(_need(rest, "delete NAME")[0])
+    return state.current_workspace().delete(_need(rest, "delete NAME")[0])
 
 
 def _restart(rest: str) -> Rendered:
-    ws = state.workspace()
+    ws = state.current_workspace()
     return ws.view_step(ws.restart())
 
 
 def _graph(rest: str) -> Any:
     from kmodlab.lab.widgets import SymbolGraph
 
-    graph = SymbolGraph.from_workspace(state.workspace())
+    graph = SymbolGraph.from_workspace(state.current_workspace())
     return graph.rendered()
 
 

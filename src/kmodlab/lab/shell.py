@@ -30,6 +30,7 @@ def run_shell(
     folder: Path,
     *,
     machine: Any = None,
+    session: Any = None,
     read_line: Callable[[str], str] | None = None,
     write: Callable[[str], None] | None = None,
 ) -> int:
@@ -37,12 +38,12 @@ def run_shell(
 
     Returns 0 after exit/EOF, 1 when the modules do not build or the lab cannot
     start. read_line and write default to input() (with readline editing and
-    history when available) and print; tests pass their own.
+    history when available) and print; tests pass their own, and a session.
     """
     write = write or print
     if read_line is None:
         read_line = _terminal_reader()
-    ws = Workspace(folder, machine=machine)
+    ws = Workspace(folder, machine=machine, session=session)
     try:
         if not _build_and_push(ws, write):
             return 1

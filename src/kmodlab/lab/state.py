@@ -23,7 +23,7 @@ _last_report: Report | None = None
 _atexit_registered = False
 
 
-def workspace() -> Workspace:
+def current_workspace() -> Workspace:
     """The current workspace (./kmodlab-workspace unless %kmod workspace chose another)."""
     global _current
     if _current is None or _current.closed:
@@ -48,7 +48,7 @@ def use(ws: Workspace) -> Workspace:
 
 def set_folder(folder: Path) -> Workspace:
     """Point the lab at another folder; the warm guest stays (it holds no sources)."""
-    ws = workspace()
+    ws = current_workspace()
     ws.folder = Path(folder)
     return ws
 

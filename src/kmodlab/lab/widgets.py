@@ -12,7 +12,6 @@ Session or a test's fake.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -117,8 +116,12 @@ class ModuleConsole(LabWidget):
         self._update()
 
     def load(self) -> CommandResult | None:
-        params = shlex.split(self.params.value)
-        return self._act(["insmod", f"{self.module}.ko", *params], loaded_if_ok=True)
+        # insmod joins its arguments into one string that the kernel parses itself
+        # (param="a b" quoting included): pass the field as typed, as one argument.
+        params = self.params.value.strip()
+        return self._act(
+            ["insmod", f"{self.module}.ko", *([params] if params else [])], loaded_if_ok=True
+        )
 
     def unload(self) -> CommandResult | None:
         return self._act(["rmmod", self.module], loaded_if_ok=False)

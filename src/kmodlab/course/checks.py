@@ -1,0 +1,305 @@
+"""Test cells for notebooks: grade the workspace, pass or raise AssertionError.
+
+    course.check("hello")                            # every check, full marks
+    course.check("hello", checks=["greetings"])      # only these checks, full marks
+    course.check("unwinding", min_score=10)          # at least 10 points of all checks
+    course.points("hello", 5)                        # nbgrader partial credit (a float)
+
+What is graded: the exercise's files (the .c and .h names of exercises/NAME/)
+taken from the workspace, the folder the %%kmodule cells write. A header the
+student was given and did not write (provider.h) comes from the starter when
+the workspace lacks it. Grading is what `kmodlab grade --exercise NAME` does,
+in fresh guests, and happens once per content: the next test cell on the same
+sources reuses the report.
+
+Nothing here writes to stderr while grading: nbgrader gives no points to a
+test cell with any stderr output, so the grader's subprocesses are quieted
+for the duration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kmodlab.course.exercises import exercise_dir, exercise_files
+from kmodlab.errors import KmodlabError
+from kmodlab.grader.formats import STATUS_WORD, to_text
+from kmodlab.grader.model import CheckResult, Report
+
+CELL_HEADER = "// %%kmodule "  # line 1 of a file a %%kmodule cell wrote (kmodlab.lab.workspace)
+BUILD_FILES = ("Makefile", "Kbuild")
+_CACHE_SIZE = 8
+
+
+@dataclass(frozen=True)
+class Graded:
+    """A report and the sources it was made from (for quoting the student's lines)."""
+
+    report: Report
+    sources: dict[str, str]
+    folder: Path
+
+
+_cache: dict[tuple[str, tuple[tuple[str, str], ...]], Graded] = {}
+
+
+# -- the public functions ------------------------------------------------------
+def grade(
+    exercise: str,
+    workspace: Path | str | None = None,
+    *,
+    files: Sequence[str] | None = None,
+) -> Report:
+    """The exercise's report for the workspace (graded once per content)."""
+    return _graded(exercise, workspace, files).report
+
+
+def check(
+    exercise: str,
+    workspace: Path | str | None = None,
+    min_score: float | None = None,
+    *,
+    checks: Sequence[str] | None = None,
+    files: Sequence[str] | None = None,
+    quiet: bool = False,
+) -> None:
+    """Pass silently-but-for-the-report, or raise AssertionError saying what failed and where.
+
+    checks: only these check ids count (default: every check of the report).
+    min_score: the points those checks must reach (default: all of them).
+    Returns None on purpose: a value as a test cell's result is partial credit to nbgrader.
+    """
+    __tracebackhide__ = True  # IPython: the student sees the message, not our frames
+    graded = _graded(exercise, workspace, files)
+    part = _part(graded.report, checks)
+    if not quiet:
+        print(to_text(part, sources=graded.sources), end="")
+    need = part.max_score if min_score is None else float(min_score)
+    if part.score + 1e-9 < need:
+        raise AssertionError(failure_message(part, need, graded.sources))
+
+
+def points(
+    exercise: str,
+    out_of: float,
+    workspace: Path | str | None = None,
+    *,
+    checks: Sequence[str] | None = None,
+    files: Sequence[str] | None = None,
+    quiet: bool = False,
+) -> float:
+    """The score of the checks scaled to out_of: as a test cell's last value, partial credit."""
+    graded = _graded(exercise, workspace, files)
+    part = _part(graded.report, checks)
+    if not quiet:
+        print(to_text(part, sources=graded.sources), end="")
+    if part.max_score <= 0:
+        return float(out_of)
+    return round(out_of * part.score / part.max_score, 2)
+
+
+def forget() -> None:
+    """Drop the cached reports (the next check grades again)."""
+    _cache.clear()
+
+
+# -- the message a failing test cell raises --------------------------------------
+def failure_message(part: Report, need: float, sources: dict[str, str]) -> str:
+    ids = [c.id for c in part.checks if c.status != "pass"]
+    lines = [
+        f"{part.exercise or part.submission}: {_num(part.score)} of {_num(part.max_score)} "
+        f"points from {', '.join(c.id for c in part.checks)}; this test needs {_num(need)}. "
+        f"Not passing: {', '.join(ids) or 'none'}"
+    ]
+    for c in part.checks:
+        if c.status == "pass":
+            continue
+        lines.append(
+            f"{STATUS_WORD[c.status]} {c.id} ({_num(c.score)}/{_num(c.max_score)}): {c.summary}"
+        )
+        lines += [f"  - {line}" for line in _finding_lines(c, sources)]
+    return "\n".join(lines)
+
+
+def _finding_lines(c: CheckResult, sources: dict[str, str], limit: int = 8) -> list[str]:
+    out = []
+    for f in c.findings[:limit]:
+        text = f.message
+        if f.file and f.line is not None:
+            text += f" [{where_in_cell(f.file, f.line, sources)}]"
+            code = _source_line(sources, f.file, f.line)
+            if code:
+                text += f": {code}"
+        elif f.file:
+            text += f" [{f.file}]"
+        out.append(text)
+    if len(c.findings) > limit:
+        out.append(f"... and {len(c.findings) - limit} more (see the report above)")
+    return out
+
+
+def where_in_cell(file: str, line: int, sources: dict[str, str]) -> str:
+    """`hello.c:12, line 12 of the %%kmodule hello cell` (a cell's file line is its cell line)."""
+    text = sources.get(file, "")
+    first = text.split("\n", 1)[0]
+    if first.startswith(CELL_HEADER):
+        name = first[len(CELL_HEADER) :].split()[0] if first[len(CELL_HEADER) :].split() else ""
+        return f"{file}:{line}, line {line} of the %%kmodule {name} cell"
+    return f"{file}:{line}"
+
+
+def _source_line(sources: dict[str, str], file: str, line: int) -> str:
+    lines = sources.get(file, "").splitlines()
+    return lines[line - 1].strip() if 1 <= line <= len(lines) else ""
+
+
+def _num(x: float) -> str:
+    return f"{round(x, 2):g}"
+
+
+def _part(report: Report, checks: Sequence[str] | None) -> Report:
+    """The report restricted to some checks (a check missing from it is a failure)."""
+    if checks is None:
+        selected = list(report.checks)
+    else:
+        selected = []
+        for check_id in checks:
+            found = report.check(check_id)
+            if found is None:
+                known = ", ".join(c.id for c in report.checks)
+                found = CheckResult(
+                    check_id,
+                    "error",
+                    0.0,
+                    1.0,
+                    f"the report has no check {check_id!r} (it has: {known})",
+                )
+            selected.append(found)
+    return Report(
+        submission=report.submission,
+        kernel=report.kernel,
+        checks=selected,
+        duration_s=report.duration_s,
+        exercise=report.exercise,
+    )
+
+
+# -- grading, once per content ---------------------------------------------------
+def workspace_folder(workspace: Path | str | None) -> Path:
+    """The folder given, else the lab's current workspace folder (./kmodlab-workspace)."""
+    if workspace is not None:
+        return Path(workspace)
+    from kmodlab.lab import state
+
+    return state.current_workspace().folder
+
+
+def _graded(exercise: str, workspace: Path | str | None, files: Sequence[str] | None) -> Graded:
+    __tracebackhide__ = True
+    folder = workspace_folder(workspace)
+    chosen = _choose_files(exercise, folder, files)
+    key = (exercise, tuple(sorted((n, hashlib.sha256(d).hexdigest()) for n, d in chosen.items())))
+    if key in _cache:
+        return _cache[key]
+    with tempfile.TemporaryDirectory(prefix="kmodlab-course-") as tmp:
+        sub = Path(tmp) / exercise  # the report names the submission after its folder
+        sub.mkdir()
+        for name, data in chosen.items():
+            (sub / name).write_bytes(data)
+        report = _grade_quietly(sub, exercise)
+    sources = {n: d.decode("utf-8", errors="replace") for n, d in chosen.items()}
+    graded = Graded(report, sources, folder)
+    while len(_cache) >= _CACHE_SIZE:
+        _cache.pop(next(iter(_cache)))
+    _cache[key] = graded
+    return graded
+
+
+def _choose_files(exercise: str, folder: Path, files: Sequence[str] | None) -> dict[str, bytes]:
+    """{file name: content} to grade: the exercise's files from the workspace."""
+    __tracebackhide__ = True
+    if not folder.is_dir():
+        raise AssertionError(
+            f"there is no workspace folder {folder}: run the %%kmodule cells above first"
+        )
+    wanted = list(files) if files is not None else exercise_files(exercise)
+    starter = exercise_dir(exercise)
+    chosen: dict[str, bytes] = {}
+    if not wanted:  # no starter known: the whole workspace is the answer
+        for p in sorted(folder.iterdir()):
+            if p.is_file() and (p.suffix in (".c", ".h") or p.name in BUILD_FILES):
+                chosen[p.name] = p.read_bytes()
+    else:
+        for name in wanted:
+            mine = folder / name
+            if mine.is_file():
+                chosen[name] = mine.read_bytes()
+            elif name.endswith(".h") and starter is not None and (starter / name).is_file():
+                chosen[name] = (starter / name).read_bytes()  # given, not written by the student
+        if starter is not None:  # the exercise's own build description, never the student's
+            for name in BUILD_FILES:
+                if (starter / name).is_file():
+                    chosen[name] = (starter / name).read_bytes()
+    missing = [n for n in wanted if n.endswith(".c") and n not in chosen]
+    if not any(n.endswith(".c") for n in chosen):
+        cells = " and ".join(f"%%kmodule {Path(n).stem}" for n in missing) or "%%kmodule"
+        raise AssertionError(
+            f"{exercise}: no module source in {folder} "
+            f"(expected {', '.join(missing) or 'a .c file'}): run the {cells} cell above first"
+        )
+    if missing:
+        # The build names the missing module; grading what exists still says the most.
+        chosen = {n: d for n, d in chosen.items() if n not in BUILD_FILES}
+    return chosen
+
+
+def _grade_quietly(submission: Path, exercise: str) -> Report:
+    __tracebackhide__ = True
+    from kmodlab.grader.pipeline import grade as grade_submission
+
+    with quiet_stderr() as noise:
+        try:
+            return grade_submission(submission, exercise=exercise)
+        except KmodlabError as e:
+            raise AssertionError(f"{exercise}: could not grade: {e.line()}") from None
+        except Exception as e:  # the grader's own failure: say so, never a stderr dump
+            tail = noise.getvalue().strip().splitlines()[-5:]
+            detail = ("\n" + "\n".join(tail)) if tail else ""
+            raise AssertionError(
+                f"{exercise}: the grader failed ({type(e).__name__}: {e}); "
+                f"this is not a verdict on your code, ask your instructor{detail}"
+            ) from None
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[io.StringIO]:
+    """Send stderr, Python's and file descriptor 2's (subprocesses), to a buffer."""
+    buffer = io.StringIO()
+    old = sys.stderr
+    with contextlib.suppress(Exception):
+        old.flush()
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        try:
+            saved: int | None = os.dup(2)
+        except OSError:
+            saved = None
+        if saved is not None:
+            os.dup2(sink.fileno(), 2)
+        sys.stderr = buffer
+        try:
+            yield buffer
+        finally:
+            sys.stderr = old
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+            sink.seek(0)
+            buffer.write(sink.read().decode("utf-8", errors="replace"))

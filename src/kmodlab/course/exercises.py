@@ -1,0 +1,41 @@
+"""Where an exercise's starter files are, and which files of a workspace it grades.
+
+exercises/<name>/ holds the starter a student begins from (the same files the
+notebooks' exercise cells start with); its .c and .h names are the files an
+exercise grades: a workspace may hold demo modules, experiments, or a cell the
+student deleted whose file stayed behind, and none of those are the answer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kmodlab.grader.exercises import autograder_dir
+
+SOURCE_SUFFIXES = (".c", ".h")
+
+
+def exercises_root() -> Path:
+    """$KMODLAB_EXERCISES, else exercises/ beside the autograder folder, else the checkout's."""
+    env = os.environ.get("KMODLAB_EXERCISES")
+    if env:
+        return Path(env)
+    beside = autograder_dir().parent / "exercises"
+    if beside.is_dir():
+        return beside
+    return Path(__file__).resolve().parents[3] / "exercises"
+
+
+def exercise_dir(name: str) -> Path | None:
+    """exercises/<name>, or None when this installation has no starter for it."""
+    folder = exercises_root() / name
+    return folder if folder.is_dir() else None
+
+
+def exercise_files(name: str) -> list[str]:
+    """The .c and .h file names of the exercise's starter ([] when there is none)."""
+    folder = exercise_dir(name)
+    if folder is None:
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.suffix in SOURCE_SUFFIXES and p.is_file())

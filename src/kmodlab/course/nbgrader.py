@@ -1,0 +1,93 @@
+"""nbgrader for notebooks whose answers are C in %%kmodule cells.
+
+nbgrader replaces a solution region with a stub chosen by the notebook's
+language, Python here: its default stub (`# YOUR CODE HERE` and `raise
+NotImplementedError()`) pasted into C would fail the student's build with
+baffling errors. The stub here is one line that is a comment to Python and a
+preprocessor error to C:
+
+    #error "kmodlab: write your code here (replace this line)"
+
+so an untouched C region fails its build at that very line, with that
+message. Delimiters in C cells are C comments (`// BEGIN SOLUTION` and `//
+END SOLUTION`): nbgrader matches them as substrings, so the instructor's
+version builds as it is, and the stub takes the indentation of the `//
+BEGIN SOLUTION` line. Python cells keep `### BEGIN SOLUTION`.
+
+A solution cell without a region would be replaced whole, its %%kmodule line
+included, leaving the student a bare comment instead of a module cell:
+CheckKmoduleCells (run first by `nbgrader generate_assignment`) refuses that,
+and a delimiter that is not a C comment, with the cell and the fix.
+
+    # nbgrader_config.py
+    from kmodlab.course.nbgrader import configure
+    configure(get_config())
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.utils import is_solution
+
+C_STUB = '#error "kmodlab: write your code here (replace this line)"'
+BEGIN = "BEGIN SOLUTION"
+END = "END SOLUTION"
+CELL_TIMEOUT_S = 300  # a cell may build, boot a guest and grade with fault injection
+
+
+class KmoduleCellError(ValueError):
+    pass
+
+
+def kmodule_cell_problems(source: str, solution: bool) -> list[str]:
+    """What would break a %%kmodule cell in nbgrader's student version ([] when fine)."""
+    lines = source.split("\n")
+    if not lines or not lines[0].startswith("%%kmodule"):
+        return []
+    problems = []
+    delimiters = [(n, ln) for n, ln in enumerate(lines, 1) if BEGIN in ln or END in ln]
+    for n, line in delimiters:
+        stripped = line.strip()
+        c_comment = stripped.startswith("//") or (
+            stripped.startswith("/*") and stripped.endswith("*/")
+        )
+        if not c_comment:
+            problems.append(
+                f"line {n} ({stripped!r}) is not a C comment: write `// {BEGIN}` / `// {END}`"
+            )
+    if solution and not any(BEGIN in ln for _, ln in delimiters):
+        problems.append(
+            f"a solution cell with no `// {BEGIN}` region would be replaced whole, its "
+            "%%kmodule line included: mark the part the student writes"
+        )
+    return problems
+
+
+class CheckKmoduleCells(NbGraderPreprocessor):
+    """Refuse, before ClearSolutions, the %%kmodule cells it would turn into nonsense."""
+
+    def preprocess_cell(self, cell: Any, resources: Any, index: int) -> tuple[Any, Any]:
+        if cell.cell_type == "code":
+            problems = kmodule_cell_problems(cell.source, is_solution(cell))
+            if problems:
+                first = cell.source.split("\n", 1)[0]
+                raise KmoduleCellError(f"cell {index} ({first}): " + "; ".join(problems))
+        return cell, resources
+
+
+def configure(c: Any) -> Any:
+    """Set what a kmodlab course needs on an nbgrader config object (get_config())."""
+    from nbgrader.converters import GenerateAssignment
+
+    c.ClearSolutions.code_stub = {"python": C_STUB}
+    c.ClearSolutions.begin_solution_delimeter = BEGIN
+    c.ClearSolutions.end_solution_delimeter = END
+    default = list(GenerateAssignment.class_traits()["preprocessors"].default())
+    if CheckKmoduleCells not in default:
+        c.GenerateAssignment.preprocessors = [CheckKmoduleCells, *default]
+    # A cell may boot a guest, build, and grade with a fault-injection sweep.
+    c.Execute.timeout = CELL_TIMEOUT_S
+    c.ExecutePreprocessor.timeout = CELL_TIMEOUT_S
+    return c
