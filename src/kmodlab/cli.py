@@ -241,7 +241,10 @@ def cmd_test(args: argparse.Namespace) -> int:
             "the test suite lives in a kmodlab checkout", "run this from a git clone"
         )
     if not args.skip_setup:
+        from kmodlab.kernel.hostpkgs import TEST_PACKAGES, ensure_host_packages
+
         cmd_setup(argparse.Namespace(debs=None, no_install=False))
+        ensure_host_packages(install=True, say=_print_err, quiet=False, packages=TEST_PACKAGES)
     _print_err("ruff check")
     lint = subprocess.call([sys.executable, "-m", "ruff", "check", "."], cwd=root)
     # Set up above, the real-VM tier must run: a missing VM fails it, never skips it.

@@ -28,6 +28,10 @@ HOST_PACKAGES: tuple[str, ...] = (
     "bison",
 )
 
+# Only the test suite needs these: its browser test drives JupyterLab in
+# Debian's Chromium (Playwright's own browser download does not work offline).
+TEST_PACKAGES: tuple[str, ...] = ("chromium",)
+
 _APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 
 
@@ -51,22 +55,26 @@ def missing_from(wanted: tuple[str, ...], dpkg_output: str) -> list[str]:
     return [pkg for pkg in wanted if status.get(pkg) != "installed"]
 
 
-def check_host_packages() -> list[str]:
-    """The host packages not installed, in HOST_PACKAGES order (all of them if no dpkg)."""
-    result = kernel.run(
-        ["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\\n", *HOST_PACKAGES]
-    )
+def check_host_packages(packages: tuple[str, ...] = HOST_PACKAGES) -> list[str]:
+    """The packages not installed, in the given order (all of them if no dpkg)."""
+    result = kernel.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\\n", *packages])
     # Exit status 1 only means some package is unknown; the output still lists the rest.
-    return missing_from(HOST_PACKAGES, result.stdout)
+    return missing_from(packages, result.stdout)
 
 
 def install_command(packages: list[str]) -> str:
     return "sudo apt-get install -y " + " ".join(packages)
 
 
-def ensure_host_packages(*, install: bool, say: kernel.Reporter, quiet: bool) -> None:
+def ensure_host_packages(
+    *,
+    install: bool,
+    say: kernel.Reporter,
+    quiet: bool,
+    packages: tuple[str, ...] = HOST_PACKAGES,
+) -> None:
     """Install what is missing, or say precisely what to install."""
-    missing = check_host_packages()
+    missing = check_host_packages(packages)
     if not missing:
         say("host packages: all present")
         return
