@@ -91,7 +91,9 @@ def host_evidence(ev: Evidence) -> dict[str, Any]:
         "load_log": _texts(ev.loads),
         "unload_log": _texts(ev.unloads),
         "modinfo": modinfo,
-        "exports": read_symvers(ev.build.build_dir / "Module.symvers") if ev.build else {},
+        # A module that exports nothing is still evidence (of exporting nothing).
+        "exports": {name: {} for name in ev.kos}
+        | (read_symvers(ev.build.build_dir / "Module.symvers") if ev.build else {}),
     }
 
 

@@ -517,12 +517,17 @@ def judge_modinfo(check: ModinfoCheck, evidence: Evidence) -> CheckResult:
         values = info.get(name) or []
         values = [values] if isinstance(values, str) else list(values)
         if not any(v.strip() for v in values):
-            msg = f"{check.module}.ko has no MODULE_{name.upper()}"
+            macro = _MODINFO_MACROS.get(name, f"MODULE_{name.upper()}")
+            msg = f"{check.module}.ko has no {macro}"
             problems.append(Finding("modinfo-field", msg))
         elif pattern is not None and not any(pattern.matches(v) for v in values):
             got = ", ".join(repr(v) for v in values)
             problems.append(Finding("modinfo-field", f"{name} is {got}, expected {pattern}"))
     return _verdict(check, len(check.fields), problems, "modinfo fields as expected")
+
+
+# modinfo fields whose macro is not simply MODULE_<FIELD>.
+_MODINFO_MACROS = {"parm": "MODULE_PARM_DESC", "parmtype": "module_param", "alias": "MODULE_ALIAS"}
 
 
 @_judge

@@ -171,7 +171,12 @@ def judge_cycle(ctx: Context, cycles: int) -> CheckResult:
     if bad is None:
         return ctx.result("cycle", True, f"{cycles} load/unload cycles succeeded")
     detail = (bad.result.stdout.strip() if bad.result else "") or bad.name
-    findings = [Finding("cycle", f"{bad.name}: {detail}"), *_failed_step(ctx, bad, bad.name)]
+    findings = [Finding("cycle", f"{bad.name}: {detail}")]
+    if bad.crash or bad.result.status != "exited" or bad.result.argv[0] != "@cycle":
+        findings += _failed_step(ctx, bad, bad.name)
+    else:
+        # @cycle's exit status is not an errno; its output says which errno, when.
+        findings += [report_finding(ctx, rep) for rep in _step_reports(bad)]
     return ctx.result("cycle", False, f"load/unload cycling failed ({detail})", findings)
 
 

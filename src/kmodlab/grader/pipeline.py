@@ -113,7 +113,12 @@ def _judge(ev: Evidence, limits: Limits, plan) -> list[CheckResult]:  # type: ig
                 check_id, f"the grader failed on this check: {type(e).__name__}: {e}"
             )
         checks.append(result)
-    if plan is not None:
+    if plan is not None and (ev.build is None or not ev.build.ok):
+        checks += [
+            CheckResult(c.id, "skip", 0.0, float(c.points), "not run: the build failed")
+            for c in plan.expectations.checks
+        ]
+    elif plan is not None:
         checks += plan.judge(ev, ctx)
     if ev.internal_error:
         first = ev.internal_error.splitlines()[0]

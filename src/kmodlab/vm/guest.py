@@ -140,9 +140,11 @@ class Guest:
     def _read_console(self) -> None:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
-        while chunk := os.read(fd, 65536):
-            with self._console_lock:
-                self._console += chunk
+        # close() may close the pipe under this thread: that ends the console too.
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := os.read(fd, 65536):
+                with self._console_lock:
+                    self._console += chunk
 
     def console(self) -> str:
         with self._console_lock:

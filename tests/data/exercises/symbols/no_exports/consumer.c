@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Wrong answer (symbols): the consumer calls nothing (it could not build
+ * otherwise).
+ */
+#include <linux/init.h>
+#include <linux/module.h>
+#include <linux/printk.h>
+
+#include "provider.h"
+
+static int __init consumer_init(void)
+{
+	pr_info("consumer: loaded\n");
+	return 0;
+}
+
+static void __exit consumer_exit(void)
+{
+	pr_info("consumer: goodbye\n");
+}
+
+module_init(consumer_init);
+module_exit(consumer_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("kmodlab course");
+MODULE_DESCRIPTION("Calls the functions provider.ko exports");

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Wrong answer (symbols): a non-GPL consumer cannot use a GPL-only symbol. */
+#include <linux/init.h>
+#include <linux/module.h>
+#include <linux/printk.h>
+
+#include "provider.h"
+
+static int __init consumer_init(void)
+{
+	provider_greet("consumer");
+	pr_info("consumer: greetings so far: %u\n", provider_greetings());
+	return 0;
+}
+
+static void __exit consumer_exit(void)
+{
+	pr_info("consumer: goodbye\n");
+}
+
+module_init(consumer_init);
+module_exit(consumer_exit);
+
+MODULE_LICENSE("Proprietary");
+MODULE_AUTHOR("kmodlab course");
+MODULE_DESCRIPTION("Calls the functions provider.ko exports");

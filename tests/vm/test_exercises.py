@@ -1,0 +1,521 @@
+"""The course's seven exercises, graded for real as students' work would be.
+
+For every stage: the reference solution (solutions/<stage>) earns full marks,
+the starter (exercises/<stage>) builds and earns exactly the score its README
+and docs/exercises.md promise, and typical wrong answers
+(tests/data/exercises/<stage>/<name>) earn partial marks, fail exactly the
+checks their mistake breaks, and get the feedback a student needs to fix it.
+
+Everything is graded once, in one module-scoped fixture, two submissions at
+a time, each in fresh guests of the shared lab machine.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from kmodlab.grader.exercises import autograder_dir, known_exercises
+from kmodlab.grader.expectations import load_expectations
+from kmodlab.grader.formats import to_text
+from kmodlab.grader.model import GENERIC_CHECKS, Report
+from kmodlab.grader.pipeline import grade
+
+pytestmark = [pytest.mark.vm, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parents[2]
+WRONG_ANSWERS = ROOT / "tests" / "data" / "exercises"
+STAGES = ("setup", "hello", "params", "symbols", "rules", "unwinding", "capstone")
+
+# (score, max score) of each starter, as docs/exercises.md and its README say.
+STARTER = {
+    "setup": (9, 12),
+    "hello": (10, 14),
+    "params": (10, 16),
+    "symbols": (10, 16),
+    "rules": (7, 12),
+    "unwinding": (10, 14),
+    "capstone": (11, 16),
+}
+# The checks a starter does not pass (all others pass).
+STARTER_FAILS = {
+    "setup": {"ready": "fail"},
+    "hello": {"greetings": "fail", "modinfo": "fail"},
+    "params": {"count-param": "fail", "name-param": "fail"},
+    "symbols": {
+        "exports": "fail",
+        "conversation": "fail",
+        "in-use": "fail",
+        "needs-provider": "fail",
+    },
+    "rules": {"leaks": "fail", "fault-injection": "fail"},
+    "unwinding": {"fault-injection": "fail"},
+    "capstone": {"interfaces": "fail", "modinfo": "fail"},
+}
+
+SKIPPED_AFTER_BUILD = dict.fromkeys(GENERIC_CHECKS[1:], "skip")
+
+
+@dataclass(frozen=True)
+class Wrong:
+    """A typical wrong answer: its score, the checks it does not pass, the feedback it gets."""
+
+    score: float
+    not_passing: dict[str, str]
+    # (check id, text the finding's message contains, file, source line holding `needle`)
+    feedback: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)
+
+
+def finding(check: str, text: str, file: str | None = None, needle: str | None = None):
+    return (check, text, file, needle)
+
+
+WRONG: dict[str, dict[str, Wrong]] = {
+    "setup": {
+        "wrong_text": Wrong(
+            9, {"ready": "fail"}, [finding("ready", "expected on load: 'kmodlab: ready'")]
+        ),
+        "on_unload": Wrong(
+            9, {"ready": "fail"}, [finding("ready", "expected on load: 'kmodlab: ready'")]
+        ),
+    },
+    "hello": {
+        "capital_world": Wrong(
+            13, {"greetings": "fail"}, [finding("greetings", "expected on load: 'Hello, world!'")]
+        ),
+        "mit_license": Wrong(
+            12,
+            {"kernel-health": "fail", "modinfo": "fail"},
+            [
+                finding("kernel-health", "tainted P: proprietary module loaded"),
+                finding("modinfo", "license is 'MIT', expected"),
+            ],
+        ),
+        "no_exit": Wrong(
+            8,
+            {
+                "unload": "fail",
+                "cycle": "skip",
+                "kernel-health": "skip",
+                "leaks": "skip",
+                "registrations": "skip",
+                "greetings": "fail",
+            },
+            [
+                finding(
+                    "build", "'hello_exit' defined but not used", "hello.c", "hello_exit(void)"
+                ),
+                finding("unload", "removing hello failed: -EBUSY"),
+                finding("unload", "it has no exit function"),
+                finding("greetings", "expected on unload: 'Goodbye, world!'"),
+            ],
+        ),
+        # Not a partial score: modpost refuses a module without a license.
+        "no_license": Wrong(
+            0,
+            {"build": "fail", **SKIPPED_AFTER_BUILD, "greetings": "skip", "modinfo": "skip"},
+            [finding("build", 'has no MODULE_LICENSE(): add MODULE_LICENSE("GPL")', "hello.c")],
+        ),
+    },
+    "params": {
+        "zero_default": Wrong(
+            13.5,
+            {"greeting": "fail", "count-param": "fail", "name-param": "fail"},
+            [
+                finding("count-param", "count defaults to '0', expected '1'"),
+                finding("greeting", "expected on load: 'greeter: Hello, world! (count=1)'"),
+            ],
+        ),
+        "no_permission": Wrong(
+            15,
+            {"count-param": "fail"},
+            [
+                finding(
+                    "count-param",
+                    "count is not readable in /sys/module/greeter/parameters: "
+                    "give it a permission such as 0444",
+                )
+            ],
+        ),
+        "name_not_param": Wrong(
+            13,
+            {"name-param": "fail"},
+            [finding("name-param", "greeter has no parameter name (module_param is missing)")],
+        ),
+    },
+    "symbols": {
+        "plain_export": Wrong(
+            15,
+            {"exports": "fail"},
+            [
+                finding(
+                    "exports",
+                    "provider_greet is exported with EXPORT_SYMBOL, expected EXPORT_SYMBOL_GPL",
+                )
+            ],
+        ),
+        "own_counter": Wrong(
+            15,
+            {"needs-provider": "fail"},
+            [
+                finding(
+                    "needs-provider",
+                    "expected Unknown symbol provider_greetings; the kernel named provider_greet",
+                )
+            ],
+        ),
+        "no_exports": Wrong(
+            9,
+            {"exports": "fail", "conversation": "fail", "in-use": "fail", "needs-provider": "fail"},
+            [
+                finding("in-use", "rmmod provider succeeded while consumer was loaded"),
+                finding("needs-provider", "consumer.ko loaded without its provider"),
+            ],
+        ),
+        # Not a partial score: a non-GPL module cannot link to a GPL-only symbol.
+        "proprietary_consumer": Wrong(
+            0,
+            {
+                "build": "fail",
+                **SKIPPED_AFTER_BUILD,
+                **dict.fromkeys(("exports", "conversation", "in-use", "needs-provider"), "skip"),
+            },
+            [
+                finding(
+                    "build",
+                    "consumer.ko uses provider_greet, which the kernel exports to "
+                    "GPL-compatible modules only",
+                    "consumer.c",
+                    'provider_greet("consumer")',
+                )
+            ],
+        ),
+    },
+    "rules": {
+        "unchecked": Wrong(
+            9,
+            {"fault-injection": "fail"},
+            [
+                finding(
+                    "fault-injection",
+                    "init crashed after kzalloc() failed: BUG: kernel NULL pointer dereference",
+                    "rules.c",
+                    "= kzalloc(",
+                ),
+                finding("fault-injection", "in rules_init()", "rules.c", "= kzalloc("),
+            ],
+        ),
+        "ignored_failure": Wrong(
+            9,
+            {"fault-injection": "fail"},
+            [
+                finding(
+                    "fault-injection",
+                    "init ignored the failure of kzalloc() and returned 0",
+                    "rules.c",
+                    "= kzalloc(",
+                )
+            ],
+        ),
+        "no_free": Wrong(
+            10,
+            {"leaks": "fail"},
+            [finding("leaks", "memory from kzalloc() is never freed", "rules.c", "= kzalloc(")],
+        ),
+    },
+    "unwinding": {
+        "skips_label": Wrong(
+            13,
+            {"fault-injection": "fail"},
+            [
+                finding(
+                    "fault-injection",
+                    "/proc/unwinding still exists: after misc_register() failed",
+                    "unwinding.c",
+                    "ret = misc_register(",
+                ),
+                finding(
+                    "fault-injection",
+                    "init jumped to `free_owner` and never reaches the label `remove_proc:`",
+                    "unwinding.c",
+                    "ret = misc_register(",
+                ),
+                finding(
+                    "build",
+                    "label 'remove_proc' defined but not used",
+                    "unwinding.c",
+                    "remove_proc:",
+                ),
+            ],
+        ),
+        "early_returns": Wrong(
+            11,
+            {"fault-injection": "fail"},
+            [
+                finding("fault-injection", "left behind: kzalloc()", "unwinding.c", "= kstrdup("),
+                finding(
+                    "fault-injection", "kstrdup() at unwinding.c:", "unwinding.c", "= proc_create("
+                ),
+                finding(
+                    "fault-injection",
+                    "/proc/unwinding still exists",
+                    "unwinding.c",
+                    "ret = misc_register(",
+                ),
+            ],
+        ),
+        "lost_errno": Wrong(
+            12,
+            {"fault-injection": "fail"},
+            [
+                finding(
+                    "fault-injection",
+                    "init ignored the failure of kstrdup() and returned 0",
+                    "unwinding.c",
+                    "= kstrdup(",
+                ),
+                finding(
+                    "fault-injection",
+                    "init ignored the failure of proc_create() and returned 0",
+                    "unwinding.c",
+                    "= proc_create(",
+                ),
+            ],
+        ),
+    },
+    "capstone": {
+        "leaks_proc": Wrong(
+            13,
+            {"cycle": "fail", "kernel-health": "fail", "registrations": "fail"},
+            [
+                finding("registrations", "/proc/kmodlab_counter still exists"),
+                finding(
+                    "registrations", "proc_create() is never undone", "capstone.c", "= proc_create("
+                ),
+                finding("cycle", "Cannot allocate memory"),
+            ],
+        ),
+        "no_eof": Wrong(
+            14,
+            {"interfaces": "fail"},
+            [
+                finding(
+                    "interfaces",
+                    "/dev/kmodlab_greeter does not match /\\AHello from kmodlab!\\n\\Z/; "
+                    "it reads 'Hello from kmodlab!\\nHello from kmodlab!\\n",
+                )
+            ],
+        ),
+        "counts_from_zero": Wrong(
+            14,
+            {"interfaces": "fail"},
+            [
+                finding(
+                    "interfaces",
+                    "/proc/kmodlab_counter does not match /\\Areads: 1\\n\\Z/; "
+                    "it reads 'reads: 0\\n'",
+                )
+            ],
+        ),
+    },
+}
+
+SUBMISSIONS: dict[tuple[str, str], Path] = {
+    **{(s, "solution"): ROOT / "solutions" / s for s in STAGES},
+    **{(s, "starter"): ROOT / "exercises" / s for s in STAGES},
+    **{(s, w): WRONG_ANSWERS / s / w for s in STAGES for w in WRONG[s]},
+}
+
+
+@pytest.fixture(scope="module")
+def reports(machine) -> dict[tuple[str, str], Report]:
+    """Every submission graded against its stage, two at a time, as `kmodlab grade` does."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("KMODLAB_AUTOGRADER", raising=False)  # the checkout's autograder/
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = {
+                key: pool.submit(grade, path, exercise=key[0], machine=machine)
+                for key, path in SUBMISSIONS.items()
+            }
+            return {key: f.result() for key, f in futures.items()}
+
+
+def statuses(report: Report) -> dict[str, str]:
+    return {c.id: c.status for c in report.checks}
+
+
+def line_of(path: Path, needle: str) -> int:
+    """The 1-based line of the only line of `path` containing `needle`."""
+    lines = [i for i, text in enumerate(path.read_text().splitlines(), 1) if needle in text]
+    assert len(lines) == 1, f"{needle!r} is on lines {lines} of {path}"
+    return lines[0]
+
+
+# -- the exercises are complete and consistent ----------------------------------
+def test_every_stage_is_an_exercise(monkeypatch):
+    """Do `--exercise <stage>` names resolve to this checkout's expectations files?"""
+    monkeypatch.delenv("KMODLAB_AUTOGRADER", raising=False)
+    assert autograder_dir() == ROOT / "autograder"
+    assert set(STAGES) <= set(known_exercises())
+    for stage in STAGES:
+        assert load_expectations(autograder_dir() / stage / "expectations.toml").name == stage
+        for folder in (ROOT / "exercises" / stage, ROOT / "solutions" / stage):
+            assert (folder / "Makefile").is_file() and list(folder.glob("*.c")), folder
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_starter_score_is_documented(stage):
+    """Do the stage's README and docs/exercises.md state the starter's score the test measures?"""
+    score, max_score = STARTER[stage]
+    readme = (ROOT / "exercises" / stage / "README.md").read_text()
+    command = f"Check your work: `kmodlab grade exercises/{stage} --exercise {stage}`"
+    assert command in readme
+    assert readme.rstrip().endswith(f"The starter as given scores {score} / {max_score}.")
+    table = (ROOT / "docs" / "exercises.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith(f"| {stage} |"))
+    assert f"| {score} / {max_score} |" in row
+    expectations = load_expectations(ROOT / "autograder" / stage / "expectations.toml")
+    assert expectations.max_score == max_score
+
+
+def test_wrong_answers_are_documented():
+    """Does docs/exercises.md list every wrong answer with the score the test measures?"""
+    rows = (ROOT / "docs" / "exercises.md").read_text().splitlines()
+    for stage, wrong in WRONG_CASES:
+        score = f"{WRONG[stage][wrong].score:g} / {STARTER[stage][1]}"
+        row = [r for r in rows if r.startswith(f"| {stage} | `{wrong}`:")]
+        assert len(row) == 1 and f"| {score} |" in row[0], (stage, wrong, score)
+
+
+# -- reference solutions ------------------------------------------------------------
+@pytest.mark.parametrize("stage", STAGES)
+def test_solution_scores_full_marks(reports, stage):
+    """Does the reference solution pass every check, for every point?"""
+    report = reports[stage, "solution"]
+    assert report.exercise == stage
+    assert set(statuses(report).values()) == {"pass"}, to_text(report)
+    assert report.score == report.max_score == STARTER[stage][1]
+    assert not [f for c in report.checks for f in c.findings if f.kind == "warning"]
+
+
+# -- starters -----------------------------------------------------------------------
+@pytest.mark.parametrize("stage", STAGES)
+def test_starter_builds_and_scores_as_documented(reports, stage):
+    """Does the starter build and earn exactly its documented score, failing only the TODOs?"""
+    report = reports[stage, "starter"]
+    expected = {c.id: STARTER_FAILS[stage].get(c.id, "pass") for c in report.checks}
+    assert statuses(report) == expected, to_text(report)
+    assert (report.score, report.max_score) == STARTER[stage], to_text(report)
+
+
+def test_starters_point_at_their_todos(reports):
+    """Does the feedback on the starters name the line the student must fix?"""
+    rules = reports["rules", "starter"]
+    kzalloc = line_of(ROOT / "exercises" / "rules" / "rules.c", "= kzalloc(")
+    leaks = rules.check("leaks").findings
+    assert ("rules.c", kzalloc) in [(f.file, f.line) for f in leaks]
+    fi = rules.check("fault-injection")
+    assert [(p["call"], p["line"], p["verdict"]) for p in fi.data["points"]] == [
+        ("kzalloc", kzalloc, "crash")
+    ]
+
+    source = ROOT / "exercises" / "unwinding" / "unwinding.c"
+    fi = reports["unwinding", "starter"].check("fault-injection")
+    calls = ["kzalloc", "kstrdup", "proc_create", "misc_register"]
+    assert [(p["call"], p["line"]) for p in fi.data["points"]] == [
+        (call, line_of(source, f" = {call}(")) for call in calls
+    ]
+    assert [p["verdict"] for p in fi.data["points"]] == ["crash", "fail", "fail", "fail"]
+    assert "init ignored the failure of misc_register() and returned 0" in [
+        f.message for f in fi.findings
+    ]
+
+    missing = [f.message for f in reports["capstone", "starter"].check("interfaces").findings]
+    assert missing == [
+        "/proc/kmodlab_counter does not exist while loaded",
+        "/dev/kmodlab_greeter does not exist while loaded",
+    ]
+
+
+# -- wrong answers --------------------------------------------------------------------
+WRONG_CASES = [(s, w) for s in STAGES for w in WRONG[s]]
+
+
+def _cases() -> list:
+    return [pytest.param(stage, wrong, id=f"{stage}-{wrong}") for stage, wrong in WRONG_CASES]
+
+
+def test_every_stage_has_two_partial_wrong_answers():
+    """Does every stage have at least two wrong answers worth some, not all, of the points?"""
+    for stage in STAGES:
+        partial = [w for w, case in WRONG[stage].items() if 0 < case.score < STARTER[stage][1]]
+        assert len(partial) >= 2, stage
+
+
+@pytest.mark.parametrize(("stage", "wrong"), _cases())
+def test_wrong_answer_score(reports, stage, wrong):
+    """Does the wrong answer earn exactly its (partial) score?"""
+    report = reports[stage, wrong]
+    case = WRONG[stage][wrong]
+    assert report.max_score == STARTER[stage][1]
+    assert report.score == case.score, to_text(report)
+    # Points are lost exactly on the checks that do not pass.
+    for check in report.checks:
+        if check.id not in case.not_passing:
+            assert check.score == check.max_score, to_text(report)
+        else:
+            assert check.score < check.max_score, to_text(report)
+
+
+@pytest.mark.parametrize(("stage", "wrong"), _cases())
+def test_wrong_answer_fails_exactly_its_checks(reports, stage, wrong):
+    """Do exactly the checks the mistake breaks fail (or not run), and all others pass?"""
+    report = reports[stage, wrong]
+    case = WRONG[stage][wrong]
+    expected = {c.id: case.not_passing.get(c.id, "pass") for c in report.checks}
+    assert statuses(report) == expected, to_text(report)
+
+
+@pytest.mark.parametrize(("stage", "wrong"), _cases())
+def test_wrong_answer_feedback(reports, stage, wrong):
+    """Does the report tell the student what is wrong, at their line when there is one?"""
+    report = reports[stage, wrong]
+    source_dir = WRONG_ANSWERS / stage / wrong
+    for check_id, text, file, needle in WRONG[stage][wrong].feedback:
+        findings = report.check(check_id).findings
+        matching = [f for f in findings if text in f.message]
+        assert matching, f"{check_id}: no finding with {text!r}\n{to_text(report)}"
+        if file is not None:
+            assert file in {f.file for f in matching}, to_text(report)
+        if needle is not None:
+            line = line_of(source_dir / file, needle)
+            assert (file, line) in {(f.file, f.line) for f in matching}, to_text(report)
+
+
+def test_broken_ladder_is_drawn_with_the_skipped_label(reports):
+    """Does the text report of a ladder skipping a label name it, and what it leaves behind?"""
+    source = WRONG_ANSWERS / "unwinding" / "skips_label" / "unwinding.c"
+    report = reports["unwinding", "skips_label"]
+    text = to_text(report)
+    label = line_of(source, "remove_proc:")
+    assert f"never reaches the label `remove_proc:` (line {label})" in text
+    assert "LEFT BEHIND: /proc/unwinding still exists" in text
+    fi = report.check("fault-injection")
+    bad = [p for p in fi.data["points"] if p["verdict"] != "pass"]
+    assert [(p["call"], p["line"]) for p in bad] == [
+        ("misc_register", line_of(source, "ret = misc_register("))
+    ]
+    assert [(x["api"], x["line"]) for x in bad[0]["leaked"]] == [
+        ("proc_create", line_of(source, "= proc_create("))
+    ]
+    assert bad[0]["leftovers"] == ["/proc/unwinding still exists"]
+
+
+def test_fault_injection_points_are_weighted(reports):
+    """Does each of unwinding's four calls weigh one of its four fault-injection points?"""
+    scores = {w: reports["unwinding", w].check("fault-injection").score for w in WRONG["unwinding"]}
+    assert scores == {"skips_label": 3, "early_returns": 1, "lost_errno": 2}
+    assert reports["unwinding", "solution"].check("fault-injection").max_score == 4
