@@ -184,6 +184,12 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shell(args: argparse.Namespace) -> int:
+    from kmodlab.lab.shell import run_shell
+
+    return run_shell(Path(args.dir))
+
+
 # -- lab / test -------------------------------------------------------------
 def _repo_root() -> Path | None:
     here = Path(__file__).resolve()
@@ -312,6 +318,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timings", action="store_true", help="print timings (JSON) to stderr")
     _sandbox_flag(s)
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser(
+        "shell",
+        help="a line-by-line shell in a fresh guest with DIR's modules",
+        description="Build DIR's modules, start a guest with them, and read commands line by "
+        "line (output and the kernel log they caused are printed). Not a terminal: no job "
+        "control or full-screen programs. Ctrl-D or `exit` leaves.",
+    )
+    s.add_argument("dir", metavar="DIR")
+    s.set_defaults(func=cmd_shell)
 
     s = sub.add_parser(
         "grade",

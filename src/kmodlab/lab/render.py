@@ -23,11 +23,16 @@ from kmodlab.vm.protocol import KmsgRecord
 
 GREEN, RED, ORANGE, GREY, BLUE = "#2e7d32", "#c62828", "#ef6c00", "#757575", "#1565c0"
 _BOX = "font-family:var(--jp-code-font-family,monospace);font-size:13px;line-height:1.4"
-_PRE = "margin:2px 0;padding:4px 6px;white-space:pre-wrap;background:#fafafa;border-radius:4px"
+# text-align: JupyterLab right-aligns table cells, and a <pre> inside one would follow.
+_PRE = (
+    "margin:2px 0;padding:4px 6px;white-space:pre-wrap;background:#fafafa;border-radius:4px;"
+    "text-align:left"
+)
 SEVERITY_COLOUR = {"error": RED, "warning": ORANGE, "note": GREY}
 STATUS_COLOUR = {"pass": GREEN, "fail": RED, "error": ORANGE, "skip": GREY}
 # Kernel log levels 0..7: emerg..debug. Errors and worse in red, warnings in orange.
 _LEVEL_COLOUR = {0: RED, 1: RED, 2: RED, 3: RED, 4: ORANGE}
+KMSG_FOLD = 12  # kernel log lines shown beside a command before the rest folds away
 
 
 @dataclass(frozen=True)
@@ -192,15 +197,22 @@ def kmsg_text(records: Sequence[KmsgRecord]) -> list[str]:
     return [r.format() for r in records]
 
 
-def kmsg_html(records: Sequence[KmsgRecord | str]) -> str:
-    rows = []
-    for r in records:
-        if isinstance(r, str):  # a marker the lab inserted: a fresh guest, a restart
-            rows.append(f'<div style="color:{BLUE};font-style:italic">{escape(r)}</div>')
-            continue
-        colour = _LEVEL_COLOUR.get(r.level)
-        style = f' style="color:{colour}"' if colour else ""
-        rows.append(f"<div{style}>{escape(r.format())}</div>")
+def _kmsg_row(r: KmsgRecord | str) -> str:
+    if isinstance(r, str):  # a marker the lab inserted: a fresh guest, a restart
+        return f'<div style="color:{BLUE};font-style:italic">{escape(r)}</div>'
+    colour = _LEVEL_COLOUR.get(r.level)
+    style = f' style="color:{colour}"' if colour else ""
+    return f"<div{style}>{escape(r.format())}</div>"
+
+
+def kmsg_html(records: Sequence[KmsgRecord | str], *, fold_after: int | None = None) -> str:
+    """Kernel log lines coloured by level; past fold_after lines, the rest folds away
+    (an oops is ~60 lines of registers that would push everything else off screen)."""
+    rows = [_kmsg_row(r) for r in records]
+    if fold_after is not None and len(rows) > fold_after + 5:
+        rest = "".join(rows[fold_after:])
+        more = f"{len(rows) - fold_after} more lines"
+        rows = [*rows[:fold_after], f"<details><summary>{more}</summary>{rest}</details>"]
     inner = "".join(rows) or f'<div style="color:{GREY}">(nothing)</div>'
     return f'<pre style="{_PRE}">{inner}</pre>'
 
@@ -230,12 +242,15 @@ def command_view(r: CommandResult) -> Rendered:
         text += ["kernel log:", *("  " + line for line in kmsg_text(r.kmsg))]
     colour = GREEN if r.ok else RED
     output = (pre(r.stdout) if r.stdout else "") + (pre(r.stderr, RED) if r.stderr else "")
-    output = output or f'<div style="color:{GREY}">(no output)</div>'
     head_html = (
         f"<div><b>$ {escape(command_line(r.argv))}</b> "
         f'<span style="color:{colour}">[{escape(status_words(r))}]</span></div>'
     )
-    html = box(head_html + _columns(("output", output), ("kernel log", kmsg_html(r.kmsg))), colour)
+    # Output and kernel log side by side; an empty side is left out, not shown empty.
+    columns = [("output", output)] if output else []
+    log = kmsg_html(r.kmsg, fold_after=KMSG_FOLD)
+    columns += [("kernel log", log)] if r.kmsg or not output else []
+    html = box(head_html + _columns(*columns), colour)
     return Rendered("\n".join(text), html)
 
 
@@ -338,10 +353,10 @@ def _check_row(c: CheckResult, sources: Mapping[str, str]) -> str:
     detail = "" if c.status == "pass" else "".join(_finding_html(f, sources) for f in c.findings)
     if c.id == "fault-injection" and c.status != "pass":
         detail += _points_html(c, sources)
-    cell = "padding:3px 8px;vertical-align:top;border-bottom:1px solid #eee"
+    cell = "padding:3px 8px;vertical-align:top;border-bottom:1px solid #eee;text-align:left"
     return (
         f'<tr style="background:{colour}14"><td style="{cell};color:{colour};font-weight:bold">'
-        f'{STATUS_WORD[c.status]}</td><td style="{cell}">{escape(c.id)}</td>'
+        f'{STATUS_WORD[c.status]}</td><td style="{cell};white-space:nowrap">{escape(c.id)}</td>'
         f'<td style="{cell};text-align:right">{_num(c.score)}/{_num(c.max_score)}</td>'
         f'<td style="{cell}">{escape(c.summary)}{detail}</td></tr>'
     )

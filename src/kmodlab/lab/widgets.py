@@ -20,6 +20,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from kmodlab.errors import KmodlabError
 from kmodlab.grader.ladder import ladder_lines, ladder_svg, where
 from kmodlab.grader.model import Report
 from kmodlab.lab import depgraph, render
@@ -65,28 +66,33 @@ class _Guest:
 
     def run(self, argv: list[str]) -> tuple[CommandResult | None, str | None]:
         """(result, problem): problem says what happened to a guest that died."""
-        if self.is_workspace():
-            step = self.target.run(argv)
-            crash = step.crash
-            return step.result, (None if crash is None else self.target.view_crash(crash).text)
         try:
+            if self.is_workspace():
+                step = self.target.run(argv)
+                crash = step.crash
+                return step.result, (None if crash is None else self.target.view_crash(crash).text)
             return self.target.run(argv), None
         except GuestError as e:
             return None, f"the guest stopped: {e.problem} (the next action starts a fresh one)"
+        except KmodlabError as e:  # no lab to run in (not set up): a button cannot raise
+            return None, e.line()
 
     def sh(self, script: str) -> tuple[CommandResult | None, str | None]:
         if self.is_workspace():
-            step = self.target.sh(script)
+            try:
+                step = self.target.sh(script)
+            except KmodlabError as e:
+                return None, e.line()
             return step.result, None if step.crash is None else step.crash.headline
         return self.run(["/bin/sh", "-c", script])
 
     def dmesg(self) -> list[KmsgRecord]:
-        if self.is_workspace():
-            step = self.target.drain()
-            return list(step.result.kmsg) if step.result is not None else []
         try:
+            if self.is_workspace():
+                step = self.target.drain()
+                return list(step.result.kmsg) if step.result is not None else []
             return list(self.target.dmesg())
-        except GuestError:
+        except KmodlabError:  # GuestError included: the next action starts a fresh guest
             return []
 
 

@@ -102,6 +102,7 @@ class CellOutcome:
     build: BuildResult | None
     ok: bool
     problem: str | None = None  # a KmodlabError line: no sandbox, no headers, bad name
+    note: str | None = None  # something to know, not a failure
     pushed: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     crash: Crash | None = None  # a crash while pushing
@@ -337,10 +338,19 @@ class Workspace:
         own = [d for d in result.diagnostics if d.file == f"{name}.c"]
         warned = warn_as_error and any(d.severity == "warning" for d in own)
         outcome = CellOutcome(name, result, result.ok and not warned, build_s=result.duration_s)
-        if outcome.ok:
-            self._push(result, outcome)
-            if load is not None and outcome.crash is None:
-                outcome.steps = self.reload(name, load)
+        if result.ok and not any(f"{name}.c" in m.sources for m in result.modules):
+            # A Makefile or Kbuild in the folder lists its modules (obj-m) and this is not one.
+            outcome.note = (
+                f"{name}.c is not part of any module the folder's Makefile/Kbuild builds: "
+                f"add {name}.o to its obj-m line, or remove that file to build every .c file"
+            )
+        try:
+            if outcome.ok:
+                self._push(result, outcome)
+                if load is not None and outcome.crash is None:
+                    outcome.steps = self.reload(name, load)
+        except KmodlabError as e:  # the guest could not start: say so under the build
+            outcome.ok, outcome.problem = False, e.line()
         self._prune_builds()
         outcome.total_s = time.monotonic() - t0
         return outcome
@@ -358,8 +368,8 @@ class Workspace:
         # it costs a quarter of a second under emulation on every cell otherwise.
         step = self._guarded(["push"], lambda: self._push_result(kos))
         if step.crash is None:
-            for m in result.modules:
-                self.module_builds[m.name] = result
+            # Exactly what the guest now holds (what a fresh guest would be given too).
+            self.module_builds = {m.name: result for m in result.modules}
         return step
 
     def _push_result(self, kos: list[Path]) -> CommandResult:
@@ -395,12 +405,13 @@ class Workspace:
     # -- guest commands -------------------------------------------------------
     def run(self, argv: Sequence[str] | str, *, timeout_s: float = 30.0) -> Step:
         argv = shlex.split(argv) if isinstance(argv, str) else list(argv)
-        if argv and argv[0] not in _NO_DEPMOD_NEEDED:
-            self._ensure_depmod()
+        if argv and argv[0] not in _NO_DEPMOD_NEEDED and (died := self._ensure_depmod()):
+            return died
         return self._guarded(argv, lambda: self.session.run(argv, timeout_s=timeout_s))
 
     def sh(self, script: str, *, timeout_s: float = 30.0) -> Step:
-        self._ensure_depmod()
+        if died := self._ensure_depmod():
+            return died
         argv = ["/bin/sh", "-c", script]
         return self._guarded(argv, lambda: self.session.run(argv, timeout_s=timeout_s))
 
@@ -411,11 +422,13 @@ class Workspace:
     def rmmod(self, name: str) -> Step:
         return self.run(["rmmod", name.removesuffix(".ko")])
 
-    def _ensure_depmod(self) -> None:
+    def _ensure_depmod(self) -> Step | None:
+        """Run the deferred depmod; the step when the guest died there (news for the user)."""
         if not self._depmod_needed:
-            return
+            return None
         step = self._guarded(["depmod", "-a"], lambda: self.session.run(["depmod", "-a"]))
         self._depmod_needed = step.result is None or not step.result.ok
+        return step if step.crash is not None else None
 
     def drain(self) -> Step:
         """Collect what the kernel logged between commands (timers, workqueues) into self.log."""
@@ -433,8 +446,16 @@ class Workspace:
 
     # -- crash handling -------------------------------------------------------
     def _guarded(self, argv: list[str], op: Callable[[], CommandResult]) -> Step:
-        """Run op on the guest; a crash, a hang or an oops becomes a Crash and a fresh guest."""
+        """Run op on the guest; a crash, a hang or an oops becomes a Crash and a fresh guest.
+
+        A guest that cannot start at all raises (a KmodlabError the caller shows).
+        """
         try:
+            if argv[:1] != ["restart"]:
+                # Boot here rather than inside op, so that the reaper watches the new
+                # QEMU before a first command that might lock the guest up.
+                self.session.start()
+                self._after_guest_use()
             result = op()
         except (GuestCrashed, GuestHung) as e:
             kind = "hung" if isinstance(e, GuestHung) else "crashed"
@@ -533,34 +554,42 @@ class Workspace:
         )
 
     def view_cell(self, outcome: CellOutcome) -> Rendered:
-        if outcome.problem is not None:
-            return render.note_view(f"{outcome.name}: {outcome.problem}", render.RED)
-        assert outcome.build is not None
-        cell_file = f"{outcome.name}.c"
+        problem = render.note_view(f"{outcome.name}: {outcome.problem}", render.RED)
+        if outcome.build is None:
+            return problem
         b = outcome.build
-        counts = render.count_words(b.diagnostics)
-        if not b.ok or not outcome.ok:
-            why = "warnings count as errors (--warn-as-error)" if b.ok else "build failed"
-            summary = f"{outcome.name}: {why}" + (f" ({counts})" if counts else "")
-        else:
-            built = ", ".join(f"{m.name}.ko" for m in b.modules)
-            summary = f"{outcome.name}: built {built} in {b.duration_s:.1f} s"
-            summary += f" ({counts})" if counts else ""
-            if outcome.pushed and outcome.crash is None:
-                summary += "; pushed to the guest"
         parts = [
             render.build_view(
                 ok=outcome.ok,
-                cell_file=cell_file,
+                cell_file=f"{outcome.name}.c",
                 diagnostics=b.diagnostics,
                 sources=self.sources(),
-                summary=summary,
+                summary=_cell_summary(outcome, b),
             )
         ]
         if outcome.crash is not None:
             parts.append(self.view_crash(outcome.crash))
         parts += [self.view_step(s) for s in outcome.steps]
+        if outcome.note is not None:
+            parts.append(render.note_view(outcome.note, render.ORANGE))
+        if outcome.problem is not None:
+            parts.append(problem)
         return _join(parts)
+
+
+def _cell_summary(outcome: CellOutcome, b: BuildResult) -> str:
+    """`hello: built hello.ko in 1.6 s (1 warning); pushed to the guest`, or what failed."""
+    counts = render.count_words(b.diagnostics)
+    counted = f" ({counts})" if counts else ""
+    if not b.ok:
+        return f"{outcome.name}: build failed{counted}"
+    built = ", ".join(f"{m.name}.ko" for m in b.modules)
+    summary = f"{outcome.name}: built {built} in {b.duration_s:.1f} s{counted}"
+    if outcome.problem is None and not outcome.ok:
+        return f"{outcome.name}: warnings count as errors (--warn-as-error){counted}"
+    if outcome.pushed and outcome.crash is None:
+        summary += "; pushed to the guest"
+    return summary
 
 
 def _join(parts: Sequence[Rendered]) -> Rendered:
