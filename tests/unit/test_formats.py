@@ -248,9 +248,13 @@ def test_text_without_sources_still_names_file_and_line() -> None:
 
 
 def test_quote_puts_a_single_caret_at_a_column_and_survives_bad_lines() -> None:
-    """Is a column marked with one caret, and are unknown files and lines quietly skipped?"""
+    """Is a column marked with one caret, and are unknown files and lines quietly skipped?
+
+    gcc 12 counts display columns, a tab advancing to the next multiple of 8:
+    in "\tfoo(bar);" the b of bar is column 13.
+    """
     src = {"a.c": "int x;\n\tfoo(bar);\n"}
-    assert quote(src, "a.c", 2, column=6) == ["2 |         foo(bar);", "  |             ^"]
+    assert quote(src, "a.c", 2, column=13) == ["2 |         foo(bar);", "  |             ^"]
     assert quote(src, "a.c", 1, end_line=2) == [
         "1 | int x;",
         "  | ^^^^^^",

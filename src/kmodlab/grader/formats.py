@@ -212,7 +212,8 @@ def quote(
         code = raw.expandtabs(8).rstrip()
         out.append(f"{pad}{n:>{gutter}} | {code}")
         if column is not None and column >= 1 and n == line:
-            marker = " " * len(raw[: column - 1].expandtabs(8)) + "^"
+            # gcc 12 counts display columns, tabs already expanded to 8.
+            marker = " " * (column - 1) + "^"
         elif column is None and code.strip():
             start = len(code) - len(code.lstrip())
             marker = " " * start + "^" * (len(code) - start)
