@@ -136,7 +136,7 @@ def _finding_lines(c: CheckResult, sources: dict[str, str], limit: int = 8) -> l
         if f.file and f.line is not None:
             text += f" [{where_in_cell(f.file, f.line, sources)}]"
             code = _source_line(sources, f.file, f.line)
-            if code:
+            if code and code not in f.message:
                 text += f": {code}"
         elif f.file:
             text += f" [{f.file}]"

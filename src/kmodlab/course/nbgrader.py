@@ -14,6 +14,10 @@ END SOLUTION`): nbgrader matches them as substrings, so the instructor's
 version builds as it is, and the stub takes the indentation of the `//
 BEGIN SOLUTION` line. Python cells keep `### BEGIN SOLUTION`.
 
+The folders the lab writes beside a notebook (kmodlab-workspace/, which
+holds the solution after the instructor runs a source notebook) are never
+released, collected or copied into a student's autograded folder.
+
 A solution cell without a region would be replaced whole, its %%kmodule line
 included, leaving the student a bare comment instead of a module cell:
 CheckKmoduleCells (run first by `nbgrader generate_assignment`) refuses that,
@@ -35,6 +39,10 @@ C_STUB = '#error "kmodlab: write your code here (replace this line)"'
 BEGIN = "BEGIN SOLUTION"
 END = "END SOLUTION"
 CELL_TIMEOUT_S = 300  # a cell may build, boot a guest and grade with fault injection
+# Folders the lab writes beside a notebook. Running an instructor's source
+# notebook writes the *solution* there: it must never be released to students,
+# nor copied over a student's files when autograding.
+LAB_FOLDERS = ("kmodlab-workspace", "exercise-*")
 
 
 class KmoduleCellError(ValueError):
@@ -87,7 +95,32 @@ def configure(c: Any) -> Any:
     default = list(GenerateAssignment.class_traits()["preprocessors"].default())
     if CheckKmoduleCells not in default:
         c.GenerateAssignment.preprocessors = [CheckKmoduleCells, *default]
+    from nbgrader.coursedir import CourseDirectory
+
+    ignore = list(CourseDirectory.class_traits()["ignore"].default())
+    c.CourseDirectory.ignore = ignore + [f for f in LAB_FOLDERS if f not in ignore]
     # A cell may boot a guest, build, and grade with a fault-injection sweep.
     c.Execute.timeout = CELL_TIMEOUT_S
     c.ExecutePreprocessor.timeout = CELL_TIMEOUT_S
     return c
+
+
+def solved(nb: Any) -> Any:
+    """The notebook as a student who wrote exactly the reference solution would submit it.
+
+    nb is an instructor's source notebook: the solution regions keep their
+    content and lose their delimiter lines; outputs are cleared. Useful to
+    check, before releasing, that the reference solution gets full marks
+    (`nbgrader autograde` of it as a pretend student).
+    """
+    import copy
+
+    out = copy.deepcopy(nb)
+    for cell in out.cells:
+        if cell.cell_type != "code":
+            continue
+        lines = cell.source.split("\n")
+        cell.source = "\n".join(ln for ln in lines if BEGIN not in ln and END not in ln)
+        cell.outputs = []
+        cell.execution_count = None
+    return out

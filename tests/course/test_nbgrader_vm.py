@@ -1,0 +1,85 @@
+"""The nbgrader round trip in a temporary copy of course/, against the real guest.
+
+For every assignment of course/source/: generate_assignment -> a student who
+submits the reference solution (full marks) and one who submits the release
+untouched (low marks) -> autograde -> generate_feedback, whose HTML names the
+failing checks and lines -> export. One nbgrader command per step for all the
+assignments at once (nbgrader takes a glob), so the tier pays nbgrader's
+start-up four times, not four times per assignment.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import re
+
+import nbformat
+import pytest
+
+from kmodlab.course.nbgrader import C_STUB, solved
+from tests.course.conftest import ASSIGNMENTS, nbgrader
+
+pytestmark = [pytest.mark.vm, pytest.mark.timeout(2400)]
+
+
+def feedback_text(path) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", path.read_text()))
+
+
+def test_round_trip_of_every_assignment(course_copy, lab_machine):
+    course = course_copy
+    nbgrader(course, "generate_assignment", "*", "--force")
+
+    for name in ASSIGNMENTS:
+        released = course / "release" / name / f"{name}.ipynb"
+        student = nbformat.read(str(released), as_version=4)
+        text = "\n".join(c.source for c in student.cells)
+        assert C_STUB in text, name
+        assert "BEGIN SOLUTION" not in text and "NotImplementedError" not in text, name
+        assert "HIDDEN TESTS" not in text, name
+        assert not (course / "release" / name / "kmodlab-workspace").exists()
+        source = nbformat.read(str(course / "source" / name / f"{name}.ipynb"), as_version=4)
+        for who, nb in (("reference", solved(source)), ("starter", student)):
+            folder = course / "submitted" / who / name
+            folder.mkdir(parents=True)
+            nbformat.write(nb, str(folder / f"{name}.ipynb"))
+
+    nbgrader(course, "autograde", "*")
+    nbgrader(course, "generate_feedback", "*")
+    nbgrader(course, "export")
+
+    with open(course / "grades.csv", newline="") as f:
+        rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(f)}
+    problems = []
+    for name in ASSIGNMENTS:
+        full = float(rows[name, "reference"]["max_score"])
+        reference = float(rows[name, "reference"]["score"])
+        starter = float(rows[name, "starter"]["score"])
+        if not full or reference != full:
+            problems.append(
+                f"{name}: the reference solution scores {reference}/{full}\n"
+                + outputs(course, "reference", name)
+            )
+        if starter > full / 4:
+            problems.append(
+                f"{name}: the starter scores {starter}/{full}\n" + outputs(course, "starter", name)
+            )
+        fb = feedback_text(course / "feedback" / "starter" / name / f"{name}.html")
+        for expected in ("Not passing: build", "write your code here", "FAIL   build"):
+            if expected not in fb:
+                problems.append(f"{name}: the starter's feedback does not say {expected!r}")
+        if (course / "feedback" / "starter" / name / "kmodlab-workspace").exists():
+            problems.append(f"{name}: the lab's folder was copied into the feedback")
+    assert not problems, "\n\n".join(problems)
+
+
+def outputs(course, who: str, name: str) -> str:
+    """The test cells' outputs of an autograded notebook, for a failure message."""
+    nb = nbformat.read(str(course / "autograded" / who / name / f"{name}.ipynb"), as_version=4)
+    out = []
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade"):
+            for o in c.get("outputs", []):
+                out.append(o.get("text") or o.get("evalue") or str(o.get("data", "")))
+    return "\n".join(out)[-4000:]

@@ -1,0 +1,166 @@
+"""Every staged notebook runs top to bottom in the real guest, and shows what its prose claims.
+
+Each notebook is executed as a student would run it (a fresh kernel, cells in
+order), in a temporary folder so its workspaces stay out of the checkout. A
+cell that raises fails the test; so does a claim the notebook makes in prose
+whose evidence is missing from the cell that should show it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.course.conftest import NOTEBOOKS, STAGES
+from tests.course.nbrun import Executed, execute
+
+pytestmark = [pytest.mark.vm, pytest.mark.timeout(900)]
+
+# (a piece of a cell's source, text its output must contain), per notebook.
+EVIDENCE: dict[str, list[tuple[str, str]]] = {
+    "01-setup": [
+        ("%kmod sh uname -r", "6.1."),
+        ("%kmod insmod first", "first: hello from inside the kernel"),
+        ("%%kmodule typo", "cell line 6"),
+        ("%%kmodule typo", "'answer' undeclared"),
+        ("%kmod insmod crash", "NULL pointer dereference"),
+        ("%kmod insmod crash", "cell line 9 of %%kmodule crash"),
+        ("last_crash()", "fresh guest started: True"),
+        ("lsmod | grep crash", "no crash module"),
+        ("%kmod check --exercise setup", "FAIL   ready"),
+    ],
+    "02-hello": [
+        ("%kmod insmod hello", "Hello, world!"),
+        ("%kmod rmmod hello", "Goodbye, world!"),
+        ("no more hello", "no more hello"),
+        ('get_section_by_name(".modinfo")', "description=Says hello"),
+        ("%%kmodule nolicense", "no MODULE_LICENSE()"),
+        ("%kmod insmod closed", "module license 'Proprietary' taints kernel"),
+        ("FLAGS = {", "P: a module with a non-GPL license was loaded"),
+        ("cat /sys/module/closed/taint", "POE"),
+        ("Freeing unused kernel", "Freeing unused kernel image (initmem) memory"),
+        ("%kmod insmod early", "early: early_init is at"),
+        ("%kmod check --exercise hello", "FAIL   greetings"),
+    ],
+    "03-managing": [
+        ("cd / && insmod plain.ko", "No such file or directory"),
+        ("/tmp/anything.ko", "plain "),
+        ("cd / && modprobe plain", "plain: loaded"),
+        ("modprobe --show-depends plain", "extra/plain.ko:"),
+        ("/virtio_pci.ko:", "virtio_pci_modern_dev.ko"),
+        ("%kmod depmod", "depmod -a"),
+        ("%kmod modinfo knobs", "parm:           primes:Up to four numbers (array of int)"),
+        ("level=3 who=kmodlab", "HELLO, kmodlab! level=3 primes=4"),
+        ("cd /sys/module/knobs/parameters", "2,3,5,7"),
+        ("echo nobody >", "Permission denied"),
+        ("level=loud", "`loud' invalid for parameter `level'"),
+        ("colour=blue", "unknown parameter 'colour' ignored"),
+        ("/etc/modprobe.d/knobs.conf", "hello, modprobe.d! level=5"),
+        ("ModuleConsole(", "hello, widget! level=2"),
+        ("%kmod check --exercise params", "FAIL   count-param"),
+    ],
+    "04-symbols": [
+        ("__ksymtab__printk", "__ksymtab__printk"),
+        ("%%kmodule lookup", "kallsyms_lookup_name"),
+        ("Module.symvers", "debugfs_create_file    EXPORT_SYMBOL_GPL"),
+        ("grep -w lender_secret /proc/kallsyms", "no lender_secret in the running kernel"),
+        ("modules.symbols", "alias symbol:lender_secret lender"),
+        ("grep -E '^(lender|borrower) ' /proc/modules", "lender 16384 1 borrower"),
+        ("modprobe --show-depends borrower", "extra/borrower.ko: extra/lender.ko"),
+        ("%kmod modprobe borrower", "borrower: the secret is 42"),
+        ("%kmod graph", "borrower -> lender: lender_public, lender_secret"),
+        ("lender_secret());", "GPL-compatible modules only"),
+        ("%kmod modprobe closed", "closed: the public number is 7"),
+        ("%kmod check --exercise symbols", "FAIL   needs-provider"),
+    ],
+    "05-rules": [
+        ("#include <stdio.h>", "stdio.h: No such file or directory"),
+        ("kstrtoint", "error: "),  # the build cell itself: checked below for success
+        ("%kmod sh dmesg -r", "<3>"),
+        ("dyndbg=+p", "a detail for whoever debugs this"),
+        ("%%kmodule gfp", "built gfp.ko"),
+        ("%kmod insmod gfp", "GFP_ATOMIC, may sleep: no"),
+        ("quiet=1", "greedy: no memory for 1073741824 bytes"),
+        ("%kmod insmod careless size=1073741824", "NULL pointer dereference"),
+        ("%kmod insmod careless size=1073741824", "cell line 13 of %%kmodule careless"),
+        ("%kmod check --exercise rules", "FAIL   fault-injection"),
+    ],
+    "06-unwinding": [
+        ("cat /proc/misc", "psaux"),
+        ("%kmod insmod leaky minor=1", "Device or resource busy"),
+        ("ls -l /proc/leaky", "/proc/leaky"),
+        ("%kmod insmod ladder minor=1", "Device or resource busy"),
+        ("no /proc/ladder", "no /proc/ladder: cleaned up"),
+        ("%%kmodule tangled", "label 'remove_proc' defined but not used"),
+        ("from kmodlab.lab.widgets import FaultExplorer", "LEFT BEHIND"),
+        ("%kmod check --exercise unwinding", "0 of 4 failure points handled"),
+    ],
+    "07-capstone": [
+        ("cat /proc/kmodlab_uptime", "ms ago"),
+        ("dd if=/dev/kmodlab_ones", "read(count=4, *ppos=8) gives 4 bytes"),
+        ("head -c 20", "11111111111111111111"),
+        ("%kmod insmod capstone", "capstone: ready"),
+        ("%kmod check --exercise capstone", "FAIL   interfaces"),
+    ],
+}
+# Nowhere in any notebook: a lab or grader failure shown instead of a lesson.
+NEVER = [
+    "Traceback (most recent call last)",
+    "could not decide",
+    "could not start a fresh guest",
+    "the grader failed",
+]
+
+
+def check_claims(name: str, ran: Executed) -> list[str]:
+    """What the notebook claims but did not show, one line each."""
+    problems = list(ran.errors())
+    everything = ran.text()
+    problems += [f"shown somewhere: {bad!r}" for bad in NEVER if bad in everything]
+    for needle, expected in EVIDENCE[name]:
+        if expected == "error: ":
+            continue
+        shown = ran.text(ran.cell(needle))
+        if expected not in shown:
+            problems.append(f"cell {needle!r} does not show {expected!r}:\n{shown[-1500:]}")
+    return problems
+
+
+def specific_claims(name: str, ran: Executed) -> list[str]:
+    problems = []
+    if name == "02-hello":
+        # Loading took two vmalloc areas but one is left: init's was freed.
+        counts = [
+            int(re.findall(r"^(\d+)$", ran.text(ran.by_id(cell_id)), re.M)[-1])
+            for cell_id in ("hello-vmalloc-before", "hello-init-freed")
+        ]
+        before, after = counts
+        if after != before + 1:
+            problems.append(f"module vmalloc areas went from {before} to {after}, not +1")
+        syms = ran.text(ran.by_id("hello-kallsyms"))
+        if "early_exit" not in syms or "early_init" in syms:
+            problems.append(f"kallsyms after init should list early_exit only:\n{syms}")
+        untainted = ran.text(ran.by_id("hello-untainted"))
+        if not re.search(r"^0$", untainted, re.M):
+            problems.append(f"the fresh guest is not untainted:\n{untainted}")
+    if name == "05-rules":
+        built = ran.text(ran.cell("kstrtoint"))
+        if "built nolibc.ko" not in built:
+            problems.append(f"the kernel-helpers module does not build:\n{built}")
+    if name == "06-unwinding":
+        clean = ran.text(ran.cell("%%kmodule ladder"))
+        if "warning" in clean:
+            problems.append(f"the correct ladder builds with a warning:\n{clean}")
+    return problems
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_notebook_runs_and_shows_its_claims(name, lab_machine, tmp_path):
+    ran = execute(NOTEBOOKS / f"{name}.ipynb", tmp_path)
+    problems = check_claims(name, ran) + specific_claims(name, ran)
+    slow = ", ".join(f"{s:.0f} s {src!r}" for s, src in ran.slowest())
+    assert not problems, f"{name} ({ran.seconds:.0f} s; slowest: {slow}):\n" + "\n".join(problems)
+    # Its workspaces were made where it ran, not in the checkout.
+    assert (tmp_path / "kmodlab-workspace").is_dir()
+    assert (tmp_path / f"exercise-{STAGES[name]}").is_dir()
