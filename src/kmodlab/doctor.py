@@ -95,6 +95,11 @@ def _guest() -> Iterator[Finding]:
 
     machine = prepare()
     yield Finding("accelerator", True, machine.accel_note)
+    spec = machine.spec
+    why = ""
+    if spec.machine.name == "q35" and spec.accel.name == "tcg":
+        why = " (the host's TSC frequency could not be measured, which microvm needs under TCG)"
+    yield Finding("machine", True, f"{spec.machine.description}{why}")
     t0 = time.monotonic()
     with Session(machine) as s:
         r = s.run(["uname", "-r"])

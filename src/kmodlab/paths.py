@@ -16,7 +16,7 @@ from kmodlab.errors import SetupError
 
 # Bumped whenever a kernel folder must hold something new; older folders are
 # then made again by `kmodlab setup` instead of failing later.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3  # 3: virtio_mmio.ko for the microvm guest
 
 
 def home() -> Path:

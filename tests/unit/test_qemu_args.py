@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from kmodlab.vm.qemu import ACCELERATORS, MachineSpec, qemu_argv, snapshot_key
+from kmodlab.vm.qemu import ACCELERATORS, MachineSpec, fitted, qemu_argv, snapshot_key
 
 
 def _spec(accel="tcg", **kw):
@@ -63,3 +63,39 @@ def test_snapshot_key_follows_what_the_saved_machine_depends_on():
     assert snapshot_key(_spec(), "QEMU 7.2", "k1", "i2") != base
     assert snapshot_key(_spec("kvm"), "QEMU 7.2", "k1", "i1") != base
     assert snapshot_key(_spec(memory_mb=512), "QEMU 7.2", "k1", "i1") != base
+
+
+def test_microvm_puts_the_agent_port_on_virtio_mmio_and_skips_pci():
+    """On microvm is the agent's controller virtio-mmio, with PCI probing off?"""
+    spec = fitted(_spec(tsc_khz=2_445_000), ACCELERATORS["tcg"])
+    argv = qemu_argv(spec, agent_socket=Path("/a"))
+    assert _value(argv, "-machine") == "microvm"
+    assert "virtio-serial-device,id=vser" in argv
+    assert "pci=off" in _value(argv, "-append").split()
+
+
+def test_tcg_guest_is_told_the_tsc_frequency_and_kvm_guest_is_not():
+    """Does only a TCG guest get tsc_early_khz (microvm has no timer to calibrate against)?"""
+    tcg = fitted(_spec(tsc_khz=2_445_000), ACCELERATORS["tcg"])
+    kvm = fitted(_spec(tsc_khz=2_445_000), ACCELERATORS["kvm"])
+    assert "tsc_early_khz=2445000" in tcg.cmdline().split()
+    assert "tsc_early_khz" not in kvm.cmdline()
+
+
+def test_tcg_without_a_tsc_frequency_falls_back_to_q35():
+    """Without the TSC frequency, is a TCG guest put on q35 (PCI, with HPET) instead?"""
+    spec = fitted(_spec(tsc_khz=None), ACCELERATORS["tcg"])
+    argv = qemu_argv(spec, agent_socket=Path("/a"))
+    assert _value(argv, "-machine") == "q35" and "virtio-serial-pci,id=vser" in argv
+    assert "pci=off" not in spec.cmdline() and "tsc_early_khz" not in spec.cmdline()
+    assert fitted(_spec(tsc_khz=None), ACCELERATORS["kvm"]).machine.name == "microvm"
+    assert fitted(_spec(tsc_khz=1), ACCELERATORS["tcg"], "q35").machine.name == "q35"
+
+
+def test_snapshot_key_differs_between_machines_and_tsc_frequencies():
+    """Is a snapshot of a microvm guest never restored into q35, or with another TSC rate?"""
+    micro = fitted(_spec(tsc_khz=2_445_000), ACCELERATORS["tcg"])
+    key = snapshot_key(micro, "QEMU 7.2", "k", "i")
+    assert snapshot_key(fitted(micro, ACCELERATORS["tcg"], "q35"), "QEMU 7.2", "k", "i") != key
+    other = fitted(_spec(tsc_khz=3_000_000), ACCELERATORS["tcg"])
+    assert snapshot_key(other, "QEMU 7.2", "k", "i") != key

@@ -140,3 +140,60 @@ def test_builtin_load_of_an_init_that_never_returns_times_out(session, built):
     r = session.run(["@load", "hang_init.ko"], timeout_s=2)
     assert r.status == "timeout" and "hang_init: going to sleep forever" in r.log
     assert session.run("true").ok and session.boots == 1
+
+
+def test_the_agent_is_init_and_sets_up_what_the_course_inspects(session):
+    """Is PID 1 the agent, with /proc, /sys, debugfs, tracefs, console level and /work set up?"""
+    assert session.run("readlink /proc/1/exe").stdout.strip() == "/sbin/kmodlab-agent"
+    mounts = {
+        line.split()[1]: line.split()[2]
+        for line in session.run("cat /proc/mounts").stdout.splitlines()
+    }
+    for where, fstype in {
+        "/proc": "proc",
+        "/sys": "sysfs",
+        "/dev": "devtmpfs",
+        "/sys/kernel/debug": "debugfs",
+        "/sys/kernel/tracing": "tracefs",
+        "/tmp": "tmpfs",
+    }.items():
+        assert mounts.get(where) == fstype, (where, mounts)
+    assert session.run("cat /proc/sys/kernel/printk").stdout.split()[0] == "7"
+    # /work links to the module folder, which `pwd` prints resolved.
+    assert session.run("pwd").stdout == session.run("readlink -f /work").stdout
+    assert session.run("hostname").stdout.strip() == "kmodlab"
+    assert "/sbin" in session.run("/bin/sh -c 'echo $PATH'").stdout
+
+
+def test_scrub_zeroes_free_memory_and_the_guest_goes_on(session):
+    """Does @scrub touch (and so zero) nearly all free memory without upsetting the guest?"""
+    free_kb = int(session.run("grep MemFree /proc/meminfo").stdout.split()[1])
+    r = session.run(["@scrub"])
+    assert r.ok, r.stdout
+    scrubbed = int(r.stdout.split()[1])
+    assert scrubbed > free_kb // 2, (scrubbed, free_kb)
+    assert session.run("true").ok and "Out of memory" not in session.run("dmesg").stdout
+
+
+def test_q35_fallback_machine_boots_and_runs_modules(machine, built):
+    """Where microvm cannot be used (TCG without a TSC frequency), does q35 run the lab?"""
+    from kmodlab.vm.qemu import fitted
+    from kmodlab.vm.session import LabMachine, Session
+
+    q35 = LabMachine(machine.kernel, fitted(machine.spec, machine.spec.accel, "q35"), "")
+    with Session(q35, use_snapshot=False, on_restart=lambda msg: None) as s:
+        s.push_modules([built("hello")])
+        r = s.run("insmod hello.ko")
+        assert r.ok and "Hello" in r.log
+        assert s.run("cat /sys/class/virtio-ports/vport0p1/name").stdout.strip() == "kmodlab.agent"
+
+
+def test_default_machine_is_microvm_where_the_tsc_is_known(machine):
+    """On an x86-64 host is the guest the faster microvm, told the host's TSC frequency?"""
+    import platform
+
+    if platform.machine() != "x86_64":
+        pytest.skip("the TSC probe is x86-64 only")
+    assert machine.spec.machine.name == "microvm"
+    if machine.spec.accel.name == "tcg":
+        assert f"tsc_early_khz={machine.spec.tsc_khz}" in machine.spec.cmdline()

@@ -2,7 +2,7 @@
  * kmodlab guest agent: runs inside the lab VM, never on the host.
  *
  * It serves one request at a time on a dedicated virtio-serial port named
- * "kmodlab.agent" (fallback: /dev/ttyS1), separate from the kernel console
+ * "kmodlab.agent", separate from the kernel console
  * (ttyS0), so nothing a module prints with printk can reach this channel. Every message is length-prefixed, so no
  * output (a student's or a command's) can forge a frame either.
  *
@@ -27,6 +27,7 @@
  *   @unload NAME              delete_module(O_NONBLOCK); exit 0 or errno
  *   @cycle PATH NAME N [PARAMS]  N times load then unload; stops at the first
  *                                failure, printing "cycle I load|unload ERRNO"
+ *   @scrub                    fill free memory with zeros (see scrub_memory)
  *
  * Built static with the host's gcc; it needs only libc.
  */
@@ -40,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -52,6 +54,10 @@
 #define AGENT_VERSION "1"
 #define MAX_OUT (4 << 20)
 #define MAX_REQ (64 << 20)
+#define PORT_WAIT_MS 10000
+#define SCRUB_RESERVE_KB (8 << 10)
+#define BOOT_MODULES_LIST "/etc/kmodlab/boot-modules"
+#define WORKDIR "/work"
 
 static int chan = -1;
 static int kmsg = -1;
@@ -195,6 +201,33 @@ static int unload_module(const char *name)
 	return syscall(SYS_delete_module, name, O_NONBLOCK) ? errno : 0;
 }
 
+/* Touch all free memory but a reserve, then give it back: the kernel hands
+ * out zeroed anonymous pages and nothing writes them after they are freed,
+ * so free memory ends up all zeros. QEMU saves a zero page as a flag, so the
+ * snapshot saved next is smaller and restores faster, without the cost of
+ * init_on_free=1 zeroing every page at boot. */
+static int scrub_memory(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	long free_kb = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemFree: %ld kB", &free_kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	long bytes = (free_kb - SCRUB_RESERVE_KB) * 1024;
+	if (bytes <= 0)
+		return 0;
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (p == MAP_FAILED)
+		return errno;
+	munmap(p, bytes);
+	printf("scrubbed %ld kB\n", bytes / 1024);
+	return 0;
+}
+
 static int builtin(char **argv)
 {
 	int argc = 0, en;
@@ -227,6 +260,8 @@ static int builtin(char **argv)
 		printf("cycles %ld ok\n", n);
 		return 0;
 	}
+	if (strcmp(argv[0], "@scrub") == 0 && argc == 1)
+		return scrub_memory();
 	printf("unknown built-in %s\n", argv[0]);
 	return 127;
 }
@@ -398,11 +433,12 @@ static void serve(void)
 }
 
 /* devtmpfs has /dev/vportNpM but not udev's by-name links: look the name up. */
-static const char *find_port(const char *want, char *dev, size_t cap)
+static int lookup_port(const char *want, char *dev, size_t cap)
 {
 	DIR *d = opendir("/sys/class/virtio-ports");
 	struct dirent *e;
-	while (d && (e = readdir(d))) {
+	int found = 0;
+	while (!found && d && (e = readdir(d))) {
 		char path[512], name[128] = {0};
 		snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", e->d_name);
 		int fd = open(path, O_RDONLY);
@@ -414,17 +450,29 @@ static const char *find_port(const char *want, char *dev, size_t cap)
 			name[n - 1] = 0;
 		if (strcmp(name, want) == 0) {
 			snprintf(dev, cap, "/dev/%s", e->d_name);
-			closedir(d);
-			return dev;
+			found = 1;
 		}
 	}
 	if (d)
 		closedir(d);
-	return "/dev/ttyS1";
+	return found;
 }
 
-/* `kmodlab-agent --load FILE`: load the modules listed in FILE, one path a
- * line, at boot. kmod would cost ~100 ms per module under emulation just to
+/* The port's name reaches the guest in a control message some time after the
+ * driver has loaded: wait for it rather than open the wrong device. */
+static const char *find_port(const char *want, char *dev, size_t cap)
+{
+	for (int waited_ms = 0; waited_ms < PORT_WAIT_MS; waited_ms += 2) {
+		if (lookup_port(want, dev, cap))
+			return dev;
+		usleep(2000);
+	}
+	errno = ENODEV;
+	die(want);
+	return NULL;
+}
+
+/* Load the modules listed in FILE, one path a line, at boot. kmod would cost ~100 ms per module under emulation just to
  * start (it is dynamically linked); this is one syscall each. */
 static int boot_load(const char *list)
 {
@@ -444,11 +492,47 @@ static int boot_load(const char *list)
 	return f ? failed : 1;
 }
 
+/* PID 1 of the guest (the kernel runs /init, a link to this program): mount
+ * the pseudo filesystems the course inspects and load the virtio drivers
+ * without a shell. Each exec costs tens of milliseconds under emulation, and
+ * a cold boot is on the path of every guest that has no snapshot yet. */
+static void init_system(void)
+{
+	static const struct {
+		const char *type, *dir;
+	} fs[] = {
+		{"proc", "/proc"},       {"sysfs", "/sys"},     {"devtmpfs", "/dev"},
+		{"debugfs", "/sys/kernel/debug"}, {"tracefs", "/sys/kernel/tracing"},
+		{"tmpfs", "/tmp"},
+	};
+	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++)
+		if (mount(fs[i].type, fs[i].dir, fs[i].type, 0, NULL) && errno != EBUSY)
+			dprintf(2, "kmodlab-agent: mount %s: %s\n", fs[i].dir, strerror(errno));
+	sethostname("kmodlab", 7);
+	setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
+	setenv("HOME", "/root", 1);
+	setenv("TERM", "dumb", 1);
+	boot_load(BOOT_MODULES_LIST);
+	/* Booted `quiet` for speed; from now on module messages and oopses must
+	 * reach the console (ttyS0), where the host watches for crashes. */
+	int fd = open("/proc/sys/kernel/printk", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		write(fd, "7\n", 2);
+		close(fd);
+	}
+	/* Commands run where the student's modules are, so `insmod hello.ko` works. */
+	if (chdir(WORKDIR))
+		dprintf(2, "kmodlab-agent: chdir %s: %s\n", WORKDIR, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	char found[300];
-	if (argc == 3 && strcmp(argv[1], "--load") == 0)
-		return boot_load(argv[2]);
+	if (getpid() == 1) {
+		/* The kernel passes unknown boot parameters as arguments: ignore them. */
+		init_system();
+		argc = 1;
+	}
 	const char *dev = argc > 1 ? argv[1] : find_port("kmodlab.agent", found, sizeof(found));
 	signal(SIGPIPE, SIG_IGN);
 	chan = open(dev, O_RDWR | O_NOCTTY | O_CLOEXEC);

@@ -17,9 +17,9 @@ import shutil
 import stat
 import subprocess
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from kmodlab.ctool import compile_program
 from kmodlab.errors import SetupError
 from kmodlab.paths import KernelLayout, atomic_write, home
 
@@ -32,11 +32,14 @@ NOT_FROM_BUSYBOX = (*KMOD_TOOLS, "sh", "ash")
 MODULES_META = ("modules.builtin", "modules.builtin.modinfo", "modules.order")
 # The agent talks to the host over virtio-serial: the emulated UART moves
 # about 20 KB/s into the guest, too slow to push modules. Debian builds virtio
-# as modules; init loads them in this order (their dependency order) before
-# the snapshot is taken, so a restored guest pays nothing for them.
+# as modules; the agent (PID 1) loads them in this order (their dependency
+# order) before the snapshot is taken, so a restored guest pays nothing for
+# them. Both transports are there: virtio-mmio for microvm, PCI for q35 (a
+# driver with no device to bind costs a millisecond).
 BOOT_MODULES = (
     "kernel/drivers/virtio/virtio_ring.ko",
     "kernel/drivers/virtio/virtio.ko",
+    "kernel/drivers/virtio/virtio_mmio.ko",
     "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
     "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
     "kernel/drivers/virtio/virtio_pci.ko",
@@ -188,11 +191,12 @@ def guest_entries(kernel: KernelLayout, agent: Path) -> list[Entry]:
     busybox = _host_binary("busybox", "apt-get install busybox-static")
     kmod = _host_binary("kmod", "apt-get install kmod")
     dash = _host_binary("dash", "apt-get install dash")
-    init = resources.files("kmodlab.guest").joinpath("init.sh").read_bytes()
     entries = [dir_entry(d) for d in GUEST_DIRS]
     entries += [
         Entry("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1)),
-        file_entry("init", init, 0o755),
+        # The agent is PID 1: it mounts /proc, /sys, ... and loads the boot
+        # modules itself (a shell script would cost an exec per line).
+        symlink_entry("init", "/sbin/kmodlab-agent"),
         file_entry("sbin/kmodlab-agent", agent.read_bytes(), 0o755),
         file_entry("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"),
         file_entry("etc/group", b"root:x:0:\n"),
@@ -203,26 +207,10 @@ def guest_entries(kernel: KernelLayout, agent: Path) -> list[Entry]:
 
 
 def build_agent(cache: Path | None = None) -> Path:
-    """Compile the agent statically, cached by the hash of its source."""
-    source = resources.files("kmodlab.guest").joinpath("agent.c").read_bytes()
-    digest = hashlib.sha256(source).hexdigest()[:16]
-    out = (cache or home()) / "guest" / f"agent-{digest}"
-    if out.is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    src = out.with_suffix(".c")
-    src.write_bytes(source)
-    tmp = out.with_name(out.name + ".tmp")
-    cmd = ["gcc", "-static", "-O2", "-Wall", "-o", str(tmp), str(src)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        first = (proc.stderr.strip().splitlines() or ["gcc failed"])[0]
-        raise SetupError(
-            f"cannot build the guest agent ({first})",
-            "install gcc and libc6-dev (apt-get install gcc libc6-dev)",
-        )
-    tmp.replace(out)
-    return out
+    """Compile the agent statically (the guest has no libc of its own)."""
+    return compile_program(
+        "kmodlab.guest", "agent.c", "the guest agent", flags=("-static",), cache=cache
+    )
 
 
 def build_initramfs(kernel: KernelLayout, cache: Path | None = None) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 from kmodlab.errors import SetupError
 from kmodlab.paths import atomic_write, home
 from kmodlab.vm.guest import Guest, GuestError
-from kmodlab.vm.qemu import ACCELERATORS, Accelerator, MachineSpec
+from kmodlab.vm.qemu import ACCELERATORS, Accelerator, MachineSpec, fitted
 
 PROBE_TIMEOUT_S = 20.0
 KVM_DEVICE = Path("/dev/kvm")
@@ -71,9 +71,7 @@ def probe(
 
 
 def _with_accel(spec: MachineSpec, accel: Accelerator) -> MachineSpec:
-    return MachineSpec(
-        spec.kernel, spec.initrd, accel, spec.memory_mb, spec.cpus, spec.extra_cmdline
-    )
+    return fitted(spec, accel)
 
 
 def _cache_key(spec: MachineSpec, qemu: str) -> str:

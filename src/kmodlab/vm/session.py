@@ -26,10 +26,10 @@ from kmodlab.errors import SetupError
 from kmodlab.guest.initramfs import build_initramfs
 from kmodlab.paths import KernelLayout, current_kernel
 from kmodlab.vm import accel as accel_mod
-from kmodlab.vm import snapshot
+from kmodlab.vm import hostclock, snapshot
 from kmodlab.vm.guest import BootFailed, CommandResult, Guest, GuestError
 from kmodlab.vm.protocol import KmsgRecord
-from kmodlab.vm.qemu import ACCELERATORS, MachineSpec
+from kmodlab.vm.qemu import ACCELERATORS, MACHINES, MachineSpec, fitted
 
 BOOT_TIMEOUT_S = 90.0
 DEFAULT_TIMEOUT_S = 30.0
@@ -58,21 +58,35 @@ def prepare(
     accel: str | None = None,
     memory_mb: int = 256,
     extra_cmdline: tuple[str, ...] = (),
+    machine: str | None = None,
 ) -> LabMachine:
-    """Resolve the kernel, build the initramfs, choose the accelerator (cached)."""
+    """Resolve the kernel, build the initramfs, choose the accelerator (cached).
+
+    `machine` (microvm or q35) defaults to microvm, or q35 where a TCG guest
+    cannot be told the host's TSC frequency.
+    """
     kernel = kernel or current_kernel()
     if not kernel.vmlinux.is_file():
         raise SetupError(f"{kernel.vmlinux} is missing", "run `kmodlab setup`")
+    if machine is not None and machine not in MACHINES:
+        raise SetupError(f"unknown machine {machine!r}", f"use one of {list(MACHINES)}")
     initrd = build_initramfs(kernel)
-    spec = MachineSpec(kernel.vmlinux, initrd, ACCELERATORS["tcg"], memory_mb, 1, extra_cmdline)
+    spec = MachineSpec(
+        kernel.vmlinux,
+        initrd,
+        ACCELERATORS["tcg"],
+        memory_mb,
+        1,
+        extra_cmdline,
+        tsc_khz=hostclock.tsc_khz(),
+    )
     if accel:
         if accel not in ACCELERATORS:
             raise SetupError(f"unknown accelerator {accel!r}", f"use one of {list(ACCELERATORS)}")
         choice = accel_mod.Choice(ACCELERATORS[accel], f"using {accel} (requested)")
     else:
         choice = accel_mod.choose(spec, qemu_version=snapshot.qemu_version())
-    spec = MachineSpec(spec.kernel, spec.initrd, choice.accel, memory_mb, 1, extra_cmdline)
-    return LabMachine(kernel, spec, choice.note)
+    return LabMachine(kernel, fitted(spec, choice.accel, machine), choice.note)
 
 
 def start_guest(machine: LabMachine, *, use_snapshot: bool = True) -> Guest:

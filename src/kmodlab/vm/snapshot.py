@@ -57,6 +57,11 @@ def save_snapshot(spec: MachineSpec, out: Path, *, boot_timeout_s: float = BOOT_
     tmp = out.with_name(out.name + ".partial")
     with Guest(spec, incoming=None, qmp=True) as guest:
         guest.wait_ready(boot_timeout_s)
+        # Zero the free memory (freed initrd and __init pages): QEMU stores a
+        # zero page as a flag, so the snapshot is smaller and restores faster.
+        scrub = guest.run(["@scrub"], timeout_s=boot_timeout_s)
+        if not scrub.ok:
+            raise BootFailed(f"cannot prepare the guest for saving: {scrub.stdout.strip()}")
         guest.drain_kmsg()  # the agent now blocks in read(): a quiet point to freeze
         assert guest.qmp_path is not None
         qmp = QMP(guest.qmp_path)

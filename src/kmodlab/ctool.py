@@ -1,0 +1,43 @@
+"""Small C programs kmodlab compiles with the host's gcc, cached by the hash of their source."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+from kmodlab.errors import SetupError
+from kmodlab.paths import home
+
+GCC_FIX = "install gcc and libc6-dev (apt-get install gcc libc6-dev)"
+
+
+def compile_program(
+    package: str,
+    source_name: str,
+    purpose: str,
+    *,
+    flags: tuple[str, ...] = (),
+    cache: Path | None = None,
+) -> Path:
+    """The executable built from a C file shipped in `package`, under $KMODLAB_HOME/guest."""
+    source = resources.files(package).joinpath(source_name).read_bytes()
+    digest = hashlib.sha256(source + "\0".join(flags).encode()).hexdigest()[:16]
+    out = (cache or home()) / "guest" / f"{Path(source_name).stem.replace('_', '-')}-{digest}"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    src = out.with_suffix(".c")
+    src.write_bytes(source)
+    tmp = out.with_name(out.name + ".tmp")
+    cmd = ["gcc", *flags, "-O2", "-Wall", "-o", str(tmp), str(src)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise SetupError(f"cannot build {purpose} (gcc is not installed)", GCC_FIX) from None
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or ["gcc failed"])[0]
+        raise SetupError(f"cannot build {purpose} ({first})", GCC_FIX)
+    tmp.replace(out)
+    return out
