@@ -16,7 +16,7 @@ from kmodlab.errors import SetupError
 
 # Bumped whenever a kernel folder must hold something new; older folders are
 # then made again by `kmodlab setup` instead of failing later.
-LAYOUT_VERSION = 3  # 3: virtio_mmio.ko for the microvm guest
+LAYOUT_VERSION = 4  # 3: virtio_mmio.ko for microvm; 4: memoised kbuild probes
 
 
 def home() -> Path:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kmodlab import paths
+from kmodlab.build import probes
 from kmodlab.errors import SetupError
 from kmodlab.kernel import Reporter, fetch, hostpkgs, unpack
 from kmodlab.kernel.abi import AbiUnresolved, KernelPackages, resolve_abi, resolve_packages
@@ -48,6 +49,7 @@ def setup(
         hostpkgs.ensure_host_packages(install=install_packages, say=say, quiet=quiet)
         _remove_stale(base)
         layout = _kernel(debs_dir, base, say=say, quiet=quiet)
+        _warm_probes(layout, say)
         paths.set_current_kernel(layout.abi, base)
     say(f"guest kernel {layout.abi} ready in {layout.root} ({time.monotonic() - started:.1f} s)")
     return layout
@@ -82,6 +84,15 @@ def _remove_stale(base: Path) -> None:
     ]
     for path in stale:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _warm_probes(layout: KernelLayout, say: Reporter) -> None:
+    """Answer kbuild's compiler probes once (build/probes.py), unless done before."""
+    if probes.answered(layout.headers):
+        return
+    say("asking the compiler about the kernel's flags once (kbuild's probes)")
+    count = probes.warm(layout.headers)
+    say(f"{count} compiler probes answered for every later build")
 
 
 def _kernel(debs_dir: Path | None, base: Path, *, say: Reporter, quiet: bool) -> KernelLayout:

@@ -218,3 +218,37 @@ def test_endless_include_is_stopped_by_the_memory_limit(tmp_path: Path, kbuild_d
     assert not result.ok
     assert "timeout" not in [d.kind for d in result.errors]
     assert "out of memory" in result.log
+
+
+# -- (e) the memoised compiler probes cannot be planted ------------------------
+
+
+def test_a_submission_cannot_plant_a_compiler_probe_answer(
+    tmp_path: Path, kbuild_dir: Path
+) -> None:
+    """Can a student's Kbuild neither write an answer nor add one through its own probe?"""
+    from kmodlab.build import probes
+
+    answers = probes.answers_dir(kbuild_dir)
+    assert answers.is_dir() and probes.answered(kbuild_dir)
+    before = sorted(p.name for p in answers.iterdir())
+    planted = answers / ("0" * 32)
+    src = tmp_path / "sub"
+    src.mkdir()
+    (src / "evil.c").write_text(HELLO)
+    (src / "Kbuild").write_text(
+        "obj-m := evil.o\n"
+        f"$(shell echo -Wpwned > {planted})\n"
+        "ccflags-y += $(call cc-option,-fkmodlab-no-such-flag-$(MAKELEVEL))\n"
+    )
+    result = build_submission(src, headers=kbuild_dir, out_dir=tmp_path / "out")
+    assert result.ok, result.errors
+    assert not planted.exists()
+    assert sorted(p.name for p in answers.iterdir()) == before
+    # Control: outside the sandbox the answer folder is writable.
+    probe = answers / "kmodlab-control"
+    try:
+        probe.write_text("x")
+        assert probe.exists()
+    finally:
+        probe.unlink(missing_ok=True)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kmodlab import kernel
+from kmodlab.build import probes
 from kmodlab.errors import SetupError
 from kmodlab.guest.initramfs import BOOT_MODULES
 from kmodlab.paths import KernelLayout
@@ -122,6 +123,7 @@ def unpack_headers(debs: list[Path], staging: KernelLayout) -> str:
     text, common = relocatable_makefile(makefile.read_text())
     makefile.write_text(text)
     _relink_absolute(staging.tree)
+    probes.patch_tree(staging.headers.parent / common)
     return common
 
 
