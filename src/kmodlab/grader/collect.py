@@ -13,6 +13,7 @@ in its own guests, so one crashing point never hides the others.
 from __future__ import annotations
 
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.formats import read_sources
 from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
 from kmodlab.grader.modinfo import depends, load_order, read_modinfo
-from kmodlab.vm.guest import GuestError
+from kmodlab.vm.console import unexpected_taint
+from kmodlab.vm.guest import CommandResult, GuestError
 from kmodlab.vm.session import Session
 
 
@@ -98,28 +100,32 @@ def _taint(session: Session) -> int | None:
     return int(r.stdout) if r.ok and r.stdout.strip().isdigit() else None
 
 
+def before_load(ev: Evidence, s: Session) -> None:
+    """The guest as it is before any module: taint and state.
+
+    Needs no build, so the pipeline runs it while the modules compile.
+    """
+    ev.taint_before = _taint(s)
+    ev.state_before = s.sh(state.STATE_SCRIPT).stdout
+
+
 def main_guest(ev: Evidence, s: Session, limits: Limits) -> bool:
     """Load, unload, settle, inspect, then cycle, in a fresh guest.
 
     The settle comes right after the first unload: a timer or work item left
     behind fires into freed code within it, so a crash there is attributed to
-    what the module left running, not to whatever the grader did next.
+    what the module left running, not to whatever the grader did next. The
+    trace and the state are read within the settle (they only read), and
+    what the kernel logs meanwhile belongs to the settle.
     Returns whether the guest is still clean enough to reuse.
     """
+    if ev.state_before is None:
+        before_load(ev, s)
     s.push_modules(ev.kos.values(), depmod=False)
-    ev.taint_before = _taint(s)
-    ev.state_before = s.sh(state.STATE_SCRIPT).stdout
     tracing = s.sh(kmemtrace.enable_commands()).ok  # no tracing: that witness abstains
     if not _load_all(ev, s, limits) or not _unload_all(ev, s, limits):
         return False
-    ev.settle = _step(s, "settle", ["sleep", str(limits.settle_s)], limits.command_timeout_s)
-    if ev.settle.crash:
-        return False
-    try:
-        ev.trace = s.sh(kmemtrace.read_command()).stdout if tracing else None
-        ev.state_after = s.sh(state.STATE_SCRIPT).stdout
-    except GuestError as e:
-        ev.settle = Step("reading the kernel's state after rmmod", crash=e)
+    if not _settle(ev, s, limits, tracing, started=time.monotonic()):
         return False
     if limits.naive:
         s.restart()
@@ -131,7 +137,30 @@ def main_guest(ev: Evidence, s: Session, limits: Limits) -> bool:
         state.parse_state(ev.state_before), state.parse_state(ev.state_after), module=""
     )
     cycled = all(st.result and st.result.ok for st in ev.cycles)
-    return cycled and not leftovers and ev.taint_after == ev.taint_before
+    # O and E are set by any student module; anything else marks the guest.
+    tainted = ev.taint_after is None or bool(unexpected_taint(ev.taint_before or 0, ev.taint_after))
+    return cycled and not leftovers and not tainted
+
+
+def _settle(ev: Evidence, s: Session, limits: Limits, tracing: bool, *, started: float) -> bool:
+    """Read the trace and the state, then wait out the rest of the settle time."""
+    results: list[CommandResult] = []
+    try:
+        if tracing:
+            results.append(s.sh(kmemtrace.read_command(), timeout_s=limits.command_timeout_s))
+            ev.trace = results[-1].stdout
+        results.append(s.sh(state.STATE_SCRIPT, timeout_s=limits.command_timeout_s))
+        ev.state_after = results[-1].stdout
+        left = limits.settle_s - (time.monotonic() - started)
+        if left > 0.01:
+            results.append(s.run(["sleep", f"{left:.2f}"], timeout_s=limits.command_timeout_s))
+    except GuestError as e:
+        ev.settle = Step("settle", crash=e)
+        return False
+    waited = CommandResult(["settle", f"{limits.settle_s:g}"], "exited", 0, "", "")
+    waited.kmsg = [rec for r in results for rec in r.kmsg]
+    ev.settle = Step("settle", waited)
+    return True
 
 
 def _load_all(ev: Evidence, s: Session, limits: Limits) -> bool:
@@ -191,11 +220,14 @@ def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
     """
     if not (ev.instrumented and limits.fault_injection and ev.loads):
         return
+    points = fault_points(ev)
+    if not any(points.values()):
+        return  # init makes no fallible call: no guest needed
     # The state of a clean guest is known: what the last step left, unchanged.
     known = ev.state_after if reuse and not limits.naive else None
     if known is None:
         s.restart()
-    for module, calls in fault_points(ev).items():
+    for module, calls in points.items():
         deps = ev.order[: ev.order.index(module)]
         for index, call in enumerate(calls[: limits.max_points], start=1):
             point = PointEvidence(module, index, call)
