@@ -114,6 +114,35 @@ def test_broken_submissions(tmp_path: Path, kbuild_dir: Path, case: str, kind: s
     assert (result.errors[0].kind, result.errors[0].file) == (kind, file), result.log
 
 
+@pytest.mark.parametrize(
+    ("case", "kind"),
+    [("undefsym", "undefined-symbol"), ("gplonly", "gpl-only-symbol"), ("syntax", None)],
+)
+def test_check_only_build_reports_the_same_errors_without_linking(
+    tmp_path: Path, kbuild_dir: Path, case: str, kind: str | None
+) -> None:
+    """Does link=False stop after modpost yet give the same first error as a full build?"""
+    full = build_submission(BROKEN / case, headers=kbuild_dir, out_dir=tmp_path / "full")
+    check = build_submission(
+        BROKEN / case, headers=kbuild_dir, out_dir=tmp_path / "check", link=False
+    )
+    assert not check.ok and not check.linked and check.modules == []
+    assert check.errors[0] == full.errors[0]
+    if kind:
+        assert check.errors[0].kind == kind
+
+
+def test_check_only_build_of_good_code_is_ok_with_no_ko(tmp_path: Path, kbuild_dir: Path) -> None:
+    """Does a check-only build of a clean module succeed, keep warnings and produce no .ko?"""
+    result = build_submission(
+        BROKEN / "unusedvar", headers=kbuild_dir, out_dir=tmp_path, link=False
+    )
+    assert result.ok and result.modules == []
+    assert [d.kind for d in result.diagnostics] == ["unused-variable"]
+    assert not list(result.build_dir.glob("*.ko"))
+    assert list(result.build_dir.glob("*.o"))  # it did compile
+
+
 def test_warning_does_not_fail_the_build(tmp_path: Path, kbuild_dir: Path) -> None:
     result = build_submission(BROKEN / "unusedvar", headers=kbuild_dir, out_dir=tmp_path)
     assert result.ok

@@ -197,3 +197,15 @@ def test_default_machine_is_microvm_where_the_tsc_is_known(machine):
     assert machine.spec.machine.name == "microvm"
     if machine.spec.accel.name == "tcg":
         assert f"tsc_early_khz={machine.spec.tsc_khz}" in machine.spec.cmdline()
+
+
+def test_machine_can_be_chosen_and_a_wrong_name_is_one_line(monkeypatch):
+    """Does KMODLAB_MACHINE pick the machine, and does a typo give the choices, not a traceback?"""
+    from kmodlab.errors import SetupError
+    from kmodlab.vm.session import prepare
+
+    monkeypatch.setenv("KMODLAB_MACHINE", "q35")
+    assert prepare().spec.machine.name == "q35"
+    monkeypatch.setenv("KMODLAB_MACHINE", "pc-i440")
+    with pytest.raises(SetupError, match="use one of microvm, q35"):
+        prepare()

@@ -58,6 +58,7 @@ class BuildResult:
     # Generated build-folder files -> the student's file each stands for (debug
     # info may name the generated wrapper that #includes the student's file).
     file_map: dict[str, str] = field(default_factory=dict)
+    linked: bool = True  # False: a check-only build (modpost, no final link, no .ko)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -288,9 +289,13 @@ def _use_sandbox(allow_unsandboxed: bool) -> bool:
     return False
 
 
-def make_argv(headers: Path, build_dir: Path) -> list[str]:
+def make_argv(headers: Path, build_dir: Path, *, link: bool = True) -> list[str]:
     jobs = min(4, os.cpu_count() or 1)
-    return ["make", "-C", str(headers), f"M={build_dir}", f"-j{jobs}", "modules"]
+    argv = ["make", "-C", str(headers), f"M={build_dir}", f"-j{jobs}", "modules"]
+    if not link:
+        # Compile and modpost (every diagnostic), but no final link: no .ko.
+        argv.append("KBUILD_MODPOST_NOFINAL=1")
+    return argv
 
 
 def _outcome_diagnostics(outcome: _Outcome, timeout_s: float, max_output: int) -> list[Diagnostic]:
@@ -331,6 +336,7 @@ def build_submission(
     extra_ccflags: Sequence[str] = (),
     extra_objs: Mapping[str, Sequence[str]] | None = None,
     ldflags: Sequence[str] = (),
+    link: bool = True,
 ) -> BuildResult:
     """Build the modules of the submission folder `src` against the kbuild tree `headers`.
 
@@ -338,7 +344,8 @@ def build_submission(
     that the caller owns. extra_files are written into it (paths relative to
     it), extra_ccflags and ldflags are appended to our Kbuild as written (refer
     to files of the build folder as $(src)/name), and extra_objs[module] are
-    linked into that module.
+    linked into that module. With link=False the build stops after modpost:
+    every compiler and modpost message, no .ko (result.modules is empty).
     """
     started = time.monotonic()
     sub = load_submission(Path(src))
@@ -355,7 +362,7 @@ def build_submission(
     )
     build_dir = _fresh_build_dir(out_dir)
     _write_tree(build_dir, plan.files)
-    command = make_argv(headers, build_dir)
+    command = make_argv(headers, build_dir, link=link)
     if sandboxed:
         argv = sandbox_argv(command, build_dir=build_dir, headers=headers)
     else:
@@ -364,7 +371,9 @@ def build_submission(
         limits = limits_argv(Limits(processes=None), prlimit) if prlimit else []
         argv = [*limits, *command]
     outcome = run_capped(argv, cwd=build_dir, timeout_s=timeout_s, max_output=max_output)
-    return _result(plan, outcome, build_dir, started, sandboxed, spec, timeout_s, max_output)
+    return _result(
+        plan, outcome, build_dir, started, sandboxed, spec, timeout_s, max_output, link=link
+    )
 
 
 def _result(
@@ -376,6 +385,8 @@ def _result(
     spec: KbuildSpec,
     timeout_s: float,
     max_output: int,
+    *,
+    link: bool = True,
 ) -> BuildResult:
     log = outcome.output.decode("utf-8", errors="replace")
     sources = {m.name: list(m.sources) for m in plan.modules}
@@ -394,7 +405,7 @@ def _result(
     ok = (
         outcome.returncode == 0
         and not (outcome.timed_out or outcome.truncated)
-        and len(modules) == len(plan.modules)
+        and (len(modules) == len(plan.modules) or not link)
     )
     if not ok and not errors(diagnostics):
         diagnostics.append(_unexplained_failure(log, outcome.returncode))
@@ -407,4 +418,5 @@ def _result(
         build_dir=build_dir,
         sandboxed=sandboxed,
         file_map=dict(plan.file_map),
+        linked=link,
     )

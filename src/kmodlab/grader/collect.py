@@ -46,12 +46,14 @@ class Limits:
 
 
 def build(ev: Evidence, workdir: Path, headers: Path) -> None:
-    """Build the submission twice at once: plain and instrumented.
+    """Build the submission twice at once: plain (checked only) and instrumented.
 
     The plain build is what the student's compiler says (our forced header
-    adds a warning of its own); the instrumented one is what runs, so the
-    ledger sees every fallible call. If only the instrumentation breaks the
-    build, the plain modules run and the checks that need the ledger say so.
+    adds a warning of its own, and its #includes could hide a missing one);
+    it stops after modpost, since only its messages are used. The
+    instrumented one is what runs, so the ledger sees every fallible call.
+    If only the instrumentation breaks the build, the plain modules are
+    linked after all and run, and the checks that need the ledger say so.
     """
     try:
         load_submission(ev.submission)
@@ -59,7 +61,11 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
         ev.nonce = secrets.token_hex(8)
         with ThreadPoolExecutor(max_workers=2) as pool:
             plain_job = pool.submit(
-                build_submission, ev.submission, headers=headers, out_dir=workdir / "plain"
+                build_submission,
+                ev.submission,
+                headers=headers,
+                out_dir=workdir / "plain",
+                link=False,
             )
             inst_job = pool.submit(
                 instrumented_build,
@@ -69,6 +75,8 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
                 nonce=ev.nonce,
             )
             plain, (instrumented, _) = plain_job.result(), inst_job.result()
+        if plain.ok and not instrumented.ok:
+            plain = build_submission(ev.submission, headers=headers, out_dir=workdir / "linked")
     except InputError as e:
         if not ev.submission.is_dir():
             raise  # no submission at all: no report can be made
@@ -101,12 +109,18 @@ def _taint(session: Session) -> int | None:
 
 
 def before_load(ev: Evidence, s: Session) -> None:
-    """The guest as it is before any module: taint and state.
+    """The guest before any module: taint and state; then the kmem trace starts.
 
-    Needs no build, so the pipeline runs it while the modules compile.
+    Needs no build, so the pipeline runs it while the modules compile. The
+    trace records only allocations made from module code, and judges only
+    those from the student's module's sections (the guest's own virtio
+    modules allocate too, on every request).
     """
+    ev.prepared_boot = None
     ev.taint_before = _taint(s)
     ev.state_before = s.sh(state.STATE_SCRIPT).stdout
+    ev.tracing = s.sh(kmemtrace.enable_commands()).ok  # no tracing: that witness abstains
+    ev.prepared_boot = s.boots
 
 
 def main_guest(ev: Evidence, s: Session, limits: Limits) -> bool:
@@ -119,13 +133,12 @@ def main_guest(ev: Evidence, s: Session, limits: Limits) -> bool:
     what the kernel logs meanwhile belongs to the settle.
     Returns whether the guest is still clean enough to reuse.
     """
-    if ev.state_before is None:
-        before_load(ev, s)
     s.push_modules(ev.kos.values(), depmod=False)
-    tracing = s.sh(kmemtrace.enable_commands()).ok  # no tracing: that witness abstains
+    if ev.prepared_boot != s.boots:  # not prepared, or that guest is gone
+        before_load(ev, s)
     if not _load_all(ev, s, limits) or not _unload_all(ev, s, limits):
         return False
-    if not _settle(ev, s, limits, tracing, started=time.monotonic()):
+    if not _settle(ev, s, limits, ev.tracing, started=time.monotonic()):
         return False
     if limits.naive:
         s.restart()

@@ -57,6 +57,8 @@ class Evidence:
     taint_after: int | None = None
     state_before: str | None = None
     state_after: str | None = None
+    prepared_boot: int | None = None  # which guest (Session.boots) the *_before are of
+    tracing: bool = False  # the kmem trace records in that guest
     trace: str | None = None
     sections: dict[str, dict[str, int]] = field(default_factory=dict)
     loads: list[Step] = field(default_factory=list)

@@ -13,6 +13,7 @@ kernel's own report) and the next call starts a fresh guest.
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -62,14 +63,17 @@ def prepare(
 ) -> LabMachine:
     """Resolve the kernel, build the initramfs, choose the accelerator (cached).
 
-    `machine` (microvm or q35) defaults to microvm, or q35 where a TCG guest
-    cannot be told the host's TSC frequency.
+    `machine` (microvm or q35; else $KMODLAB_MACHINE) defaults to microvm,
+    or q35 where a TCG guest cannot be told the host's TSC frequency.
     """
     kernel = kernel or current_kernel()
     if not kernel.vmlinux.is_file():
         raise SetupError(f"{kernel.vmlinux} is missing", "run `kmodlab setup`")
+    machine = machine or os.environ.get("KMODLAB_MACHINE") or None
     if machine is not None and machine not in MACHINES:
-        raise SetupError(f"unknown machine {machine!r}", f"use one of {list(MACHINES)}")
+        raise SetupError(
+            f"unknown machine {machine!r}", f"use one of {', '.join(MACHINES)} (KMODLAB_MACHINE)"
+        )
     initrd = build_initramfs(kernel)
     spec = MachineSpec(
         kernel.vmlinux,
