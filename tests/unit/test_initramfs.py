@@ -54,3 +54,28 @@ def test_parse_ldd_skips_vdso_and_keeps_interpreter():
         "\t/lib64/ld-linux-x86-64.so.2 (0x00007f3d)\n"
     )
     assert parse_ldd(out) == ["/lib/x86_64-linux-gnu/libzstd.so.1", "/lib64/ld-linux-x86-64.so.2"]
+
+
+def test_boot_list_loads_pci_drivers_only_where_there_is_a_pci_bus(tmp_path):
+    """Are the virtio PCI drivers marked `pci` (skipped on microvm) and the rest not?"""
+    from kmodlab.guest.initramfs import BOOT_MODULES, module_tree_entries
+    from kmodlab.paths import KernelLayout
+
+    layout = KernelLayout(abi="6.1.0-test-amd64", root=tmp_path)
+    for rel in BOOT_MODULES:
+        (layout.guest_modules / rel).parent.mkdir(parents=True, exist_ok=True)
+        (layout.guest_modules / rel).write_bytes(b"\x7fELF")
+    entries = {e.path: e for e in module_tree_entries(layout)}
+    lines = entries["etc/kmodlab/boot-modules"].data.decode().splitlines()
+    assert len(lines) == len(BOOT_MODULES)
+    pci = [ln for ln in lines if ln.startswith("pci ")]
+    assert sorted(ln.rsplit("/", 1)[1] for ln in pci) == [
+        "virtio_pci.ko",
+        "virtio_pci_legacy_dev.ko",
+        "virtio_pci_modern_dev.ko",
+    ]
+    # Dependency order holds: the transports after virtio, the console last.
+    names = [ln.rsplit("/", 1)[1] for ln in lines]
+    assert (
+        names.index("virtio.ko") < names.index("virtio_mmio.ko") < names.index("virtio_console.ko")
+    )

@@ -186,15 +186,21 @@ def test_q35_fallback_machine_boots_and_runs_modules(machine, built):
         r = s.run("insmod hello.ko")
         assert r.ok and "Hello" in r.log
         assert s.run("cat /sys/class/virtio-ports/vport0p1/name").stdout.strip() == "kmodlab.agent"
+        assert "virtio_pci " in s.run("cat /proc/modules").stdout
 
 
 def test_default_machine_is_microvm_where_the_tsc_is_known(machine):
     """On an x86-64 host is the guest the faster microvm, told the host's TSC frequency?"""
     import platform
 
+    from kmodlab.vm.session import Session
+
     if platform.machine() != "x86_64":
         pytest.skip("the TSC probe is x86-64 only")
     assert machine.spec.machine.name == "microvm"
+    with Session(machine, on_restart=lambda msg: None) as s:
+        loaded = s.run("cat /proc/modules").stdout
+    assert "virtio_mmio " in loaded and "virtio_pci" not in loaded  # no PCI bus: not loaded
     if machine.spec.accel.name == "tcg":
         assert f"tsc_early_khz={machine.spec.tsc_khz}" in machine.spec.cmdline()
 

@@ -34,8 +34,8 @@ MODULES_META = ("modules.builtin", "modules.builtin.modinfo", "modules.order")
 # about 20 KB/s into the guest, too slow to push modules. Debian builds virtio
 # as modules; the agent (PID 1) loads them in this order (their dependency
 # order) before the snapshot is taken, so a restored guest pays nothing for
-# them. Both transports are there: virtio-mmio for microvm, PCI for q35 (a
-# driver with no device to bind costs a millisecond).
+# them. Both transports are there: virtio-mmio for microvm, PCI for q35; the
+# PCI ones are loaded only where there is a PCI bus (PCI_ONLY).
 BOOT_MODULES = (
     "kernel/drivers/virtio/virtio_ring.ko",
     "kernel/drivers/virtio/virtio.ko",
@@ -45,6 +45,7 @@ BOOT_MODULES = (
     "kernel/drivers/virtio/virtio_pci.ko",
     "kernel/drivers/char/virtio_console.ko",
 )
+PCI_ONLY = frozenset(m for m in BOOT_MODULES if "/virtio_pci" in m)
 GUEST_DIRS = ("proc", "sys", "dev", "tmp", "root", "run", "etc", "bin", "sbin", "usr/bin")
 WORKDIR = "/work"
 
@@ -182,7 +183,7 @@ def module_tree_entries(kernel: KernelLayout) -> list[Entry]:
         if not src.is_file():
             raise SetupError(f"{src} is missing from the kernel cache", "run `kmodlab setup` again")
         entries.append(file_entry(f"{base}/{rel}", src.read_bytes()))
-        boot_list.append(f"/{base}/{rel}")
+        boot_list.append(("pci " if rel in PCI_ONLY else "") + f"/{base}/{rel}")
     entries.append(file_entry("etc/kmodlab/boot-modules", "\n".join(boot_list).encode() + b"\n"))
     return entries
 
