@@ -205,3 +205,34 @@ def test_error_inside_a_kernel_macro_points_at_the_students_use_of_it():
     errors = [d for d in parse_build_log(log, build) if d.severity == "error"]
     assert [(d.file, d.line, d.column) for d in errors] == [("m.c", 8, 9), ("m.c", 7, 22)]
     assert errors[0].message.endswith("(inside the kernel macro pr_info() used here)")
+
+
+def test_symbol_complaint_skips_prototypes_and_other_modules_files() -> None:
+    """Is the line the call in the module modpost names, not a prototype or another module?"""
+    (d,) = parse("undefsym")
+    assert d.module == "undefsym"
+    sources = {
+        "aaa_other.c": (
+            "int kmodlab_no_such_symbol(int x)\n{\n\treturn kmodlab_no_such_symbol(x);\n}\n"
+        ),
+        "undefsym.c": (
+            "static int kmodlab_no_such_symbol(int x);\n"
+            "unsigned long *kmodlab_no_such_symbol (void);\n"
+            "static int __init undefsym_init(void)\n{\n"
+            "\tif (!kmodlab_no_such_symbol(1))\n\t\treturn 0;\n"
+            "\treturn kmodlab_no_such_symbol(2);\n}\n"
+        ),
+    }
+    (found,) = locate_symbols([d], sources, {"undefsym": ["undefsym.c"]})
+    assert (found.file, found.line) == ("undefsym.c", 5)
+    # Without the module's file list, the first file's call is found (not its definition line).
+    (anywhere,) = locate_symbols([d], sources)
+    assert (anywhere.file, anywhere.line) == ("aaa_other.c", 3)
+
+
+def test_symbol_used_without_a_call_is_located_by_its_first_use() -> None:
+    """Is a symbol taken by address or read (no call) still pointed at, after any call search?"""
+    (d,) = parse("undefsym")
+    src = "extern int kmodlab_no_such_symbol;\nstatic int *p = &kmodlab_no_such_symbol;\n"
+    (found,) = locate_symbols([d], {"undefsym.c": src})
+    assert (found.file, found.line) == ("undefsym.c", 2)

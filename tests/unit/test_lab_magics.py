@@ -140,6 +140,14 @@ def test_workspace_subcommand_moves_the_folder_and_keeps_the_guest(ip, ws, fake,
     text, _ = shown(ip, f"workspace {tmp_path / 'elsewhere'}")
     assert str(tmp_path / "elsewhere") in text
     assert lab.current_workspace() is ws and ws.folder == tmp_path / "elsewhere"
+    assert (tmp_path / "elsewhere").is_dir()  # made, so the next cell has somewhere to go
+
+
+def test_workspace_that_is_a_file_is_a_one_line_error(ip, ws, fake, tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    text, _ = shown(ip, f"workspace {tmp_path / 'notes.txt'}")
+    assert text.strip() == f"{tmp_path / 'notes.txt'} is a file: give a folder for the workspace"
+    assert ws.folder != tmp_path / "notes.txt"
 
 
 def test_unload_stops_the_guest(ip, ws, fake):

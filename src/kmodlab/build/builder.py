@@ -394,7 +394,7 @@ def _result(
     parsed = parse_build_log(log, str(build_dir), file_map=plan.file_map, modules=sources)
     diagnostics = [
         *spec.findings,
-        *locate_symbols(parsed, texts),
+        *locate_symbols(parsed, texts, sources),
         *_outcome_diagnostics(outcome, timeout_s, max_output),
     ]
     modules = [

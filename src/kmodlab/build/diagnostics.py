@@ -31,6 +31,7 @@ class Diagnostic:
     message: str
     function: str | None = None  # from gcc's "In function 'x':" context line
     symbol: str | None = None  # the kernel symbol a modpost complaint is about
+    module: str | None = None  # the module a modpost complaint is about
 
     def __str__(self) -> str:
         where = ":".join(str(p) for p in (self.file, self.line, self.column) if p is not None)
@@ -120,14 +121,18 @@ def _modpost(line: str, modules: Mapping[str, Sequence[str]]) -> Diagnostic | No
             f"{ko} uses {sym}, which no module or kernel exports: check the spelling, "
             "or load the module that exports it first"
         )
-        return Diagnostic(None, None, None, "error", "undefined-symbol", msg, symbol=sym)
+        return Diagnostic(
+            None, None, None, "error", "undefined-symbol", msg, symbol=sym, module=ko[:-3]
+        )
     if m := _GPL_ONLY.match(line):
         ko, sym = _module_of(m["ko"]) + ".ko", m["sym"]
         msg = (
             f"{ko} uses {sym}, which the kernel exports to GPL-compatible modules only "
             '(EXPORT_SYMBOL_GPL): declare MODULE_LICENSE("GPL") or use another function'
         )
-        return Diagnostic(None, None, None, "error", "gpl-only-symbol", msg, symbol=sym)
+        return Diagnostic(
+            None, None, None, "error", "gpl-only-symbol", msg, symbol=sym, module=ko[:-3]
+        )
     if m := _NO_LICENSE.match(line):
         name = _module_of(m["obj"])
         sources = list(modules.get(name, ()))
@@ -259,27 +264,54 @@ def errors(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
 
 
 def locate_symbols(
-    diagnostics: Sequence[Diagnostic], sources: Mapping[str, str]
+    diagnostics: Sequence[Diagnostic],
+    sources: Mapping[str, str],
+    modules: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Diagnostic]:
-    """Point modpost's symbol complaints at the first source line calling the symbol.
+    """Point modpost's symbol complaints at the first source line using the symbol.
 
     modpost only names the .ko; the student wants the line. sources maps the
-    student's .c files to their text.
+    student's .c files to their text; modules (module name -> its .c files)
+    narrows the search to the files of the module modpost names.
     """
     located = []
     for d in diagnostics:
         if d.symbol and d.file is None:
-            d = _first_use(d, sources)
+            own = (modules or {}).get(d.module or "")
+            d = _first_use(
+                d, {rel: sources[rel] for rel in own if rel in sources} if own else sources
+            )
         located.append(d)
     return located
 
 
+# Words that may precede a call at the start of a statement; any other run of
+# plain words and stars before the name makes the line a declaration or the
+# definition of a function of that name (`int foo(void);`, `static int foo(`).
+_STATEMENT_WORDS = frozenset({"return", "else", "do", "case", "goto", "sizeof"})
+_TYPE_PREFIX = re.compile(r"^[A-Za-z_][\w\s*]*$")
+
+
+def _is_declaration(before: str) -> bool:
+    words = before.replace("*", " ").split()
+    return bool(
+        _TYPE_PREFIX.match(before.strip()) and words and not (set(words) & _STATEMENT_WORDS)
+    )
+
+
 def _first_use(d: Diagnostic, sources: Mapping[str, str]) -> Diagnostic:
+    """The first call of d.symbol, else its first other use, skipping declarations."""
     assert d.symbol is not None
-    use = re.compile(rf"\b{re.escape(d.symbol)}\s*\(")
+    name = re.compile(rf"\b{re.escape(d.symbol)}\b(?P<call>\s*\()?")
+    fallback = None
     for rel in sorted(sources):
         for number, line in enumerate(sources[rel].splitlines(), 1):
-            # A declaration or a comment is not where the module uses the symbol.
-            if use.search(line) and not line.lstrip().startswith(("extern", "//", "/*", "*")):
-                return replace(d, file=rel, line=number)
-    return d
+            if line.lstrip().startswith(("//", "/*", "*", "#")):
+                continue  # a comment or a preprocessor line is not a use
+            for m in name.finditer(line):
+                if _is_declaration(line[: m.start()]):
+                    continue
+                if m["call"]:
+                    return replace(d, file=rel, line=number)
+                fallback = fallback or replace(d, file=rel, line=number)
+    return fallback or d

@@ -22,7 +22,7 @@ from typing import Any
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.display import display
 
-from kmodlab.errors import KmodlabError
+from kmodlab.errors import InputError, KmodlabError
 from kmodlab.lab import render, state
 from kmodlab.lab.render import Rendered
 
@@ -153,11 +153,19 @@ def _check(rest: str) -> Rendered:
 
 def _workspace(rest: str) -> Rendered:
     # A relative PATH is relative to the kernel's cwd: the notebook's folder.
-    ws = (
-        state.set_folder(Path(shlex.split(rest)[0]).expanduser())
-        if rest
-        else state.current_workspace()
-    )
+    if rest:
+        folder = Path(shlex.split(rest)[0]).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"{folder} is a file", "give a folder for the workspace")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(
+                f"cannot make {folder}: {e.strerror}", "choose another folder"
+            ) from None
+        ws = state.set_folder(folder)
+    else:
+        ws = state.current_workspace()
     names = ", ".join(p.stem for p in sorted(ws.folder.glob("*.c"))) if ws.folder.is_dir() else ""
     guest = "warm" if ws.has_session() else "not started yet (starts on first use)"
     return render.note_view(
