@@ -368,3 +368,14 @@ def test_schema_doc_names_every_status_and_generic_check() -> None:
     assert SCHEMA in doc
     for name in (*STATUSES, *GENERIC_CHECKS, "grader"):
         assert f"`{name}`" in doc, name
+
+
+def test_fault_points_are_numbered_within_their_module():
+    """With two modules, is each point "I of N in MODULE" (I is what kmodlab_fail_nth takes)?"""
+    from kmodlab.grader.ladder import point_title
+
+    a = [{"module": "a", "index": i} for i in (1, 2)]
+    b = [{"module": "b", "index": i} for i in (1, 2, 3)]
+    assert point_title(b[2], a + b) == "injected failure 3 of 3 in b"
+    assert point_title(a[0], a + b) == "injected failure 1 of 2 in a"
+    assert point_title(b[1], b) == "injected failure 2 of 3"  # one module: no name needed

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kmodlab.grader.ladder import ladder_lines, ladder_svg, where
+from kmodlab.grader.ladder import ladder_lines, ladder_svg, point_title, where
 from kmodlab.grader.model import CheckResult, Finding, Report
 
 __all__ = ["ladder_svg", "quote", "read_sources", "to_gradescope", "to_json", "to_text"]
@@ -166,8 +166,7 @@ def _fault_points(
     for p in bad:
         lines += [
             "",
-            f"  injected failure {p.get('index', '?')} of {len(points)}: "
-            f"{p.get('call')} fails at {where(p)}",
+            f"  {point_title(p, points)}: {p.get('call')} fails at {where(p)}",
         ]
         lines += ["    " + line for line in ladder_lines(p)]
         shown = []

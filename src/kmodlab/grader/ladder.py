@@ -31,6 +31,16 @@ def where(item: Resource) -> str:
     return str(file or (f"line {line}" if line is not None else "unknown place"))
 
 
+def point_title(point: Resource, points: list[Resource]) -> str:
+    """ "injected failure 2 of 4", counted within the point's module ("... of 3 in b")
+    when the submission has several: the index is what kmodlab_fail_nth takes."""
+    module = point.get("module")
+    same = [p for p in points if p.get("module") == module]
+    several = len({p.get("module") for p in points}) > 1
+    title = f"injected failure {point.get('index', '?')} of {len(same)}"
+    return f"{title} in {module}" if several and module else title
+
+
 def errno_text(value: int) -> str:
     """-12 -> '-12 (-ENOMEM)': students know the names, not the numbers."""
     name = errno.errorcode.get(-value) if value < 0 else None

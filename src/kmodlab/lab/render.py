@@ -16,7 +16,7 @@ from typing import Any
 
 from kmodlab.build.diagnostics import Diagnostic
 from kmodlab.grader.formats import STATUS_WORD, to_text
-from kmodlab.grader.ladder import ladder_svg, where
+from kmodlab.grader.ladder import ladder_svg, point_title, where
 from kmodlab.grader.model import CheckResult, Finding, Report
 from kmodlab.vm.guest import CommandResult
 from kmodlab.vm.protocol import KmsgRecord
@@ -340,7 +340,7 @@ def _points_html(check: CheckResult, sources: Mapping[str, str]) -> str:
         if p.get("verdict") == "pass":
             continue
         out.append(
-            f"<div><b>injected failure {p.get('index', '?')} of {len(points)}</b>: "
+            f"<div><b>{escape(point_title(p, points))}</b>: "
             f"{escape(str(p.get('call')))} fails at {escape(where(p))}</div>"
             f'<div style="overflow-x:auto">{ladder_svg(p)}</div>'
             + source_html(sources.get(p.get("file") or ""), p.get("line"), context=0)

@@ -21,7 +21,7 @@ from typing import Any
 import ipywidgets as w
 
 from kmodlab.errors import KmodlabError
-from kmodlab.grader.ladder import ladder_lines, ladder_svg, where
+from kmodlab.grader.ladder import ladder_lines, ladder_svg, point_title, where
 from kmodlab.grader.model import Report
 from kmodlab.lab import depgraph, render
 from kmodlab.lab.render import Rendered
@@ -284,10 +284,7 @@ class FaultExplorer(LabWidget):
 
     def _heading(self, p: Mapping[str, Any]) -> str:
         verdict = "handled correctly" if p.get("verdict") == "pass" else str(p.get("verdict"))
-        return (
-            f"injected failure {self.slider.value} of {len(self.points)}: "
-            f"{p.get('call')} fails at {where(p)} ({verdict})"
-        )
+        return f"{point_title(p, self.points)}: {p.get('call')} fails at {where(p)} ({verdict})"
 
     def html(self) -> str:
         p = self.point
