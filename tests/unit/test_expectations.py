@@ -148,6 +148,33 @@ def test_log_fails_on_a_missing_line_with_a_finding() -> None:
     assert "on unload" in r.findings[0].message
 
 
+def test_log_level_is_required_when_the_check_names_one(tmp_path) -> None:
+    """With level = "info", does a line logged with pr_warn fail, naming both levels?"""
+    check = one(
+        tmp_path,
+        'id = "hello"\nkind = "log"\npoints = 1\non_load = ["Hello"]\nlevel = "info"\n',
+    )
+    assert check.level == 6
+    right = {"load_log": ["Hello"], "load_levels": [6], "unload_log": [], "unload_levels": []}
+    assert ex.judge(check, right).status == "pass"
+    wrong = {"load_log": ["Hello"], "load_levels": [4], "unload_log": [], "unload_levels": []}
+    r = ex.judge(check, wrong)
+    assert r.status == "fail"
+    assert r.findings[0].message == (
+        "expected on load at KERN_INFO: 'Hello', but it was logged at KERN_WARNING"
+    )
+    # Without a level in the check, any level will do.
+    assert ex.judge(LOG, {"load_log": ["mydev: ready"], "load_levels": [0],
+                          "unload_log": ["mydev: served 1 reads"], "unload_levels": [7]}
+                    ).status == "pass"  # fmt: skip
+
+
+def test_log_level_must_be_a_printk_level(tmp_path) -> None:
+    """Is a misspelt level a one-line error listing the levels?"""
+    with pytest.raises(InputError, match="is not a printk level: use one of emerg, alert"):
+        one(tmp_path, 'id = "h"\nkind = "log"\npoints = 1\non_load = ["x"]\nlevel = "INFO"\n')
+
+
 def test_log_is_not_fooled_by_a_module_imitating_lines_or_grader_output() -> None:
     """Do embedded newlines, prefixes and fake verdicts from the module leave it failing?"""
     fake = [

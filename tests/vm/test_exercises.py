@@ -225,6 +225,11 @@ WRONG: dict[str, dict[str, Wrong]] = {
             {"leaks": "fail"},
             [finding("leaks", "memory from kzalloc() is never freed", "rules.c", "= kzalloc(")],
         ),
+        "no_level": Wrong(
+            11.5,
+            {"buffer-used": "fail"},
+            [finding("buffer-used", "expected on unload at KERN_INFO: 'rules: freeing")],
+        ),
     },
     "unwinding": {
         "skips_label": Wrong(

@@ -90,6 +90,9 @@ def host_evidence(ev: Evidence) -> dict[str, Any]:
     return {
         "load_log": _texts(ev.loads),
         "unload_log": _texts(ev.unloads),
+        # printk levels of those records, in the same order (0 emerg .. 7 debug)
+        "load_levels": [r.level for s in ev.loads for r in s.kmsg],
+        "unload_levels": [r.level for s in ev.unloads for r in s.kmsg],
         "modinfo": modinfo,
         # A module that exports nothing is still evidence (of exporting nothing).
         "exports": {name: {} for name in ev.kos}

@@ -80,10 +80,15 @@ class Check:
     partial: bool  # credit in proportion to the items met, instead of all or nothing
 
 
+# printk levels by the name of their KERN_* macro (KERN_INFO -> "info").
+LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+
 @dataclass(frozen=True, kw_only=True)
 class LogCheck(Check):
     on_load: tuple[Pattern, ...]
     on_unload: tuple[Pattern, ...]
+    level: int | None = None  # each line must be logged at this level (index in LOG_LEVELS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,7 +235,15 @@ def _parse_log(f: _Fields, common: dict[str, Any]) -> Check:
     on_unload = f.patterns("on_unload") + f.patterns("on_unload_regex", regex=True)
     if not on_load and not on_unload:
         f.fail("a log check with no lines", "add on_load = [...] or on_unload = [...]")
-    return LogCheck(**common, on_load=on_load, on_unload=on_unload)
+    level = f.string("level")
+    if level is not None and level not in LOG_LEVELS:
+        f.fail(f'`level` = "{level}" is not a printk level', f"use one of {', '.join(LOG_LEVELS)}")
+    return LogCheck(
+        **common,
+        on_load=on_load,
+        on_unload=on_unload,
+        level=LOG_LEVELS.index(level) if level is not None else None,
+    )
 
 
 def _parse_modinfo(f: _Fields, common: dict[str, Any]) -> Check:
@@ -332,7 +345,7 @@ def _parse_unknown_symbol(f: _Fields, common: dict[str, Any]) -> Check:
 
 _COMMON_FIELDS = ("id", "kind", "points", "title", "partial")
 _KIND_FIELDS: dict[str, tuple[str, ...]] = {
-    "log": ("on_load", "on_load_regex", "on_unload", "on_unload_regex"),
+    "log": ("on_load", "on_load_regex", "on_unload", "on_unload_regex", "level"),
     "modinfo": ("module", "fields"),
     "exports": ("module", "symbols"),
     "params": ("module", "name", "type", "default", "value", "log", "log_regex"),
@@ -492,18 +505,36 @@ def _lines(evidence: Evidence, key: str) -> list[str]:
     return lines
 
 
+def _levels(evidence: Evidence, key: str, count: int) -> list[int | None]:
+    levels = evidence.get(key)
+    if not isinstance(levels, list) or len(levels) != count:
+        return [None] * count  # older evidence without levels: the text alone decides
+    return levels
+
+
 @_judge
 def judge_log(check: LogCheck, evidence: Evidence) -> CheckResult:
-    """Did each expected line appear as a whole kernel log record during load / unload?"""
+    """Did each expected line appear as a whole kernel log record during load / unload
+    (at the check's printk level, when it names one)?"""
     problems = []
     for when, patterns, key in (
         ("load", check.on_load, "load_log"),
         ("unload", check.on_unload, "unload_log"),
     ):
         records = _lines(evidence, key) if patterns else []
+        levels = _levels(evidence, key.replace("_log", "_levels"), len(records))
         for p in patterns:
-            if not any(p.matches(r) for r in records):
+            found = [lvl for r, lvl in zip(records, levels, strict=True) if p.matches(r)]
+            if not found:
                 problems.append(Finding("missing-log-line", f"expected on {when}: {p}"))
+            elif check.level is not None and check.level not in found:
+                want = f"KERN_{LOG_LEVELS[check.level].upper()}"
+                got = ", ".join(
+                    f"KERN_{LOG_LEVELS[lvl].upper()}" if lvl is not None else "an unknown level"
+                    for lvl in sorted(set(found), key=lambda x: -1 if x is None else x)
+                )
+                msg = f"expected on {when} at {want}: {p}, but it was logged at {got}"
+                problems.append(Finding("missing-log-line", msg))
     total = len(check.on_load) + len(check.on_unload)
     return _verdict(check, total, problems, "expected log lines appeared")
 
