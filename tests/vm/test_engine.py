@@ -215,3 +215,18 @@ def test_machine_can_be_chosen_and_a_wrong_name_is_one_line(monkeypatch):
     monkeypatch.setenv("KMODLAB_MACHINE", "pc-i440")
     with pytest.raises(SetupError, match="use one of microvm, q35"):
         prepare()
+
+
+def test_command_stuck_after_an_oops_is_reported_hung_without_waiting_its_timeout(session, built):
+    """When an oops leaves the command waiting forever, is the guest declared hung in seconds?"""
+    from kmodlab.vm.guest import FATAL_GRACE_S
+
+    session.push_modules([built("oops_then_wait")])
+    started = time.monotonic()
+    with pytest.raises(GuestHung) as info:
+        session.run("insmod oops_then_wait.ko", timeout_s=60)
+    took = time.monotonic() - started
+    assert took < FATAL_GRACE_S + 10, took  # not the 60 s timeout
+    assert "BUG: kernel NULL pointer dereference" in info.value.problem
+    assert any(r.rip and "worker" in r.rip for r in info.value.reports)
+    assert session.run("true").ok  # a fresh guest follows

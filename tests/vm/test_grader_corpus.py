@@ -46,6 +46,11 @@ CORPUS: dict[str, tuple[str, dict[str, str]]] = {
         "modules/null_deref",
         {**SKIP_AFTER_BUILD, "load": "fail", "kernel-health": "fail"},
     ),
+    # A thread oopses; init waits for it forever: reported in seconds, not at the timeout.
+    "oops_in_thread": (
+        "modules/oops_then_wait",
+        {**SKIP_AFTER_BUILD, "load": "fail", "kernel-health": "fail"},
+    ),
     "hang_in_init": (
         "modules/hang_init",
         {**SKIP_AFTER_BUILD, "load": "fail", "kernel-health": "fail"},

@@ -44,6 +44,40 @@ def _kill_leftover_guests() -> None:
 # Slack the host grants beyond a command's own timeout before it declares the
 # whole guest hung (the agent enforces the command timeout itself).
 HOST_SLACK_S = 5.0
+# Once the console shows one of these during a request, the answer has this
+# long to come before the guest is declared hung: an oops in the command's
+# own process ends it at once (killed), so a longer wait means the oops left
+# something stuck (a lock, a waiter), and waiting out the timeout is useless.
+# ("BUG: sleeping function called from invalid context" and WARNINGs are not:
+# the kernel goes on after them.)
+FATAL_KINDS = frozenset({"oops", "panic", "soft-lockup", "hard-lockup", "hung-task"})
+FATAL_GRACE_S = 3.0
+WATCH_EVERY_S = 0.25
+
+
+class _FatalWatch:
+    """Watches the console from a request's start for a fatal kernel report."""
+
+    def __init__(self, guest: Guest):
+        self.guest = guest
+        self.offset = guest.console_bytes()
+        self.seen_at: float | None = None
+        self.title = ""
+
+    def expired(self, now: float) -> bool:
+        if self.seen_at is None:
+            fatal = [
+                r
+                for r in find_reports(self.guest.console_since(self.offset))
+                if r.kind in FATAL_KINDS or r.title.startswith("kernel BUG at")
+            ]
+            if fatal:
+                self.seen_at, self.title = now, fatal[0].title
+        return self.seen_at is not None and now - self.seen_at > FATAL_GRACE_S
+
+
+class _FatalHang(Exception):
+    pass
 
 
 class GuestError(KmodlabError):
@@ -186,14 +220,19 @@ class Guest:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def _recv(self, deadline: float) -> bytes:
+    def _recv(self, deadline: float, watch: _FatalWatch | None = None) -> bytes:
         assert self._sock is not None
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        ready, _, _ = select.select([self._sock], [], [], left)
-        if not ready:
-            raise TimeoutError
+        while True:
+            now = time.monotonic()
+            left = deadline - now
+            if left <= 0:
+                raise TimeoutError
+            if watch is not None and watch.expired(now):
+                raise _FatalHang
+            wait = min(left, WATCH_EVERY_S) if watch is not None else left
+            ready, _, _ = select.select([self._sock], [], [], wait)
+            if ready:
+                break
         data = self._sock.recv(1 << 16)
         if not data:
             self.proc.wait(timeout=5)
@@ -246,10 +285,11 @@ class Guest:
     # -- requests ---------------------------------------------------------
     def _request(self, frame: bytes, deadline: float) -> protocol.Response:
         assert self._sock is not None
+        watch = _FatalWatch(self)
         try:
             self._sock.sendall(frame)
             while (resp := self._reader.take()) is None:
-                self._reader.feed(self._recv(deadline))
+                self._reader.feed(self._recv(deadline, watch))
         except (BrokenPipeError, ConnectionResetError):
             raise GuestCrashed(
                 "the guest stopped (channel closed)", self._settled_console()
@@ -257,6 +297,10 @@ class Guest:
         except TimeoutError:
             self.kill()
             raise GuestHung("the guest stopped answering", self._settled_console()) from None
+        except _FatalHang:
+            self.kill()
+            problem = f"the guest stopped answering after: {watch.title}"
+            raise GuestHung(problem, self._settled_console()) from None
         return resp
 
     def run(self, argv: list[str], *, timeout_s: float = 30.0) -> CommandResult:
