@@ -1,13 +1,17 @@
 """Gathering evidence in fresh guests: the steps of grading, in the order they run.
 
-    build (instrumented, plain as fallback) -> fresh guest -> state and taint
-    before -> kmem trace on -> load in dependency order -> unload in reverse ->
-    trace read -> state after -> load/unload cycles -> settle -> taint after
+    fresh guest (restored) -> { build: instrumented + plain (checked only),
+                                meanwhile in the guest: taint and state before,
+                                kmem trace on }
+    -> load in dependency order -> unload in reverse
+    -> settle (trace read and state after, then the rest of the wait)
+    -> load/unload cycles -> taint after
     -> fault injection: one load per fallible call in init, that call failing
 
 The guest only reports; judges.py decides. A step that crashes or hangs the
-guest is recorded and ends that guest's steps; the fault-injection sweep runs
-in its own guests, so one crashing point never hides the others.
+guest is recorded and ends that guest's steps; the fault-injection sweep
+reuses the guest only while it stays clean (after a crash or a leftover the
+next point gets a fresh one), so one crashing point never hides the others.
 """
 
 from __future__ import annotations
