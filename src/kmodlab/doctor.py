@@ -99,6 +99,8 @@ def _guest() -> Iterator[Finding]:
     why = ""
     if spec.machine.name == "q35" and spec.accel.name == "tcg":
         why = " (the host's TSC frequency could not be measured, which microvm needs under TCG)"
+    elif spec.accel.name == "tcg" and spec.tsc_khz:
+        why = f", told the host's TSC rate: {spec.tsc_khz // 1000} MHz"
     yield Finding("machine", True, f"{spec.machine.description}{why}")
     t0 = time.monotonic()
     with Session(machine) as s:

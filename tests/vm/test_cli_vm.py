@@ -65,6 +65,17 @@ def test_doctor_reports_every_component(machine):
     r = kmodlab("doctor")
     assert r.returncode == 0, r.stdout
     components = [line.split()[1] for line in r.stdout.splitlines()]
-    for name in ("qemu", "kernel", "headers", "compiler", "sandbox", "python", "accelerator"):
+    for name in (
+        "qemu",
+        "kernel",
+        "headers",
+        "compiler",
+        "sandbox",
+        "python",
+        "accelerator",
+        "machine",
+    ):
         assert name in components
+    machine_line = next(ln for ln in r.stdout.splitlines() if ln.split()[1] == "machine")
+    assert machine.spec.machine.name in machine_line
     assert r.stdout.splitlines()[-1].startswith("OK    guest")
