@@ -120,6 +120,27 @@ def test_usage_mistakes_and_unknown_subcommands_explain_themselves(ip, ws, fake)
     assert fake.calls == []
 
 
+def test_build_rebuilds_a_file_edited_outside_a_cell(ip, ws, fake, tmp_path):
+    """Does %kmod build NAME build the edited NAME.c as it is, push it and reload it?"""
+    fake_build(ws, tmp_path)
+    shown(ip, "hello", CELL_BODY)
+    edited = (ws.folder / "hello.c").read_text() + "/* edited in the editor */\n"
+    (ws.folder / "hello.c").write_text(edited)
+    text, _ = shown(ip, "build hello --load who=editor")
+    assert "hello: built hello.ko" in text and "pushed to the guest" in text
+    assert fake.calls[-1] == ["insmod", "hello.ko", "who=editor"]
+    assert (ws.folder / "hello.c").read_text() == edited  # not rewritten from a cell
+
+
+def test_build_of_a_module_with_no_file_is_a_one_line_error(ip, ws, fake, tmp_path):
+    fake_build(ws, tmp_path)
+    text, _ = shown(ip, "build nosuch")
+    assert "there is no nosuch.c in the workspace" in text
+    assert "write it with a %%kmodule nosuch cell" in text
+    assert "usage: %kmod build NAME" in shown(ip, "build")[0]
+    assert fake.calls == []
+
+
 def test_kmodule_cell_builds_pushes_and_loads(ip, ws, fake, tmp_path):
     fake_build(ws, tmp_path)
     text, html = shown(ip, "hello --load who=cell", CELL_BODY)

@@ -115,6 +115,19 @@ def test_an_edited_cell_reloads_in_one_go(ip, ws):
     shown(ip, "hello", HELLO)
 
 
+def test_a_file_edited_in_the_editor_is_rebuilt_and_reloaded(ip, ws):
+    """Does %kmod build hello --load take hello.c as edited outside the notebook?"""
+    shown(ip, "hello --load", HELLO)
+    path = ws.folder / "hello.c"
+    path.write_text(path.read_text().replace("Hello, world!", "Hello from the editor!"))
+    text, _ = shown(ip, "build hello --load")
+    assert "hello: built hello.ko" in text
+    assert "Goodbye, world!" in text and "Hello from the editor!" in text
+    assert lab.last().argv == ["insmod", "hello.ko"] and lab.last().ok  # type: ignore[union-attr]
+    shown(ip, "rmmod hello")
+    shown(ip, "hello", HELLO)
+
+
 def test_an_oops_is_decoded_to_the_cell_and_the_next_cell_works(ip, ws):
     source = (MODULES / "null_deref" / "null_deref.c").read_text()
     shown(ip, "null_deref", source)

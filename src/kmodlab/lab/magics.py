@@ -5,6 +5,7 @@
     %kmod insmod hello [param=value ...]   %kmod rmmod hello   %kmod lsmod
     %kmod modinfo hello   %kmod modprobe ARGS   %kmod depmod   %kmod dmesg [--all]
     %kmod sh COMMAND...   %kmod check [--exercise NAME]   %kmod graph
+    %kmod build NAME [--warn-as-error] [--load [param=value ...]]  (NAME.c edited elsewhere)
     %kmod workspace [PATH]   %kmod delete NAME   %kmod restart   %kmod help
 
 The magics parse, call the Workspace, and display its view; they return
@@ -95,6 +96,18 @@ def _need(rest: str, usage: str) -> list[str]:
     if not words:
         raise ValueError(f"usage: %kmod {usage}")
     return words
+
+
+def _build(rest: str) -> Rendered:
+    """Rebuild and push after NAME.c was edited outside a cell (in JupyterLab's editor)."""
+    try:
+        name, warn, load = parse_kmodule_line(rest)
+    except ValueError:
+        raise ValueError(
+            "usage: %kmod build NAME [--warn-as-error] [--load [param=value ...]]"
+        ) from None
+    ws = state.current_workspace()
+    return ws.view_cell(ws.kmodule(name, None, warn_as_error=warn, load=load))
 
 
 def _insmod(rest: str) -> Rendered:
@@ -194,6 +207,7 @@ def _help(rest: str) -> Rendered:
 
 
 _SUBCOMMANDS: dict[str, Callable[[str], Any]] = {
+    "build": _build,
     "insmod": _insmod,
     "rmmod": _rmmod,
     "lsmod": _simple("lsmod"),

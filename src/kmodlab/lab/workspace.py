@@ -321,16 +321,25 @@ class Workspace:
     def kmodule(
         self,
         name: str,
-        source: str,
+        source: str | None,
         *,
         args_line: str | None = None,
         warn_as_error: bool = False,
         load: Sequence[str] | None = None,
     ) -> CellOutcome:
-        """A %%kmodule cell: write NAME.c, build the workspace, push; with load, reload NAME."""
+        """A %%kmodule cell: write NAME.c, build the workspace, push; with load, reload NAME.
+
+        source None (%kmod build NAME): NAME.c is already there, edited outside a cell.
+        """
         t0 = time.monotonic()
         try:
-            self.write_cell(name, source, args_line)
+            if source is not None:
+                self.write_cell(name, source, args_line)
+            elif not self.cell_path(name).is_file():
+                raise InputError(
+                    f"there is no {name}.c in the workspace {self.folder}",
+                    f"write it with a %%kmodule {name} cell",
+                )
             self.warm_up()  # the guest restores while the modules build
             result = self.build()
         except KmodlabError as e:
