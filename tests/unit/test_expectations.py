@@ -301,6 +301,15 @@ def test_files_fail_when_missing_or_content_differs() -> None:
 IN_USE = ex.ProviderInUseCheck(**common("provider-in-use"), provider="prov", consumer="cons")
 
 
+def test_files_of_modules_that_did_not_load_are_not_called_missing() -> None:
+    """When the modules failed to load, does the check say so instead of "does not exist"?"""
+    ev = {"files": {"/dev/mydev": None, "/proc/mydev": None}, "files_loaded": False}
+    r = ex.judge(FILES, ev)
+    assert (r.status, r.score, r.summary) == ("fail", 0.0, "0 of 2 files as expected")
+    (f,) = r.findings
+    assert "did not load" in f.message and "does not exist" not in f.message
+
+
 def test_provider_in_use_passes_when_rmmod_is_refused() -> None:
     """Does kmod's "is in use" refusal pass?"""
     ev = {"rmmod_provider_while_used": {

@@ -150,6 +150,7 @@ def _params(check: exp.ParamCheck, ev: Evidence, s: Session, timeout_s: float) -
 def _files(check: exp.FilesCheck, ev: Evidence, s: Session, timeout_s: float) -> None:
     files = ev.exercise.setdefault("files", {})
     loaded = _load_all(ev, s, timeout_s)
+    ev.exercise["files_loaded"] = loaded
     for path, _regex in check.paths:
         r = s.run(["head", "-c", "65536", path]) if loaded else None
         files[path] = r.stdout if r is not None and r.ok else None

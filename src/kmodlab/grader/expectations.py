@@ -617,6 +617,10 @@ def _param_value_problems(check: ParamCheck, run: Mapping[str, Any]) -> list[Fin
 def judge_files(check: FilesCheck, evidence: Evidence) -> CheckResult:
     """Does each path exist while the modules are loaded, with matching content?"""
     files: Mapping[str, str | None] = _need(evidence, "files")
+    if evidence.get("files_loaded") is False:
+        why = "not checked: the modules did not load, so no file of theirs could be read"
+        problem = [Finding("missing-file", why)]
+        return _verdict(check, len(check.paths), problem, "files as expected", len(check.paths))
     problems = []
     for path, regex in check.paths:
         if path not in files:
