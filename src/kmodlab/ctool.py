@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -28,14 +29,17 @@ def compile_program(
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    src = out.with_suffix(".c")
+    # Two processes may build the same program at once: each writes its own files.
+    src = out.with_name(f"{out.name}.{os.getpid()}.c")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     src.write_bytes(source)
-    tmp = out.with_name(out.name + ".tmp")
     cmd = ["gcc", *flags, "-O2", "-Wall", "-o", str(tmp), str(src)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     except FileNotFoundError:
         raise SetupError(f"cannot build {purpose} (gcc is not installed)", GCC_FIX) from None
+    finally:
+        src.unlink(missing_ok=True)
     if proc.returncode != 0:
         first = (proc.stderr.strip().splitlines() or ["gcc failed"])[0]
         raise SetupError(f"cannot build {purpose} ({first})", GCC_FIX)

@@ -29,6 +29,9 @@ CORPUS: dict[str, tuple[str, dict[str, str]]] = {
     "four_resources": ("grader/four_resources", {}),
     "provider_consumer": ("corpus/provider_consumer", {}),
     "hostile_makefile": ("corpus/hostile_makefile", {}),
+    # Only the instrumentation breaks its build: the plain build is linked and
+    # run; the fault-injection check (it needs the ledger) says it could not decide.
+    "uninstrumentable": ("grader/uninstrumentable", {"fault-injection": "error"}),
     "leak_kmalloc": ("leaky/leak_kmalloc", {"leaks": "fail"}),
     "fake_output_leak": ("corpus/fake_output_leak", {"leaks": "fail"}),
     "leak_proc": (
