@@ -214,11 +214,8 @@ def _site(event) -> tuple[str | None, int | None]:
 # Allocations are judged by `leaks`; everything else the ledger tracks
 # (devices, proc entries, threads, caches) by `registrations`.
 MEMORY_APIS = frozenset(
-    {
-        "kmalloc", "kzalloc", "kcalloc", "kmalloc_array", "krealloc", "kstrdup", "kmemdup",
-        "vmalloc", "vzalloc", "kmem_cache_alloc", "kmem_cache_zalloc",
-    }
-)  # fmt: skip
+    api for api, kind in ledger.ACQUIRE_KIND.items() if kind in ledger.MEMORY_KINDS
+)
 
 
 def _events(ev: Evidence, steps: list[Step]) -> list:

@@ -32,7 +32,10 @@ COUNTED_OPS = frozenset({"call", "acquire", "inject", "fail"})
 # What an acquisition holds, by the API that made it.
 ACQUIRE_KIND: dict[str, str] = {
     **dict.fromkeys(
-        ("kmalloc", "kzalloc", "kcalloc", "kmalloc_array", "krealloc", "kstrdup", "kmemdup"),
+        (
+            *("kmalloc", "kzalloc", "kcalloc", "kmalloc_array", "krealloc", "kstrdup"),
+            *("kmemdup", "kstrndup", "kmemdup_nul", "kmalloc_node", "kzalloc_node"),
+        ),
         "kmem",
     ),
     "kasprintf": "kmem",
@@ -59,6 +62,9 @@ ACQUIRE_KIND: dict[str, str] = {
             "proc_create_seq_data",
             "proc_create_seq_private",
             "proc_mkdir",
+            "proc_mkdir_mode",
+            "proc_mkdir_data",
+            "proc_symlink",
         ),
         "proc",
     ),
@@ -67,6 +73,8 @@ ACQUIRE_KIND: dict[str, str] = {
     "kthread_create": "kthread",
     "kthread_run": "kthread",
 }
+# Kinds that are memory (the `leaks` check); the others are registrations.
+MEMORY_KINDS = frozenset({"kmem", "vmem", "kvmem", "slab"})
 # What a release can free, by the API that releases. kvmalloc memory may come
 # from either allocator, so any of the three frees is taken as its release.
 RELEASE_KINDS: dict[str, tuple[str, ...]] = {

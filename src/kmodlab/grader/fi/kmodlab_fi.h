@@ -142,6 +142,47 @@ static inline void *kmodlab_fi_kmemdup(const void *src, size_t len, gfp_t flags,
 	return p;
 }
 
+static inline char *kmodlab_fi_kstrndup(const char *s, size_t max, gfp_t flags,
+					const char *api, const char *file, int line)
+{
+	int n = kmodlab_fi_begin(api, file, line, KMODLAB_FI_MAY_FAIL(flags));
+	char *p;
+
+	if (n < 0)
+		return NULL;
+	p = kstrndup(s, max, flags);
+	/* kstrndup(NULL, ...) is NULL without having failed. */
+	kmodlab_fi_note(s ? kmodlab_fi_ptr_op(p) : "call", n, api, file, line, NULL, "h=%px", p);
+	return p;
+}
+
+static inline char *kmodlab_fi_kmemdup_nul(const char *s, size_t len, gfp_t flags,
+					   const char *api, const char *file, int line)
+{
+	int n = kmodlab_fi_begin(api, file, line, KMODLAB_FI_MAY_FAIL(flags));
+	char *p;
+
+	if (n < 0)
+		return NULL;
+	p = kmemdup_nul(s, len, flags);
+	kmodlab_fi_note(s ? kmodlab_fi_ptr_op(p) : "call", n, api, file, line, NULL,
+			"h=%px size=%zu", p, len + 1);
+	return p;
+}
+
+static inline void *kmodlab_fi_kmalloc_node(size_t size, gfp_t flags, int node, const char *api,
+					    const char *file, int line)
+{
+	int n = kmodlab_fi_begin(api, file, line, KMODLAB_FI_MAY_FAIL(flags));
+	void *p;
+
+	if (n < 0)
+		return NULL;
+	p = kmalloc_node(size, flags, node);
+	kmodlab_fi_note(kmodlab_fi_ptr_op(p), n, api, file, line, NULL, "h=%px size=%zu", p, size);
+	return p;
+}
+
 static inline void *kmodlab_fi_vmalloc(unsigned long size, bool zero, const char *api,
 				       const char *file, int line)
 {
@@ -462,6 +503,29 @@ static inline struct proc_dir_entry *kmodlab_fi_proc_mkdir(const char *name,
 	return kmodlab_fi_pde(n, proc_mkdir(name, parent), name, parent, api, file, line);
 }
 
+static inline struct proc_dir_entry *kmodlab_fi_proc_mkdir_data(const char *name, umode_t mode,
+		struct proc_dir_entry *parent, void *data, const char *api, const char *file,
+		int line)
+{
+	int n = kmodlab_fi_begin(api, file, line, true);
+
+	if (n < 0)
+		return NULL;
+	return kmodlab_fi_pde(n, proc_mkdir_data(name, mode, parent, data), name, parent, api, file,
+			      line);
+}
+
+static inline struct proc_dir_entry *kmodlab_fi_proc_symlink(const char *name,
+		struct proc_dir_entry *parent, const char *dest, const char *api, const char *file,
+		int line)
+{
+	int n = kmodlab_fi_begin(api, file, line, true);
+
+	if (n < 0)
+		return NULL;
+	return kmodlab_fi_pde(n, proc_symlink(name, parent, dest), name, parent, api, file, line);
+}
+
 static inline void kmodlab_fi_proc_remove(struct proc_dir_entry *pde, const char *api,
 					  const char *file, int line)
 {
@@ -556,6 +620,11 @@ static inline int kmodlab_fi_kthread_stop(struct task_struct *t, const char *api
 #define krealloc(a, b, c) kmodlab_fi_krealloc((a), (b), (c), "krealloc", KMODLAB_FI_AT)
 #define kstrdup(a, b) kmodlab_fi_kstrdup((a), (b), "kstrdup", KMODLAB_FI_AT)
 #define kmemdup(a, b, c) kmodlab_fi_kmemdup((a), (b), (c), "kmemdup", KMODLAB_FI_AT)
+#define kstrndup(a, b, c) kmodlab_fi_kstrndup((a), (b), (c), "kstrndup", KMODLAB_FI_AT)
+#define kmemdup_nul(a, b, c) kmodlab_fi_kmemdup_nul((a), (b), (c), "kmemdup_nul", KMODLAB_FI_AT)
+#define kmalloc_node(a, b, c) kmodlab_fi_kmalloc_node((a), (b), (c), "kmalloc_node", KMODLAB_FI_AT)
+#define kzalloc_node(a, b, c) \
+	kmodlab_fi_kmalloc_node((a), (b) | __GFP_ZERO, (c), "kzalloc_node", KMODLAB_FI_AT)
 #define kasprintf(g, f, ...) ({							\
 	gfp_t __kfi_g = (g);							\
 	int __kfi_n = kmodlab_fi_begin("kasprintf", KMODLAB_FI_AT,		\
@@ -641,6 +710,11 @@ static inline int kmodlab_fi_kthread_stop(struct task_struct *t, const char *api
 #define proc_create_seq_private(a, b, c, d, e, f) kmodlab_fi_proc_create_seq_private((a), (b), \
 	(c), (d), (e), (f), "proc_create_seq_private", KMODLAB_FI_AT)
 #define proc_mkdir(a, b) kmodlab_fi_proc_mkdir((a), (b), "proc_mkdir", KMODLAB_FI_AT)
+#define proc_mkdir_mode(a, b, c) \
+	kmodlab_fi_proc_mkdir_data((a), (b), (c), NULL, "proc_mkdir_mode", KMODLAB_FI_AT)
+#define proc_mkdir_data(a, b, c, d) \
+	kmodlab_fi_proc_mkdir_data((a), (b), (c), (d), "proc_mkdir_data", KMODLAB_FI_AT)
+#define proc_symlink(a, b, c) kmodlab_fi_proc_symlink((a), (b), (c), "proc_symlink", KMODLAB_FI_AT)
 #define proc_remove(a) kmodlab_fi_proc_remove((a), "proc_remove", KMODLAB_FI_AT)
 #define remove_proc_entry(a, b) \
 	kmodlab_fi_remove_proc_entry((a), (b), "remove_proc_entry", KMODLAB_FI_AT)

@@ -45,6 +45,10 @@ static struct {
 	void *vzalloc_buf;
 	void *kvmalloc_buf;
 	void *kvcalloc_buf;
+	char *strndup_buf;
+	char *memdup_nul_buf;
+	void *node_buf;
+	void *znode_buf;
 	struct kmem_cache *cache;
 	struct many_item *item;
 	struct many_item *zitem;
@@ -131,6 +135,10 @@ static void many_cleanup(void)
 	if (m.item)
 		kmem_cache_free(m.cache, m.item);
 	kmem_cache_destroy(m.cache);
+	kfree(m.znode_buf);
+	kfree(m.node_buf);
+	kfree(m.memdup_nul_buf);
+	kfree(m.strndup_buf);
 	kvfree(m.kvcalloc_buf);
 	kvfree(m.kvmalloc_buf);
 	vfree(m.vzalloc_buf);
@@ -170,6 +178,12 @@ static int many_memory(void)
 	m.kvcalloc_buf = kvcalloc(16, sizeof(u64), GFP_KERNEL);
 	if (!m.strdup_buf || !m.memdup_buf || !m.asprintf_buf || !m.vmalloc_buf ||
 	    !m.vzalloc_buf || !m.kvmalloc_buf || !m.kvcalloc_buf)
+		return -ENOMEM;
+	m.strndup_buf = kstrndup("many apis", 4, GFP_KERNEL);
+	m.memdup_nul_buf = kmemdup_nul("abc", 3, GFP_KERNEL);
+	m.node_buf = kmalloc_node(64, GFP_KERNEL, NUMA_NO_NODE);
+	m.znode_buf = kzalloc_node(64, GFP_KERNEL, NUMA_NO_NODE);
+	if (!m.strndup_buf || !m.memdup_nul_buf || !m.node_buf || !m.znode_buf)
 		return -ENOMEM;
 	m.cache = kmem_cache_create("many_apis_item", sizeof(struct many_item), 0, 0, NULL);
 	if (!m.cache)
@@ -233,6 +247,12 @@ static int many_files(void)
 
 	m.pdir = proc_mkdir("many_apis", NULL);
 	if (!m.pdir)
+		return -ENOMEM;
+	if (!proc_mkdir_mode("mode", 0500, m.pdir))
+		return -ENOMEM;
+	if (!proc_mkdir_data("data_dir", 0555, m.pdir, &m))
+		return -ENOMEM;
+	if (!proc_symlink("link", m.pdir, "single"))
 		return -ENOMEM;
 	if (!proc_create_single("single", 0444, m.pdir, many_show))
 		return -ENOMEM;
