@@ -33,6 +33,8 @@ CORPUS: dict[str, tuple[str, dict[str, str]]] = {
     # run; the fault-injection check (it needs the ledger) says it could not decide.
     "uninstrumentable": ("grader/uninstrumentable", {"fault-injection": "error"}),
     "leak_kmalloc": ("leaky/leak_kmalloc", {"leaks": "fail"}),
+    # Memory the kernel allocates for the module (kasprintf): a leak, not a registration.
+    "leak_kasprintf": ("leaky/leak_kasprintf", {"leaks": "fail"}),
     "fake_output_leak": ("corpus/fake_output_leak", {"leaks": "fail"}),
     "leak_proc": (
         "leaky/leak_proc",
