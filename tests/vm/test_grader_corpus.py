@@ -45,6 +45,8 @@ CORPUS: dict[str, tuple[str, dict[str, str]]] = {
     "leak_class": ("leaky/leak_class", {"cycle": "fail", "registrations": "fail"}),
     "leak_debugfs": ("leaky/leak_debugfs", {"registrations": "fail"}),
     "leak_kthread": ("leaky/leak_kthread", {"registrations": "fail"}),
+    # Invisible in /sys and /proc: only the ledger sees it.
+    "leak_workqueue": ("leaky/leak_workqueue", {"registrations": "fail"}),
     "ladder_skips_one": ("grader/ladder_skips_one", {"fault-injection": "fail"}),
     "unchecked_alloc": ("grader/unchecked_alloc", {"fault-injection": "fail"}),
     "oops_in_init": (

@@ -322,6 +322,7 @@ MANY_APIS = [
     "debugfs_create_file",
     "kthread_run",
     "kthread_create",
+    "alloc_workqueue",
 ]
 
 

@@ -72,6 +72,7 @@ ACQUIRE_KIND: dict[str, str] = {
     "debugfs_create_file": "debugfs",
     "kthread_create": "kthread",
     "kthread_run": "kthread",
+    "alloc_workqueue": "workqueue",
 }
 # Kinds that are memory (the `leaks` check); the others are registrations.
 MEMORY_KINDS = frozenset({"kmem", "vmem", "kvmem", "slab"})
@@ -96,6 +97,7 @@ RELEASE_KINDS: dict[str, tuple[str, ...]] = {
     "remove_proc_subtree": ("proc",),
     "debugfs_remove": ("debugfs",),
     "kthread_stop": ("kthread",),
+    "destroy_workqueue": ("workqueue",),
 }
 
 _NULL = "0" * 16

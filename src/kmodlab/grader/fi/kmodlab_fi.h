@@ -604,6 +604,13 @@ static inline int kmodlab_fi_kthread_stop(struct task_struct *t, const char *api
 	return kthread_stop(t);
 }
 
+static inline void kmodlab_fi_destroy_workqueue(struct workqueue_struct *wq, const char *api,
+						const char *file, int line)
+{
+	kmodlab_fi_note("release", 0, api, file, line, NULL, "h=%px", wq);
+	destroy_workqueue(wq);
+}
+
 /* ---- the public names -------------------------------------------------- */
 /*
  * Macro parameters are single letters so that no parameter name can capture
@@ -750,5 +757,17 @@ static inline int kmodlab_fi_kthread_stop(struct task_struct *t, const char *api
 	__kfi_t;								\
 })
 #define kthread_stop(a) kmodlab_fi_kthread_stop((a), "kthread_stop", KMODLAB_FI_AT)
+/* create_workqueue() and friends expand to alloc_workqueue(): recorded as that. */
+#define alloc_workqueue(f, fl, ma, ...) ({					\
+	int __kfi_n = kmodlab_fi_begin("alloc_workqueue", KMODLAB_FI_AT, true);	\
+	struct workqueue_struct *__kfi_w = __kfi_n < 0 ? NULL :			\
+		alloc_workqueue(f, fl, ma, ##__VA_ARGS__);				\
+	if (__kfi_n > 0)							\
+		kmodlab_fi_note(__kfi_w ? "acquire" : "fail", __kfi_n, "alloc_workqueue", \
+				KMODLAB_FI_AT, NULL, "h=%px", __kfi_w);			\
+	__kfi_w;								\
+})
+#define destroy_workqueue(a) \
+	kmodlab_fi_destroy_workqueue((a), "destroy_workqueue", KMODLAB_FI_AT)
 
 #endif /* KMODLAB_FI_H */

@@ -17,6 +17,7 @@
 #include <linux/debugfs.h>
 #include <linux/kthread.h>
 #include <linux/delay.h>
+#include <linux/workqueue.h>
 
 struct many_item {
 	int id;
@@ -66,6 +67,7 @@ static struct {
 	struct dentry *ddir;
 	struct task_struct *runner;
 	struct task_struct *sleeper;
+	struct workqueue_struct *wq;
 } m;
 
 static int many_show(struct seq_file *s, void *v)
@@ -109,6 +111,8 @@ static int many_thread(void *data)
 
 static void many_cleanup(void)
 {
+	if (m.wq)
+		destroy_workqueue(m.wq);
 	if (m.sleeper)
 		kthread_stop(m.sleeper);
 	if (m.runner)
@@ -281,6 +285,9 @@ static int many_threads(void)
 	if (IS_ERR(t))
 		return PTR_ERR(t);
 	m.sleeper = t;
+	m.wq = alloc_workqueue("many_apis_wq", 0, 1);
+	if (!m.wq)
+		return -ENOMEM;
 	return 0;
 }
 
