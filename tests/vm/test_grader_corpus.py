@@ -35,6 +35,7 @@ CORPUS: dict[str, tuple[str, dict[str, str]]] = {
     "leak_kmalloc": ("leaky/leak_kmalloc", {"leaks": "fail"}),
     # Memory the kernel allocates for the module (kasprintf): a leak, not a registration.
     "leak_kasprintf": ("leaky/leak_kasprintf", {"leaks": "fail"}),
+    "leak_pages": ("leaky/leak_pages", {"leaks": "fail"}),  # not kmalloc: the ledger sees it
     "fake_output_leak": ("corpus/fake_output_leak", {"leaks": "fail"}),
     "leak_proc": (
         "leaky/leak_proc",

@@ -39,6 +39,7 @@ ACQUIRE_KIND: dict[str, str] = {
         "kmem",
     ),
     "kasprintf": "kmem",
+    **dict.fromkeys(("__get_free_pages", "get_zeroed_page", "alloc_pages"), "pages"),
     "vmalloc": "vmem",
     "vzalloc": "vmem",
     **dict.fromkeys(("kvmalloc", "kvzalloc", "kvcalloc", "kvmalloc_array"), "kvmem"),
@@ -75,7 +76,7 @@ ACQUIRE_KIND: dict[str, str] = {
     "alloc_workqueue": "workqueue",
 }
 # Kinds that are memory (the `leaks` check); the others are registrations.
-MEMORY_KINDS = frozenset({"kmem", "vmem", "kvmem", "slab"})
+MEMORY_KINDS = frozenset({"kmem", "vmem", "kvmem", "slab", "pages"})
 # What a release can free, by the API that releases. kvmalloc memory may come
 # from either allocator, so any of the three frees is taken as its release.
 RELEASE_KINDS: dict[str, tuple[str, ...]] = {
@@ -83,6 +84,8 @@ RELEASE_KINDS: dict[str, tuple[str, ...]] = {
     "kfree_sensitive": ("kmem", "kvmem"),
     "kvfree": ("kmem", "vmem", "kvmem"),
     "vfree": ("vmem", "kvmem"),
+    "free_pages": ("pages",),
+    "__free_pages": ("pages",),
     "kmem_cache_free": ("slab",),
     "kmem_cache_destroy": ("cache",),
     "unregister_chrdev": ("chrdev",),

@@ -183,6 +183,48 @@ static inline void *kmodlab_fi_kmalloc_node(size_t size, gfp_t flags, int node, 
 	return p;
 }
 
+static inline unsigned long kmodlab_fi_get_free_pages(gfp_t flags, unsigned int order,
+						     const char *api, const char *file, int line)
+{
+	int n = kmodlab_fi_begin(api, file, line, KMODLAB_FI_MAY_FAIL(flags));
+	unsigned long a;
+
+	if (n < 0)
+		return 0;
+	a = __get_free_pages(flags, order);
+	kmodlab_fi_note(a ? "acquire" : "fail", n, api, file, line, NULL, "h=%px size=%lu",
+			(void *)a, PAGE_SIZE << order);
+	return a;
+}
+
+static inline struct page *kmodlab_fi_alloc_pages(gfp_t flags, unsigned int order,
+						  const char *api, const char *file, int line)
+{
+	int n = kmodlab_fi_begin(api, file, line, KMODLAB_FI_MAY_FAIL(flags));
+	struct page *p;
+
+	if (n < 0)
+		return NULL;
+	p = alloc_pages(flags, order);
+	kmodlab_fi_note(p ? "acquire" : "fail", n, api, file, line, NULL, "h=%px size=%lu", p,
+			PAGE_SIZE << order);
+	return p;
+}
+
+static inline void kmodlab_fi_free_pages(unsigned long addr, unsigned int order, const char *api,
+					 const char *file, int line)
+{
+	kmodlab_fi_note("release", 0, api, file, line, NULL, "h=%px", (void *)addr);
+	free_pages(addr, order);
+}
+
+static inline void kmodlab_fi___free_pages(struct page *p, unsigned int order, const char *api,
+					   const char *file, int line)
+{
+	kmodlab_fi_note("release", 0, api, file, line, NULL, "h=%px", p);
+	__free_pages(p, order);
+}
+
 static inline void *kmodlab_fi_vmalloc(unsigned long size, bool zero, const char *api,
 				       const char *file, int line)
 {
@@ -632,6 +674,14 @@ static inline void kmodlab_fi_destroy_workqueue(struct workqueue_struct *wq, con
 #define kmalloc_node(a, b, c) kmodlab_fi_kmalloc_node((a), (b), (c), "kmalloc_node", KMODLAB_FI_AT)
 #define kzalloc_node(a, b, c) \
 	kmodlab_fi_kmalloc_node((a), (b) | __GFP_ZERO, (c), "kzalloc_node", KMODLAB_FI_AT)
+/* __get_free_page(), alloc_page(), free_page(), __free_page() expand to these. */
+#define __get_free_pages(a, b) \
+	kmodlab_fi_get_free_pages((a), (b), "__get_free_pages", KMODLAB_FI_AT)
+#define get_zeroed_page(a) \
+	kmodlab_fi_get_free_pages((a) | __GFP_ZERO, 0, "get_zeroed_page", KMODLAB_FI_AT)
+#define alloc_pages(a, b) kmodlab_fi_alloc_pages((a), (b), "alloc_pages", KMODLAB_FI_AT)
+#define free_pages(a, b) kmodlab_fi_free_pages((a), (b), "free_pages", KMODLAB_FI_AT)
+#define __free_pages(a, b) kmodlab_fi___free_pages((a), (b), "__free_pages", KMODLAB_FI_AT)
 #define kasprintf(g, f, ...) ({							\
 	gfp_t __kfi_g = (g);							\
 	int __kfi_n = kmodlab_fi_begin("kasprintf", KMODLAB_FI_AT,		\

@@ -50,6 +50,9 @@ static struct {
 	char *memdup_nul_buf;
 	void *node_buf;
 	void *znode_buf;
+	unsigned long pages_addr;
+	unsigned long zeroed_page;
+	struct page *page;
 	struct kmem_cache *cache;
 	struct many_item *item;
 	struct many_item *zitem;
@@ -139,6 +142,10 @@ static void many_cleanup(void)
 	if (m.item)
 		kmem_cache_free(m.cache, m.item);
 	kmem_cache_destroy(m.cache);
+	if (m.page)
+		__free_page(m.page);
+	free_page(m.zeroed_page); /* 0 is ignored */
+	free_pages(m.pages_addr, 1);
 	kfree(m.znode_buf);
 	kfree(m.node_buf);
 	kfree(m.memdup_nul_buf);
@@ -188,6 +195,11 @@ static int many_memory(void)
 	m.node_buf = kmalloc_node(64, GFP_KERNEL, NUMA_NO_NODE);
 	m.znode_buf = kzalloc_node(64, GFP_KERNEL, NUMA_NO_NODE);
 	if (!m.strndup_buf || !m.memdup_nul_buf || !m.node_buf || !m.znode_buf)
+		return -ENOMEM;
+	m.pages_addr = __get_free_pages(GFP_KERNEL, 1);
+	m.zeroed_page = get_zeroed_page(GFP_KERNEL);
+	m.page = alloc_page(GFP_KERNEL);
+	if (!m.pages_addr || !m.zeroed_page || !m.page)
 		return -ENOMEM;
 	m.cache = kmem_cache_create("many_apis_item", sizeof(struct many_item), 0, 0, NULL);
 	if (!m.cache)
