@@ -223,16 +223,16 @@ class Guest:
     def _recv(self, deadline: float, watch: _FatalWatch | None = None) -> bytes:
         assert self._sock is not None
         while True:
-            now = time.monotonic()
-            left = deadline - now
+            left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError
-            if watch is not None and watch.expired(now):
-                raise _FatalHang
             wait = min(left, WATCH_EVERY_S) if watch is not None else left
             ready, _, _ = select.select([self._sock], [], [], wait)
             if ready:
                 break
+            # Only while nothing arrives: a busy answer never pays for the scan.
+            if watch is not None and watch.expired(time.monotonic()):
+                raise _FatalHang
         data = self._sock.recv(1 << 16)
         if not data:
             self.proc.wait(timeout=5)
