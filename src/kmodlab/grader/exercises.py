@@ -66,6 +66,11 @@ def _texts(steps) -> list[str]:  # type: ignore[no-untyped-def]
     return [r.text for s in steps for r in s.kmsg]
 
 
+def _levels(steps) -> list[int]:  # type: ignore[no-untyped-def]
+    """The printk level of each record _texts(steps) returns, in the same order."""
+    return [r.level for s in steps for r in s.kmsg]
+
+
 def read_symvers(path: Path) -> dict[str, dict[str, str]]:
     """Module.symvers of the student's build: {module: {symbol: export type}}."""
     out: dict[str, dict[str, str]] = {}
@@ -91,8 +96,8 @@ def host_evidence(ev: Evidence) -> dict[str, Any]:
         "load_log": _texts(ev.loads),
         "unload_log": _texts(ev.unloads),
         # printk levels of those records, in the same order (0 emerg .. 7 debug)
-        "load_levels": [r.level for s in ev.loads for r in s.kmsg],
-        "unload_levels": [r.level for s in ev.unloads for r in s.kmsg],
+        "load_levels": _levels(ev.loads),
+        "unload_levels": _levels(ev.unloads),
         "modinfo": modinfo,
         # A module that exports nothing is still evidence (of exporting nothing).
         "exports": {name: {} for name in ev.kos}

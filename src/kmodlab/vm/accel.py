@@ -57,7 +57,7 @@ def probe(
     """The first accelerator a real guest boots with; explains every one that failed."""
     failures: list[str] = []
     for accel in options:
-        reason = try_boot(_with_accel(base, accel))
+        reason = try_boot(fitted(base, accel))
         if reason is None:
             note = f"using {accel.description}"
             if failures:
@@ -68,10 +68,6 @@ def probe(
         "the guest kernel does not boot with any accelerator: " + "; ".join(failures),
         "run `kmodlab doctor` for details",
     )
-
-
-def _with_accel(spec: MachineSpec, accel: Accelerator) -> MachineSpec:
-    return fitted(spec, accel)
 
 
 def _cache_key(spec: MachineSpec, qemu: str) -> str:
