@@ -7,8 +7,10 @@ Every user-fixable problem is a KmodlabError, printed as one line
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,7 +18,8 @@ from importlib import resources
 from pathlib import Path
 
 from kmodlab import __version__
-from kmodlab.errors import KmodlabError
+from kmodlab.errors import InputError, KmodlabError
+from kmodlab.extras import require as require_extra
 
 EXIT_USAGE = 2
 
@@ -201,16 +204,62 @@ def _repo_root() -> Path | None:
 
 def cmd_lab(args: argparse.Namespace) -> int:
     """The main job: set up, then JupyterLab on the course notebooks (or the hello demo)."""
+    notebooks = None if args.demo else notebooks_dir(args.notebooks)
+    if notebooks is not None:
+        require_extra("lab")  # before set-up: say it at once, not after minutes of downloads
     if not args.skip_setup:
         cmd_setup(argparse.Namespace(debs=args.debs, no_install=False))
-    root = _repo_root()
-    notebooks = root / "notebooks" if root else None
-    if args.demo or notebooks is None or not notebooks.is_dir():
+    if notebooks is None:
         return _hello_demo()
     argv = lab_argv(notebooks, port=args.port, ip=args.ip, open_browser=args.browser)
     _print_err(f"starting JupyterLab on {notebooks} (open the URL below; Ctrl-C stops it)")
     # The guest itself starts with the first notebook cell that needs it.
-    return subprocess.call(argv, cwd=notebooks)
+    return serve(argv, cwd=notebooks)
+
+
+def notebooks_dir(given: Path | None) -> Path:
+    """--notebooks, else the checkout's notebooks/, else ./notebooks (from `course init`)."""
+    if given is not None:
+        if not given.is_dir():
+            raise InputError(f"{given}: not a folder", "pass the folder holding the notebooks")
+        return given
+    root = _repo_root()
+    for candidate in ([root / "notebooks"] if root else []) + [Path.cwd() / "notebooks"]:
+        if candidate.is_dir():
+            return candidate
+    raise InputError(
+        "no course notebooks here (an installed kmodlab carries them as course content)",
+        "run `kmodlab course init DIR`, then `kmodlab lab` in DIR (or `kmodlab lab --demo`)",
+    )
+
+
+def serve(argv: list[str], *, cwd: Path) -> int:
+    """Run a server (JupyterLab) in the foreground and pass SIGTERM and SIGHUP on to it.
+
+    Without this, SIGTERM (a hub, systemd, `kill`) would end kmodlab and leave
+    JupyterLab running, orphaned. Ctrl-C reaches both from the terminal:
+    JupyterLab asks to confirm, and kmodlab waits for its answer.
+    """
+    proc = subprocess.Popen(argv, cwd=cwd)
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        while True:
+            try:
+                rc = proc.wait()
+                break
+            except KeyboardInterrupt:
+                continue  # the terminal sent SIGINT to JupyterLab too; it decides
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return 128 + received[0] if received else rc
 
 
 def lab_argv(notebooks: Path, *, port: int, ip: str, open_browser: bool) -> list[str]:
@@ -246,6 +295,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         raise KmodlabError(
             "the test suite lives in a kmodlab checkout", "run this from a git clone"
         )
+    require_extra("dev")
     if not args.skip_setup:
         from kmodlab.kernel.hostpkgs import TEST_PACKAGES, ensure_host_packages
 
@@ -368,6 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--browser", action="store_true", help="open a web browser")
     s.add_argument("--demo", action="store_true", help="run hello in the lab VM and exit")
+    s.add_argument(
+        "--notebooks",
+        type=Path,
+        metavar="DIR",
+        help="serve this folder (default: the checkout's notebooks/, else ./notebooks)",
+    )
     s.set_defaults(func=cmd_lab)
 
     s = sub.add_parser(
