@@ -193,6 +193,32 @@ def cmd_shell(args: argparse.Namespace) -> int:
     return run_shell(Path(args.dir))
 
 
+# -- course -----------------------------------------------------------------
+def cmd_course_init(args: argparse.Namespace) -> int:
+    from kmodlab.coursefiles import init_course
+
+    dest = Path(args.dir)
+    written = init_course(dest, student=args.student, force=args.force)
+    folders = sorted({p.parts[0] for p in written})
+    print(f"{dest}: {len(written)} files in {', '.join(f + '/' for f in folders)}")
+    if "notebooks" in folders:
+        _print_err(f"start the lab with: cd {dest} && kmodlab lab")
+    if "autograder" in folders:
+        _print_err(
+            f"to grade with these (edited) checks: export KMODLAB_AUTOGRADER={dest.resolve()}"
+            "/autograder"
+        )
+    return 0
+
+
+def cmd_course_extract(args: argparse.Namespace) -> int:
+    require_extra("course")
+    from kmodlab.course.__main__ import main as course_main
+
+    # Options before the first positional argument are not in REMAINDER: parse() kept them.
+    return course_main(["extract", *args.unknown, *args.rest, *args.argv])
+
+
 # -- lab / test -------------------------------------------------------------
 def _repo_root() -> Path | None:
     here = Path(__file__).resolve()
@@ -427,6 +453,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_lab)
 
     s = sub.add_parser(
+        "course",
+        help="the course: copy it out of the installed package, extract submitted modules",
+        description="The course's content (notebooks, exercises, solutions, autograder "
+        "specs, the nbgrader course) ships inside kmodlab; `course init` copies it out.",
+    )
+    csub = s.add_subparsers(dest="course_cmd", required=True, metavar="ACTION")
+    c = csub.add_parser(
+        "init",
+        help="copy the course into DIR",
+        description="Copy notebooks/, exercises/, solutions/, autograder/ and course/ (the "
+        "nbgrader course) into DIR. --student copies notebooks/ and exercises/ only.",
+    )
+    c.add_argument("dir", metavar="DIR")
+    c.add_argument("--student", action="store_true", help="only what students need")
+    c.add_argument("--force", action="store_true", help="overwrite the course's folders")
+    c.set_defaults(func=cmd_course_init)
+    c = csub.add_parser(
+        "extract",
+        help="the %%%%kmodule cells of notebooks as module files (needs kmodlab[course])",
+        description="Same as `python -m kmodlab.course extract`: NOTEBOOK OUT, or "
+        "SUBMITTED OUT --assignment A [--exercise E].",
+        add_help=False,
+    )
+    c.add_argument("rest", nargs=argparse.REMAINDER)
+    c.set_defaults(func=cmd_course_extract)
+
+    s = sub.add_parser(
         "test",
         help="set up, then run the whole test suite (pytest)",
         description="Set up, run `ruff check`, then pytest. Other arguments go to pytest.",
@@ -465,9 +518,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         argv, rest = argv[:cut], argv[cut + 1 :]
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown and args.cmd != "test":
+    passthrough = args.cmd == "test" or getattr(args, "course_cmd", None) == "extract"
+    if unknown and not passthrough:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = rest
+    args.unknown = unknown
     args.pytest_args = unknown + rest
     return args
 

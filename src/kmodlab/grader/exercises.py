@@ -26,11 +26,14 @@ from kmodlab.vm.session import LabMachine, Session
 
 
 def autograder_dir() -> Path:
-    """$KMODLAB_AUTOGRADER, else the checkout's autograder/ folder."""
+    """$KMODLAB_AUTOGRADER, else the checkout's autograder/ folder, else the installed
+    package's copy (kmodlab.coursefiles)."""
     env = os.environ.get("KMODLAB_AUTOGRADER")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "autograder"
+    from kmodlab.coursefiles import content_root
+
+    return (content_root() or Path(__file__).resolve().parents[3]) / "autograder"
 
 
 def known_exercises() -> list[str]:
