@@ -62,7 +62,9 @@ def test_each_submission_gets_json_text_and_a_csv_row(tmp_path) -> None:
     summary = grade_batch(subs, out, grade=fake_report, progress=False)
     assert summary.graded == NAMES and summary.resumed == [] and summary.errors == []
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{n}.json" for n in NAMES] + [f"{n}.txt" for n in NAMES] + ["summary.csv"]
+        [f"{n}.json" for n in NAMES]
+        + [f"{n}.txt" for n in NAMES]
+        + ["summary.csv", "gradebook.csv"]
     )
     assert load_report(out / "alice.json") is not None
     assert "kmodlab report for alice" in (out / "alice.txt").read_text()

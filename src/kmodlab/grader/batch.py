@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # rich is imported only when a bar is shown
 GradeFn = Callable[[Path], Report]
 GRADER_CHECK = "grader"  # the check id of a report for a submission the grader failed on
 SUMMARY_CSV = "summary.csv"
+GRADEBOOK_CSV = "gradebook.csv"  # for an LMS: student, total, max, percent
 FIXED_COLUMNS = ("name", "score", "max_score", "status")
 TRACEBACK_LINES = 30  # enough to find the failing frame, short enough to read
 
@@ -216,6 +217,7 @@ class _Batch:
     def write_csv(self) -> None:
         """Rewrite summary.csv from every report so far (caller holds the lock or is alone)."""
         atomic_write(self.output_dir / SUMMARY_CSV, summary_csv(self.reports).encode("utf-8"))
+        atomic_write(self.output_dir / GRADEBOOK_CSV, gradebook_csv(self.reports).encode("utf-8"))
 
 
 def summary_csv(reports: dict[str, Report]) -> str:
@@ -237,6 +239,28 @@ def summary_csv(reports: dict[str, Report]) -> str:
         cells = [_cell(c.score) if (c := r.check(i)) else "" for i in ids]
         writer.writerow([n, _cell(r.score), _cell(r.max_score), *cells, overall_status(r)])
     return out.getvalue()
+
+
+def gradebook_csv(reports: dict[str, Report]) -> str:
+    """The grades an LMS imports: student, total, max, percent; one row per student by name.
+
+    A submission the grader failed on has empty cells (not 0): it has no grade yet, and an
+    LMS import leaves an empty cell ungraded instead of recording a zero.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["student", "total", "max", "percent"])
+    for name in sorted(reports):
+        writer.writerow([name, *gradebook_row(reports[name])])
+    return out.getvalue()
+
+
+def gradebook_row(report: Report) -> list[str]:
+    """total, max and percent (two decimals) of one report; empty for a grader error."""
+    if report.check(GRADER_CHECK) or report.max_score <= 0:
+        return ["", "", ""]
+    percent = f"{100 * report.score / report.max_score:.2f}"
+    return [_cell(report.score), _cell(report.max_score), percent]
 
 
 def overall_status(report: Report) -> str:
