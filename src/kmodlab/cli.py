@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import traceback
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -24,8 +27,19 @@ from kmodlab.extras import require as require_extra
 EXIT_USAGE = 2
 
 
+# -q: 0 (results and errors only), default 1 (also status lines), -v: 2 (also the
+# traceback of an internal error). Status lines go to stderr, results to stdout.
+VERBOSITY = 1
+
+
 def _print_err(msg: str) -> None:
     print(f"kmodlab: {msg}", file=sys.stderr)
+
+
+def _say(msg: str) -> None:
+    """A status line (what kmodlab is doing, where it wrote): not with -q."""
+    if VERBOSITY >= 1:
+        _print_err(msg)
 
 
 # -- setup / doctor ---------------------------------------------------------
@@ -33,12 +47,12 @@ def cmd_setup(args: argparse.Namespace) -> int:
     from kmodlab.setup import setup
     from kmodlab.vm.session import prepare, start_guest
 
-    kernel = setup(debs_dir=args.debs, install_packages=not args.no_install)
-    _print_err("preparing the guest (initramfs, accelerator, saved snapshot)")
+    kernel = setup(debs_dir=args.debs, install_packages=not args.no_install, quiet=VERBOSITY < 1)
+    _say("preparing the guest (initramfs, accelerator, saved snapshot)")
     machine = prepare(kernel=kernel)
-    _print_err(machine.accel_note)
+    _say(machine.accel_note)
     start_guest(machine).close()  # saves the snapshot on first use
-    _print_err(f"ready: guest kernel {kernel.abi}")
+    _say(f"ready: guest kernel {kernel.abi}")
     return 0
 
 
@@ -46,9 +60,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from kmodlab.doctor import run_checks
 
     failed = 0
+    findings = []
     for finding in run_checks():
-        print(finding.line(), flush=True)
+        if args.json:
+            findings.append(dataclasses.asdict(finding))
+        else:
+            print(finding.line(), flush=True)
         failed += not finding.ok
+    if args.json:
+        print(json.dumps({"ok": not failed, "checks": findings}, indent=2))
     return 1 if failed else 0
 
 
@@ -160,7 +180,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     text = _render(report, args.format, submission)
     if args.output:
         atomic_write(Path(args.output), text.encode() + b"\n")
-        _print_err(f"report written to {args.output} (score {report.score}/{report.max_score})")
+        _say(f"report written to {args.output} (score {report.score}/{report.max_score})")
     else:
         print(text)
     return 0
@@ -178,8 +198,9 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
         Path(args.output_dir),
         grade=lambda sub: grade(sub, exercise=args.exercise, limits=limits, machine=machine),
         jobs=args.jobs,
+        progress=VERBOSITY >= 1,
     )
-    _print_err(
+    _say(
         f"{summary.total} submissions: {len(summary.graded)} graded now, "
         f"{len(summary.resumed)} already done, {len(summary.errors)} grader errors; "
         f"summary in {summary.csv_path}"
@@ -202,9 +223,9 @@ def cmd_course_init(args: argparse.Namespace) -> int:
     folders = sorted({p.parts[0] for p in written})
     print(f"{dest}: {len(written)} files in {', '.join(f + '/' for f in folders)}")
     if "notebooks" in folders:
-        _print_err(f"start the lab with: cd {dest} && kmodlab lab")
+        _say(f"start the lab with: cd {dest} && kmodlab lab")
     if "autograder" in folders:
-        _print_err(
+        _say(
             f"to grade with these (edited) checks: export KMODLAB_AUTOGRADER={dest.resolve()}"
             "/autograder"
         )
@@ -238,7 +259,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     if notebooks is None:
         return _hello_demo()
     argv = lab_argv(notebooks, port=args.port, ip=args.ip, open_browser=args.browser)
-    _print_err(f"starting JupyterLab on {notebooks} (open the URL below; Ctrl-C stops it)")
+    _say(f"starting JupyterLab on {notebooks} (open the URL below; Ctrl-C stops it)")
     # The guest itself starts with the first notebook cell that needs it.
     return serve(argv, cwd=notebooks)
 
@@ -326,8 +347,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         from kmodlab.kernel.hostpkgs import TEST_PACKAGES, ensure_host_packages
 
         cmd_setup(argparse.Namespace(debs=None, no_install=False))
-        ensure_host_packages(install=True, say=_print_err, quiet=False, packages=TEST_PACKAGES)
-    _print_err("ruff check")
+        ensure_host_packages(install=True, say=_say, quiet=VERBOSITY < 1, packages=TEST_PACKAGES)
+    _say("ruff check")
     lint = subprocess.call([sys.executable, "-m", "ruff", "check", "."], cwd=root)
     # Set up above, the real-VM tier must run: a missing VM fails it, never skips it.
     env = {**os.environ, "KMODLAB_REQUIRE_VM": "1"}
@@ -343,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and run them in a real Debian kernel under QEMU (never in your own kernel).",
     )
     p.add_argument("--version", action="version", version=f"kmodlab {__version__}")
+    _verbosity_flags(p, default=0)
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     s = sub.add_parser("setup", help="install packages, fetch the guest kernel and headers")
@@ -359,7 +381,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_setup)
 
-    s = sub.add_parser("doctor", help="check every component, one line each")
+    s = sub.add_parser(
+        "doctor",
+        help="check every component, one line each",
+        description="Check every component (QEMU, accelerator, kernel, headers, compiler, "
+        "sandbox, Python, guest): one line each, OK or the fix. Exit status 1 when any fails.",
+    )
+    s.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"ok": ..., "checks": [{"component", "ok", "detail"}, ...]} instead',
+    )
     s.set_defaults(func=cmd_doctor)
 
     s = sub.add_parser("build", help="build every module of a submission folder in the sandbox")
@@ -486,7 +518,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--skip-setup", action="store_true", help="do not run `setup` first")
     s.set_defaults(func=cmd_test)
+    for command in _subparsers(p):
+        if command.prog.endswith((" test", " extract")):
+            continue  # their -q and -v belong to pytest and to the extractor
+        # After the command too (`kmodlab grade-batch -q ...`); SUPPRESS keeps a flag
+        # given before the command from being reset by the command's default.
+        _verbosity_flags(command, default=argparse.SUPPRESS)
     return p
+
+
+def _subparsers(p: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                yield child
+                yield from _subparsers(child)
+
+
+def _verbosity_flags(p: argparse.ArgumentParser, default: object) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="only results and errors: no status lines or progress bars",
+    )
+    g.add_argument("-v", "--verbose", action="store_true", default=default,
+                   help="more: an internal error's traceback")  # fmt: skip
 
 
 def _grade_flags(p: argparse.ArgumentParser) -> None:
@@ -528,7 +587,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global VERBOSITY
     args = parse(sys.argv[1:] if argv is None else argv)
+    VERBOSITY = 0 if args.quiet else 2 if args.verbose else 1
     try:
         return args.func(args)
     except KmodlabError as e:
@@ -542,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug of ours: one line, the traceback on request
         if os.environ.get("KMODLAB_DEBUG"):
             raise
-        _print_err(
-            f"internal error: {type(e).__name__}: {e} (rerun with KMODLAB_DEBUG=1 for details)"
-        )
+        if VERBOSITY >= 2:
+            traceback.print_exc()
+        _print_err(f"internal error: {type(e).__name__}: {e} (rerun with -v for the traceback)")
         return 70

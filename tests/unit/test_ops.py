@@ -173,3 +173,89 @@ def test_sigterm_to_kmodlab_lab_stops_jupyterlab_too(tmp_path):
             if pid and _alive(pid):
                 os.kill(pid, signal.SIGKILL)
         lab.wait(timeout=10)
+
+
+def test_doctor_json_is_one_document_with_every_finding(monkeypatch, capsys):
+    """Does `doctor --json` print one JSON document with each component's ok and detail,
+    an overall ok, and exit 1 when any component fails, as the text form does?"""
+    import json
+
+    from kmodlab import cli, doctor
+
+    findings = [doctor.Finding("qemu", True, "QEMU 7.2"), doctor.Finding("sandbox", False, "no")]
+    monkeypatch.setattr(doctor, "run_checks", lambda: iter(findings))
+    assert cli.main(["doctor", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {
+        "ok": False,
+        "checks": [
+            {"component": "qemu", "ok": True, "detail": "QEMU 7.2"},
+            {"component": "sandbox", "ok": False, "detail": "no"},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "argv", [["-q", "course", "init"], ["course", "init", "-q"], ["course", "init", "--quiet"]]
+)
+def test_quiet_leaves_results_and_drops_status_lines(tmp_path, capsys, argv):
+    """Does -q (before or after the command) drop the status lines on stderr but keep the
+    result on stdout, where without it both appear?"""
+    from kmodlab import cli
+
+    assert cli.main(["course", "init", "--student", str(tmp_path / "a")]) == 0
+    loud = capsys.readouterr()
+    assert "kmodlab lab" in loud.err and "files in" in loud.out
+    assert cli.main([*argv, "--student", str(tmp_path / "b")]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and "files in" in quiet.out
+
+
+def test_quiet_still_prints_errors(tmp_path, capsys):
+    """Is an error still printed (one line) with -q?"""
+    from kmodlab import cli
+
+    (tmp_path / "f").write_text("x")
+    assert cli.main(["-q", "course", "init", str(tmp_path / "f")]) == 2
+    assert capsys.readouterr().err.startswith("kmodlab: error: ")
+
+
+def test_verbose_shows_an_internal_errors_traceback(monkeypatch, capsys):
+    """Does -v print the traceback of an internal error (a bug), which is one line
+    without it?"""
+    from kmodlab import cli
+
+    def broken(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.delenv("KMODLAB_DEBUG", raising=False)
+    monkeypatch.setattr(cli, "cmd_doctor", broken)
+    assert cli.main(["doctor"]) == 70
+    assert capsys.readouterr().err.count("\n") == 1
+    monkeypatch.setattr(cli, "cmd_doctor", broken)
+    assert cli.main(["doctor", "-v"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "a bug" in err
+
+
+def test_pytest_keeps_its_own_q_and_v():
+    """Do -q and -v after `kmodlab test` still go to pytest?"""
+    from kmodlab.cli import parse
+
+    args = parse(["test", "-q", "-k", "hello"])
+    assert args.pytest_args == ["-q", "-k", "hello"] and not args.quiet
+
+
+def test_every_environment_variable_is_in_the_readme():
+    """Is every environment variable kmodlab (or its test suite) reads listed in the
+    README's Configuration table?"""
+    read = re.compile(r"""(?:environ\.get|environ\[|getenv)\(?\s*["']([A-Z][A-Z0-9_]+)["']""")
+    names = set()
+    for folder in ("src", "tests", "bench"):
+        for path in (ROOT / folder).rglob("*.py"):
+            names |= set(read.findall(path.read_text()))
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Configuration") :]
+    listed = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", table, re.M))
+    assert "KMODLAB_HOME" in names and "KMODLAB_AUTOGRADER" in names
+    assert sorted(names - listed - {"PATH"}) == []  # PATH: a test's child process
