@@ -189,8 +189,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
 def cmd_grade_batch(args: argparse.Namespace) -> int:
     from kmodlab.grader.batch import grade_batch
     from kmodlab.grader.pipeline import grade
+    from kmodlab.grader.shard import parse_shard
     from kmodlab.vm.session import prepare
 
+    if args.shard:
+        parse_shard(args.shard)  # a bad --shard is reported before the guest is prepared
     machine = prepare()  # once: every submission reuses the same saved guest
     limits = _limits(args)
     summary = grade_batch(
@@ -199,6 +202,7 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
         grade=lambda sub: grade(sub, exercise=args.exercise, limits=limits, machine=machine),
         jobs=args.jobs,
         progress=VERBOSITY >= 1,
+        shard=parse_shard(args.shard) if args.shard else None,
     )
     _say(
         f"{summary.total} submissions: {len(summary.graded)} graded now, "
@@ -206,6 +210,22 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
         f"summary in {summary.csv_path}"
     )
     return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from kmodlab.grader.shard import merge
+
+    result = merge([Path(p) for p in args.outputs], Path(args.output_dir))
+    print(
+        f"{result.dest}: {result.reports} reports from {len(args.outputs)} folders "
+        "(summary.csv, gradebook.csv)"
+    )
+    if result.absent_shards:
+        _print_err(f"not merged yet: shard {', '.join(result.absent_shards)}")
+    if result.missing:
+        shown = ", ".join(result.missing[:5]) + (", ..." if len(result.missing) > 5 else "")
+        _print_err(f"{len(result.missing)} submissions of the shards not graded yet: {shown}")
+    return 1 if result.missing or result.absent_shards else 0
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
@@ -461,8 +481,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--output-dir", required=True, metavar="DIR")
     s.add_argument("--exercise", metavar="NAME")
     s.add_argument("--jobs", type=int, default=1, metavar="N", help="submissions at once")
+    s.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="grade only shard K of N (a stable split by folder name; one machine each, "
+        "then `kmodlab merge`)",
+    )
     _grade_flags(s)
     s.set_defaults(func=cmd_grade_batch)
+
+    s = sub.add_parser(
+        "merge",
+        help="join grade-batch outputs (shards) into one folder with one summary.csv",
+        description="Copy the reports of grade-batch output folders (e.g. one per --shard) "
+        "into --output-dir and write one summary.csv and gradebook.csv over all of them. "
+        "Idempotent; keeps reports already there; refuses outputs of different exercises. "
+        "Exit status 1 when a shard or a shard's submission is not graded yet.",
+    )
+    s.add_argument("outputs", nargs="+", metavar="OUT", help="grade-batch --output-dir folders")
+    s.add_argument("-o", "--output-dir", required=True, metavar="DIR", help="the merged folder")
+    s.set_defaults(func=cmd_merge)
 
     s = sub.add_parser(
         "lab",

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 from kmodlab.errors import InputError, KmodlabError
 from kmodlab.grader.formats import read_sources, to_json, to_text
 from kmodlab.grader.model import GENERIC_CHECKS, CheckResult, Finding, Report
+from kmodlab.grader.shard import select as select_shard
+from kmodlab.grader.shard import write_manifest
 from kmodlab.paths import atomic_write
 
 if TYPE_CHECKING:  # rich is imported only when a bar is shown
@@ -67,17 +69,22 @@ def grade_batch(
     jobs: int = 1,
     progress: bool = True,
     retry_errors: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> BatchSummary:
     """Grade every subfolder of submissions_dir into output_dir/<name>.json and .txt.
 
     Submissions with a valid <name>.json are not graded again (resume); with
     retry_errors, those whose report is a grader error are. jobs > 1 grades
     that many at once in threads (grade() spends its time in QEMU processes).
+    With shard=(K, N), only the submissions in shard K of N are (kmodlab.grader.shard).
     """
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1, not {jobs}", "pass --jobs 1 or more")
     subs = list_submissions(submissions_dir, output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    if shard is not None:
+        subs = select_shard(subs, shard)
+        write_manifest(output_dir, shard, [s.name for s in subs])
     batch = _Batch(output_dir, grade, BatchSummary(output_dir))
     todo = [sub for sub in subs if not batch.resume(sub, retry_errors=retry_errors)]
     batch.write_csv()
