@@ -360,15 +360,26 @@ def judge_registrations(ctx: Context) -> CheckResult:
         for lo in leftovers
     ]
     after = state.parse_state(ev.state_after)
+    left = _outstanding(ev, memory=False)
     findings += [
         Finding("leftover", _never(ctx, f"{e.api}() is never undone", e), e.file, e.line,
                 {"witness": "ledger", "api": e.api})
-        for e in _outstanding(ev, memory=False)
+        for e in _roots(left)
         if not _thread_ended(e, after, leftovers)
     ]  # fmt: skip
     if findings:
         return ctx.result("registrations", False, findings[0].message, findings)
     return ctx.result("registrations", True, "nothing registered survives rmmod")
+
+
+def _roots(left: list) -> list:
+    """Leftovers less the debugfs entries inside a leftover directory (removed with it)."""
+    dirs = {e.handle for e in left if ledger.ACQUIRE_KIND.get(e.api) == "debugfs"}
+    return [
+        e
+        for e in left
+        if not (ledger.ACQUIRE_KIND.get(e.api) == "debugfs" and e.detail.get("parent") in dirs)
+    ]
 
 
 def _thread_ended(e, after: dict[str, frozenset[str]], leftovers: list) -> bool:
@@ -501,6 +512,13 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
             if benign
             else f"init ignored the failure of {p.call.api}() and returned 0"
         )
+        if not benign and p.call.api.startswith("debugfs_"):
+            what = [f"{x['api']}() at {x['file']}:{x['line']}" for x in out["leaked"]]
+            what += [lo.message for lo in leftovers] or ["the module did not unload"]
+            msg = (
+                f"init carried on after {p.call.api}() failed (allowed for debugfs), "
+                f"but after rmmod: {'; '.join(what)}"
+            )
         return {**out, "verdict": "pass" if benign else "fail", "message": msg}
     out["leftovers"] = [lo.message for lo in leftovers]
     hints = []
@@ -552,7 +570,8 @@ _FITTING_ERRNO: dict[str, str] = {
 def _minus_one(ctx: Context, p: PointEvidence) -> tuple[str | None, int | None, str] | None:
     """init failed with -1 (which is -EPERM), not the -E code that fits the failed call."""
     sources = _module_source(ctx, p.module)
-    if any(re.search(r"\bEPERM\b", text) for text in sources.values()):
+    code = (re.sub(r"/\*.*?\*/|//[^\n]*", " ", text, flags=re.S) for text in sources.values())
+    if any(re.search(r"\bEPERM\b", text) for text in code):
         return None  # -EPERM written out: a deliberate choice
     fits = _FITTING_ERRNO.get(ledger.ACQUIRE_KIND.get(p.call.api, ""), "a negative errno (-E...)")
     file, line = _site(p.call)
