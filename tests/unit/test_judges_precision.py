@@ -187,6 +187,18 @@ def test_a_double_kfree_is_placed_at_the_second_release():
     assert any((f.file, f.line) == ("double_free.c", 10) for f in health.findings)
 
 
+def test_a_double_free_the_kernel_did_not_notice_is_still_found():
+    """With no kernel report at all, does kernel-health name the second kfree from the ledger?"""
+    ev = captured("double_free")
+    unload = ev.unloads[0].result
+    unload.kmsg = [r for r in unload.kmsg if r.text.startswith(ev.nonce)]
+    unload.status, unload.returncode = "exited", 0
+    health = judges.judge_health(judges.Context(ev))
+    (finding,) = [f for f in health.findings if f.kind == "double-free"]
+    assert (finding.file, finding.line) == ("double_free.c", 10)
+    assert finding.data["first_release"] == "double_free.c:23"
+
+
 def test_an_address_allocated_again_is_no_double_free():
     """Is kfree(p), p = kmalloc() (same address again), kfree(p) not a double free?"""
     lines = [

@@ -79,7 +79,8 @@ def report_finding(ctx: Context, report: KernelReport, step: Step | None = None)
             if loc.file in ctx.ev.sources or not ctx.ev.sources:
                 message = f"{report.title} in {loc.function}()"
                 return Finding(report.kind, message, loc.file, loc.line, {"report": report.text})
-    if report.kind in ("bug", "slab-corruption", "oops") and (twice := _double_release(ctx, step)):
+    slab = report.kind == "slab-corruption" or any(w in report.title for w in ("slub", "slab"))
+    if slab and (twice := _double_release(ctx, step)):
         second, first = twice
         message = (
             f"{report.title}: {second.api}() frees memory that {first.api}() at "
@@ -255,6 +256,14 @@ def judge_health(ctx: Context) -> CheckResult:
             for f in (report_finding(ctx, rep, step) for step, rep in pairs)
         }.values()
     )
+    for second, first in ledger.double_releases(_events(ev, ev.loads + ev.unloads)):
+        # Freed twice, whether or not the allocator noticed (it does only sometimes).
+        if not any((f.file, f.line) == (second.file, second.line) for f in findings):
+            message = (
+                f"{second.api}() frees memory that {first.api}() at {first.where} already freed"
+            )
+            data = {"first_release": first.where}
+            findings.append(Finding("double-free", message, second.file, second.line, data))
     for step in ev.steps():
         if step.result and step.result.status == "timeout":
             # An init or exit stuck for good is a hung task, found before the
