@@ -28,7 +28,7 @@ from kmodlab.grader import kmemtrace, ledger, state
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.formats import read_sources
 from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
-from kmodlab.grader.modinfo import depends, load_order, read_modinfo
+from kmodlab.grader.modinfo import depends, load_order, module_name, read_modinfo
 from kmodlab.vm.console import unexpected_taint
 from kmodlab.vm.guest import CommandResult, GuestError
 from kmodlab.vm.session import Session
@@ -93,7 +93,7 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
     elif plain.ok:
         ev.instrument_problem = "the module builds, but not with kmodlab's instrumentation"
     if ev.build.ok:
-        ev.kos = {m.name: m.ko for m in ev.build.modules}
+        ev.kos = {module_name(m.name): m.ko for m in ev.build.modules}
         ev.order = load_order({n: depends(read_modinfo(ko)) for n, ko in ev.kos.items()})
 
 
@@ -182,7 +182,7 @@ def _settle(ev: Evidence, s: Session, limits: Limits, tracing: bool, *, started:
 
 def _load_all(ev: Evidence, s: Session, limits: Limits) -> bool:
     for name in ev.order:
-        step = _step(s, f"load {name}", ["@load", f"{name}.ko"], limits.load_timeout_s)
+        step = _step(s, f"load {name}", ["@load", ev.ko_file(name)], limits.load_timeout_s)
         ev.loads.append(step)
         if step.crash or not step.result.ok:
             return False
@@ -202,12 +202,12 @@ def _unload_all(ev: Evidence, s: Session, limits: Limits) -> bool:
 def _cycle(ev: Evidence, s: Session, limits: Limits) -> bool:
     if len(ev.order) == 1:
         (name,) = ev.order
-        argv = ["@cycle", f"{name}.ko", name, str(limits.cycles)]
+        argv = ["@cycle", ev.ko_file(name), name, str(limits.cycles)]
         timeout = limits.load_timeout_s * 2 + limits.cycles
         ev.cycles.append(_step(s, f"cycle {name}", argv, timeout))
         return not ev.cycles[-1].crash
     for i in range(1, limits.cycles + 1):
-        for argv in [["@load", f"{n}.ko"] for n in ev.order] + [
+        for argv in [["@load", ev.ko_file(n)] for n in ev.order] + [
             ["@unload", n] for n in reversed(ev.order)
         ]:
             step = _step(s, f"cycle {i}: {' '.join(argv)}", argv, limits.load_timeout_s)
@@ -249,7 +249,7 @@ def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
         for index, call in enumerate(calls[: limits.max_points], start=1):
             point = PointEvidence(module, index, call)
             ev.points.append(point)
-            clean = _run_point(point, s, deps, limits, None if deps else known)
+            clean = _run_point(point, s, ev, limits, None if deps else known)
             known = point.state_after if clean else None
             if not clean or limits.naive:
                 s.restart()
@@ -257,13 +257,14 @@ def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
 
 
 def _run_point(
-    point: PointEvidence, s: Session, deps: list[str], limits: Limits, known: str | None
+    point: PointEvidence, s: Session, ev: Evidence, limits: Limits, known: str | None
 ) -> bool:
     """Run one point; True if the guest is still clean for the next one."""
+    deps = ev.order[: ev.order.index(point.module)]
     for dep in deps:
-        s.run(["@load", f"{dep}.ko"], timeout_s=limits.load_timeout_s)
+        s.run(["@load", ev.ko_file(dep)], timeout_s=limits.load_timeout_s)
     point.state_before = known if known is not None else s.sh(state.STATE_SCRIPT).stdout
-    argv = ["@load", f"{point.module}.ko", f"{FAIL_PARAM}={point.index}"]
+    argv = ["@load", ev.ko_file(point.module), f"{FAIL_PARAM}={point.index}"]
     point.load = _step(
         s, f"load {point.module} failing call {point.index}", argv, limits.load_timeout_s
     )

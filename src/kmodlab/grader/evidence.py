@@ -51,8 +51,9 @@ class Evidence:
     instrumented: bool = False
     instrument_problem: str | None = None
     nonce: str | None = None
-    order: list[str] = field(default_factory=list)  # load order of the modules
-    kos: dict[str, Path] = field(default_factory=dict)
+    # Modules by the kernel's name for them (modinfo.module_name: "hello_1"), in load order.
+    order: list[str] = field(default_factory=list)
+    kos: dict[str, Path] = field(default_factory=dict)  # kernel name -> its .ko ("hello-1.ko")
     taint_before: int | None = None
     taint_after: int | None = None
     state_before: str | None = None
@@ -69,6 +70,10 @@ class Evidence:
     points_error: str | None = None
     exercise: dict[str, object] = field(default_factory=dict)  # evidence for exercise checks
     internal_error: str | None = None  # the grader itself failed somewhere
+
+    def ko_file(self, name: str) -> str:
+        """The file a module is loaded from in the guest (its name may spell "-" as "_")."""
+        return self.kos[name].name
 
     def steps(self) -> list[Step]:
         """Every step of the main guest, in order."""

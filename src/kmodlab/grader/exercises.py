@@ -20,7 +20,7 @@ from kmodlab.grader import expectations as exp
 from kmodlab.grader.evidence import Evidence
 from kmodlab.grader.instrument import FAIL_PARAM
 from kmodlab.grader.model import CheckResult
-from kmodlab.grader.modinfo import read_modinfo
+from kmodlab.grader.modinfo import module_name, read_modinfo
 from kmodlab.vm.guest import GuestError
 from kmodlab.vm.session import LabMachine, Session
 
@@ -82,7 +82,7 @@ def read_symvers(path: Path) -> dict[str, dict[str, str]]:
     for line in path.read_text(errors="replace").splitlines():
         parts = line.split("\t")
         if len(parts) >= 4:
-            out.setdefault(Path(parts[2]).name, {})[parts[1]] = parts[3]
+            out.setdefault(module_name(Path(parts[2]).name), {})[parts[1]] = parts[3]
     return out
 
 
@@ -133,26 +133,27 @@ def _unload_everything(ev: Evidence, s: Session, timeout_s: float) -> None:
 
 
 def _load_all(ev: Evidence, s: Session, timeout_s: float) -> bool:
-    return all(s.run(["@load", f"{n}.ko"], timeout_s=timeout_s).ok for n in ev.order)
+    return all(s.run(["@load", ev.ko_file(n)], timeout_s=timeout_s).ok for n in ev.order)
 
 
 def _params(check: exp.ParamCheck, ev: Evidence, s: Session, timeout_s: float) -> None:
-    m, name = check.module, check.name
+    m, name = module_name(check.module), check.name
     types = dict(
         v.split(":", 1) for v in ev.exercise["modinfo"].get(m, {}).get("parmtype", []) if ":" in v
     )
     entry: dict[str, Any] = {"type": types.get(name), "default": None}
     deps = ev.order[: ev.order.index(m)] if m in ev.order else []
     for dep in deps:
-        s.run(["@load", f"{dep}.ko"], timeout_s=timeout_s)
-    if s.run(["@load", f"{m}.ko"], timeout_s=timeout_s).ok:
+        s.run(["@load", ev.ko_file(dep)], timeout_s=timeout_s)
+    ko = ev.ko_file(m) if m in ev.kos else f"{check.module}.ko"
+    if s.run(["@load", ko], timeout_s=timeout_s).ok:
         r = s.run(["cat", f"/sys/module/{m}/parameters/{name}"])
         entry["default"] = r.stdout.rstrip("\n") if r.ok else None
         s.run(["@unload", m], timeout_s=timeout_s)
     if check.value is not None:
-        r = s.run(["@load", f"{m}.ko", f"{name}={check.value}"], timeout_s=timeout_s)
+        r = s.run(["@load", ko, f"{name}={check.value}"], timeout_s=timeout_s)
         entry["with_value"] = {"returncode": r.returncode, "load_log": [k.text for k in r.kmsg]}
-    ev.exercise.setdefault("params", {}).setdefault(m, {})[name] = entry
+    ev.exercise.setdefault("params", {}).setdefault(check.module, {})[name] = entry
 
 
 def _files(check: exp.FilesCheck, ev: Evidence, s: Session, timeout_s: float) -> None:

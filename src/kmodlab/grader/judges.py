@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from kmodlab.grader import kmemtrace, ledger, state
+from kmodlab.grader import kmemtrace, labels, ledger, state
 from kmodlab.grader.decode import SourceLocation, decode_frame
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
 from kmodlab.grader.labels import find_skipped_label
 from kmodlab.grader.model import CheckResult, Finding
-from kmodlab.vm.console import KernelReport, find_reports, unexpected_taint
+from kmodlab.grader.modinfo import module_name
+from kmodlab.vm.console import KernelReport, find_reports, init_return, unexpected_taint
 from kmodlab.vm.guest import GuestHung
 
 DEFAULT_WEIGHTS = DEFAULT_GENERIC_POINTS
@@ -54,25 +57,77 @@ def errno_name(value: int) -> str:
 
 
 # -- decoding the kernel's reports ------------------------------------------
-def report_finding(ctx: Context, report: KernelReport) -> Finding:
+def report_finding(ctx: Context, report: KernelReport, step: Step | None = None) -> Finding:
     """A kernel report as a finding at the student's line, when the code is theirs.
 
     The faulting RIP is decoded as is; the other frames are return addresses,
     decoded one byte back so they land on the call. Frames in kmodlab's own
-    instrumentation are passed over for the student's caller.
+    instrumentation are passed over for the student's caller. A report with
+    no frame of the student's (kfree is tail-called) is placed at a double
+    release the ledger recorded (in `step`, else anywhere in the run).
     """
+    if (returned := init_return(report)) is not None:
+        return _init_return_finding(ctx, report, *returned)
     frames = [(report.rip, False)] if report.rip else []
     frames += [(f"{sym} [{mod}]", True) for sym, mod in report.frames if mod]
     for frame, is_return in frames:
         sym, _, mod = frame.partition(" [")
-        ko = ctx.ev.kos.get(mod.rstrip("]"))
+        ko = ctx.ev.kos.get(module_name(mod.rstrip("]")))
         loc = decode_frame(sym, ko, return_address=is_return) if ko else None
         if loc and ctx.ev.build:
             loc = loc.for_student(ctx.ev.build)
             if loc.file in ctx.ev.sources or not ctx.ev.sources:
                 message = f"{report.title} in {loc.function}()"
                 return Finding(report.kind, message, loc.file, loc.line, {"report": report.text})
+    slab = report.kind == "slab-corruption" or any(w in report.title for w in ("slub", "slab"))
+    if slab and (twice := _double_release(ctx, step)):
+        second, first = twice
+        message = (
+            f"{report.title}: {second.api}() frees memory that {first.api}() at "
+            f"{first.where} already freed (a double free)"
+        )
+        data = {"report": report.text, "first_release": first.where}
+        return Finding(report.kind, message, second.file, second.line, data)
     return Finding(report.kind, report.title, data={"report": report.text})
+
+
+def _double_release(ctx: Context, step: Step | None) -> tuple | None:
+    """The first (second, first) double release the ledger recorded."""
+    ev = ctx.ev
+    where = [step] if step is not None else [*ev.steps(), *(p.load for p in ev.points if p.load)]
+    for s in where:
+        events = _events(ev, [s] if s not in ev.unloads else [*ev.loads, s])
+        if found := ledger.double_releases(events):
+            return found[0]
+    return None
+
+
+def _module_source(ctx: Context, module: str) -> dict[str, str]:
+    """The student's files that make up one module (all of them when unknown)."""
+    ev = ctx.ev
+    built = ev.build.modules if ev.build else []
+    mine = next((m.sources for m in built if module_name(m.name) == module), None)
+    files = {str(f) for f in mine or ()}
+    picked = {f: t for f, t in ev.sources.items() if f in files or Path(f).name in files}
+    return picked or dict(ev.sources)
+
+
+def _init_return_finding(ctx: Context, report: KernelReport, module: str, value: int) -> Finding:
+    """init returned a positive value: the kernel loads the module anyway, and warns."""
+    message = (
+        f"{module}'s init returned {value}: the kernel expects 0 for success or a negative "
+        f"errno (-ENOMEM, -EINVAL, ...) for failure; return 0"
+    )
+    sources = _module_source(ctx, module_name(module))
+    entry = labels.entry_points(sources).get("init")
+    file = line = None
+    if entry is not None:
+        file, line = entry.file, entry.line
+        span = labels.function_lines(sources[entry.file], entry.function) or range(0)
+        lines = sources[entry.file].splitlines()
+        literal = re.compile(rf"\breturn\s+\(?\s*{value}\s*\)?\s*;")
+        line = next((i for i in span if literal.search(lines[i - 1])), line)
+    return Finding("init-return", message, file, line, {"report": report.text, "returned": value})
 
 
 def _step_reports(step: Step) -> list[KernelReport]:
@@ -99,7 +154,7 @@ def judge_build(ctx: Context) -> CheckResult:
     if not ev.build.ok:
         return ctx.result("build", False, "the module does not build", findings)
     n = sum(f.kind == "warning" for f in findings)
-    names = ", ".join(f"{m}.ko" for m in ev.order)
+    names = ", ".join(ev.ko_file(m) for m in ev.order)
     summary = f"built {names}" + (f" with {n} warning{'s' * (n != 1)}" if n else "")
     return ctx.result("build", True, summary, findings)
 
@@ -126,17 +181,24 @@ def judge_load(ctx: Context) -> CheckResult:
     if not ctx.ev.loads:
         return ctx.skip("load", "not run: the build failed")
     findings: list[Finding] = []
+    returned: dict[str, int] = {}  # init's positive returns: the module loads all the same
     for step in ctx.ev.loads:
         name = step.name.removeprefix("load ")
         ok = not step.crash and step.result.ok
+        reports = _step_reports(step)
+        for m, v in filter(None, map(init_return, reports)):
+            returned[module_name(m)] = v
         findings += (
             _failed_step(ctx, step, f"loading {name}")
             if not ok
-            else [report_finding(ctx, rep) for rep in _step_reports(step)]
+            else [report_finding(ctx, rep) for rep in reports if init_return(rep) is None]
         )
     ok = len(ctx.ev.loads) == len(ctx.ev.order) and not findings
+    said = "; ".join(f"{m}'s init returned {v}" for m, v in returned.items()) or "init returned 0"
+    if returned:
+        said += " (the kernel warns: 0 or a negative errno is expected)"
     return ctx.result(
-        "load", ok, "every module loads; init returned 0" if ok else findings[0].message, findings
+        "load", ok, f"every module loads; {said}" if ok else findings[0].message, findings
     )
 
 
@@ -185,8 +247,23 @@ def judge_health(ctx: Context) -> CheckResult:
     ev = ctx.ev
     if not ev.loads:
         return ctx.skip("kernel-health", "not run: the build failed")
-    reports = [rep for step in ev.steps() for rep in _step_reports(step)]
-    findings = [report_finding(ctx, rep) for rep in reports]
+    pairs = [(step, rep) for step in ev.steps() for rep in _step_reports(step)]
+    reports = [rep for _, rep in pairs]
+    # Twenty cycles repeat one warning twenty times: say it once.
+    findings = list(
+        {
+            (f.kind, f.message, f.file, f.line): f
+            for f in (report_finding(ctx, rep, step) for step, rep in pairs)
+        }.values()
+    )
+    for second, first in ledger.double_releases(_events(ev, ev.loads + ev.unloads)):
+        # Freed twice, whether or not the allocator noticed (it does only sometimes).
+        if not any((f.file, f.line) == (second.file, second.line) for f in findings):
+            message = (
+                f"{second.api}() frees memory that {first.api}() at {first.where} already freed"
+            )
+            data = {"first_release": first.where}
+            findings.append(Finding("double-free", message, second.file, second.line, data))
     for step in ev.steps():
         if step.result and step.result.status == "timeout":
             # An init or exit stuck for good is a hung task, found before the
@@ -237,8 +314,8 @@ def judge_leaks(ctx: Context) -> CheckResult:
     findings: list[Finding] = []
     by_handle: dict[int, Finding] = {}
     for e in _outstanding(ev, memory=True):
-        f = Finding("leak", f"memory from {e.api}() is never freed", e.file, e.line,
-                    {"witness": "ledger", "api": e.api})  # fmt: skip
+        f = Finding("leak", _never(ctx, f"memory from {e.api}() is never freed", e), e.file,
+                    e.line, {"witness": "ledger", "api": e.api})  # fmt: skip
         findings.append(f)
         if e.handle and len(e.handle) == 16:
             by_handle[int(e.handle, 16)] = f
@@ -248,8 +325,8 @@ def judge_leaks(ctx: Context) -> CheckResult:
             # Both witnesses saw the very same object left allocated.
             same.data["confirmed_by"] = "kmem-trace"
             continue
-        what = f"{alloc.bytes_req} bytes from {alloc.event}"
-        findings.append(Finding("leak", f"{what} are never freed", file, line,
+        what = f"{alloc.bytes_req} bytes from {alloc.event} are never freed"
+        findings.append(Finding("leak", _never(ctx, what, None, file, line), file, line,
                                 {"witness": "kmem-trace", "api": alloc.event}))  # fmt: skip
     if not ev.instrumented and ev.trace is None:
         return ctx.error("leaks", "no leak witness was available")
@@ -291,14 +368,91 @@ def judge_registrations(ctx: Context) -> CheckResult:
         Finding("leftover", lo.message, data={"section": lo.section, "item": lo.item})
         for lo in leftovers
     ]
+    after = state.parse_state(ev.state_after)
+    left = _outstanding(ev, memory=False)
     findings += [
-        Finding("leftover", f"{e.api}() is never undone", e.file, e.line,
+        Finding("leftover", _never(ctx, f"{e.api}() is never undone", e), e.file, e.line,
                 {"witness": "ledger", "api": e.api})
-        for e in _outstanding(ev, memory=False)
+        for e in _roots(left)
+        if not _thread_ended(e, after, leftovers)
     ]  # fmt: skip
     if findings:
         return ctx.result("registrations", False, findings[0].message, findings)
     return ctx.result("registrations", True, "nothing registered survives rmmod")
+
+
+def _roots(left: list) -> list:
+    """Leftovers less the debugfs entries inside a leftover directory (removed with it)."""
+    dirs = {e.handle for e in left if ledger.ACQUIRE_KIND.get(e.api) == "debugfs"}
+    return [
+        e
+        for e in left
+        if not (ledger.ACQUIRE_KIND.get(e.api) == "debugfs" and e.detail.get("parent") in dirs)
+    ]
+
+
+def _thread_ended(e, after: dict[str, frozenset[str]], leftovers: list) -> bool:
+    """A kernel thread that ended itself needs no kthread_stop (calling it would be the bug).
+
+    Judged by whether it still exists: the snapshot after rmmod lists every
+    kernel thread by name (the ledger records the name it was given).
+    """
+    if ledger.ACQUIRE_KIND.get(e.api) != "kthread" or "kthreads" not in after:
+        return False
+    alive = [lo.item for lo in leftovers if lo.section == "kthreads"]
+    name = e.detail.get("name")
+    if name is None:
+        return not alive
+    return not any(item.partition("#")[0] == name[:15] for item in alive)
+
+
+def _never(ctx: Context, what: str, e=None, file=None, line=None) -> str:
+    """A "never released" message, with the release the exit function lacks."""
+    fix = _release_fix(ctx, e, file, line)
+    return f"{what}: {fix}" if fix else what
+
+
+def _release_fix(ctx: Context, e, file: str | None, line: int | None) -> str | None:
+    """ "add `proc_remove(ent)` to hello_exit, before `kfree(buf)`", read from the source."""
+    ev = ctx.ev
+    file, line = (e.file, e.line) if e is not None else (file, line)
+    source = ev.sources.get(str(file)) if file else None
+    if not (source and isinstance(line, int)):
+        return None
+    api = e.api if e is not None else _acquiring_api(source, line)
+    call = labels.release_call(source, line, api) if api else None
+    exit_fn = labels.entry_points(ev.sources).get("exit")
+    if call is None or exit_fn is None:
+        return None
+    fix = f"add `{call}` to {exit_fn.function}"
+    if e is not None and (before := _release_before(ctx, e, exit_fn)):
+        fix += f", before `{before}`"
+    return fix
+
+
+def _acquiring_api(source: str, line: int) -> str | None:
+    lines = source.splitlines()
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    calls = re.findall(r"\b([A-Za-z_]\w*)\s*\(", text)
+    return next((c for c in calls if c in labels.RELEASE_CALL), None)
+
+
+def _release_before(ctx: Context, e, exit_fn: labels.EntryPoint) -> str | None:
+    """The exit's release of what was acquired just before e: e's goes before it."""
+    ev = ctx.ev
+    exit_source = ev.sources.get(exit_fn.file, "")
+    span = labels.function_lines(exit_source, exit_fn.function) or range(0)
+    pairing = ledger.pair(_events(ev, ev.loads + ev.unloads))
+    earlier = [
+        (a, r)
+        for a, r in pairing.released_by.items()
+        if (a.module, a.load) == (e.module, e.load) and a.seq < e.seq
+        and r.file == exit_fn.file and r.line in span
+    ]  # fmt: skip
+    if not earlier:
+        return None
+    _, rel = max(earlier, key=lambda ar: ar[0].seq)
+    return labels.release_text(exit_source, rel.line, rel.api) if rel.line else None
 
 
 # -- fault injection ---------------------------------------------------------
@@ -343,19 +497,38 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     if r.status == "timeout":
         return {**out, "verdict": "fail", "message": "init never returned after the failure"}
     out["init_returned"] = -r.returncode if r.returncode else 0
+    before = state.parse_state(p.state_before or "")
+    after = state.parse_state(p.state_after or "")
+    leftovers = state.diff_state(before, after, module=p.module)
+    if r.returncode == 0 and p.unload is not None:
+        # It loaded: what it holds is judged after the grader unloaded it (exit released it).
+        view = ledger.unwind(_events(ctx.ev, [step, p.unload]))
+    if view is not None:
+        left = [e for e in view.left if not _thread_ended(e, after, leftovers)]
+        out["leaked"] = [_resource(e) for e in left]
+    if kernel := _point_report(ctx, p, before, after):
+        finding, text = kernel
+        out["at"] = {"file": finding.file, "line": finding.line}
+        message = f"the kernel reported {finding.message} after {p.call.api}() failed"
+        return {**out, "verdict": "fail", "message": message, "report": text}
     if r.returncode == 0:
-        benign = p.call.api.startswith("debugfs_") and not out["leaked"]
+        unloaded = p.unload is not None and p.unload.result is not None and p.unload.result.ok
+        benign = (
+            p.call.api.startswith("debugfs_") and unloaded and not out["leaked"] and not leftovers
+        )
         msg = (
             f"init carried on after {p.call.api}() failed (allowed for debugfs)"
             if benign
             else f"init ignored the failure of {p.call.api}() and returned 0"
         )
+        if not benign and p.call.api.startswith("debugfs_"):
+            what = [f"{x['api']}() at {x['file']}:{x['line']}" for x in out["leaked"]]
+            what += [lo.message for lo in leftovers] or ["the module did not unload"]
+            msg = (
+                f"init carried on after {p.call.api}() failed (allowed for debugfs), "
+                f"but after rmmod: {'; '.join(what)}"
+            )
         return {**out, "verdict": "pass" if benign else "fail", "message": msg}
-    leftovers = state.diff_state(
-        state.parse_state(p.state_before or ""),
-        state.parse_state(p.state_after or ""),
-        module=p.module,
-    )
     out["leftovers"] = [lo.message for lo in leftovers]
     hints = []
     for leaked in out["leaked"]:
@@ -370,11 +543,61 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
         if hints:
             message += ": " + "; ".join(hints)
         return {**out, "verdict": "fail", "message": message}
+    if r.returncode == errno.EPERM and (wrong := _minus_one(ctx, p)):
+        out["at"] = {"file": wrong[0], "line": wrong[1]}
+        return {**out, "verdict": "fail", "message": wrong[2]}
     return {
         **out,
         "verdict": "pass",
         "message": f"init returned {errno_name(r.returncode)} and released everything",
     }
+
+
+def _point_report(
+    ctx: Context, p: PointEvidence, before: dict[str, frozenset[str]], after: dict
+) -> tuple[Finding, str] | None:
+    """A kernel report (BUG, Bad page state, WARNING...) or new taint during a point."""
+    for s in (p.load, p.unload):
+        for rep in _step_reports(s) if s is not None else []:
+            return report_finding(ctx, rep, s), rep.text
+    t0, t1 = state.taint(before), state.taint(after)
+    if t0 is not None and t1 is not None and (new := unexpected_taint(t0, t1)):
+        letters = ", ".join(f"{letter} ({meaning})" for letter, meaning in new)
+        return Finding("taint", f"a new taint: {letters}"), ""
+    return None
+
+
+# What init should return when a call failed, by the kind of what it acquires.
+_FITTING_ERRNO: dict[str, str] = {
+    **dict.fromkeys(("kmem", "vmem", "kvmem", "slab", "pages", "cache", "proc"), "-ENOMEM"),
+    "workqueue": "-ENOMEM",
+    **dict.fromkeys(("class", "device", "kthread", "debugfs"), "PTR_ERR() of what it returned"),
+    **dict.fromkeys(("chrdev", "region", "cdev", "misc"), "the error it returned"),
+}
+
+
+def _minus_one(ctx: Context, p: PointEvidence) -> tuple[str | None, int | None, str] | None:
+    """init failed with -1 (which is -EPERM), not the -E code that fits the failed call."""
+    sources = _module_source(ctx, p.module)
+    code = (re.sub(r"/\*.*?\*/|//[^\n]*", " ", text, flags=re.S) for text in sources.values())
+    if any(re.search(r"\bEPERM\b", text) for text in code):
+        return None  # -EPERM written out: a deliberate choice
+    fits = _FITTING_ERRNO.get(ledger.ACQUIRE_KIND.get(p.call.api, ""), "a negative errno (-E...)")
+    file, line = _site(p.call)
+    message = (
+        f"init returned -1 after {p.call.api}() failed: -1 is -EPERM (Operation not "
+        f"permitted), which says nothing of the failure; return {fits}"
+    )
+    entry = labels.entry_points(sources).get("init")
+    if entry is not None:
+        span = labels.function_lines(sources[entry.file], entry.function) or range(0)
+        lines = sources[entry.file].splitlines()
+        minus_one = re.compile(r"(\breturn\s*\(?\s*-\s*1\s*\)?\s*;|=\s*-\s*1\s*;)")
+        start = line if file == entry.file and isinstance(line, int) else span.start
+        found = next((i for i in span if i >= start and minus_one.search(lines[i - 1])), None)
+        if found is not None:
+            file, line = entry.file, found
+    return file, line, message
 
 
 def _label_hint(ctx: Context, leaked: dict[str, object], p: PointEvidence) -> str | None:
@@ -411,8 +634,8 @@ def judge_fault_injection(ctx: Context) -> CheckResult:
         Finding(
             "fault-injection",
             str(p["message"]),
-            p["file"],
-            p["line"],
+            p.get("at", {}).get("file", p["file"]),  # type: ignore[union-attr]
+            p.get("at", {}).get("line", p["line"]),  # type: ignore[union-attr]
             {"index": p["index"], "call": p["call"]},
         )
         for p in bad

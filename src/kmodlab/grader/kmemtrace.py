@@ -52,6 +52,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kmodlab.grader.decode import addr2line
+from kmodlab.grader.modinfo import module_name
 
 TRACING = "/sys/kernel/tracing"
 MODULE_AREA = 0xFFFFFFFFC0000000  # x86-64 MODULES_VADDR: every module's code lives above
@@ -298,7 +299,12 @@ def symbol_location(ko: Path, site: CallSite) -> tuple[str, int] | None:
 def _ours(site: CallSite, ranges: Sequence[SectionRange], module: str | None) -> bool:
     if site.address is not None:
         return any(site.address in r for r in ranges)
-    return module is not None and site.module == module
+    # "-" and "_" are one in module names (the trace prints the kernel's spelling).
+    return (
+        module is not None
+        and site.module is not None
+        and (module_name(site.module) == module_name(module))
+    )
 
 
 def _stray(site: CallSite, ranges: Sequence[SectionRange]) -> bool:

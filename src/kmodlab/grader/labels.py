@@ -105,3 +105,147 @@ def find_skipped_label(
     if after is not None:
         jump = next((i + 1 for i in range(after, label_index) if _GOTO.search(lines[i])), None)
     return SkippedLabel(label, label_index + 1, release + 1, lines[release].strip(), taken, jump)
+
+
+# -- the module's entry points and the release a finding asks for -------------
+
+_ENTRY = re.compile(r"^\s*module_(init|exit)\s*\(\s*([A-Za-z_]\w*)\s*\)")
+_DEFINITION = r"^[A-Za-z_][^;=(]*\b{name}\s*\("
+
+# The release that undoes an acquisition, by the API that acquired: {ret} is
+# the variable the call's result was assigned to, {aN} its N-th argument
+# ({aN&} without a leading &).
+RELEASE_CALL: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            *("kmalloc", "kzalloc", "kcalloc", "kmalloc_array", "krealloc", "kstrdup"),
+            *("kmemdup", "kstrndup", "kmemdup_nul", "kmalloc_node", "kzalloc_node"),
+            "kasprintf",
+        ),
+        "kfree({ret})",
+    ),
+    "vmalloc": "vfree({ret})",
+    "vzalloc": "vfree({ret})",
+    **dict.fromkeys(("kvmalloc", "kvzalloc", "kvcalloc", "kvmalloc_array"), "kvfree({ret})"),
+    "__get_free_pages": "free_pages({ret}, {a1})",
+    "get_zeroed_page": "free_page({ret})",
+    "alloc_pages": "__free_pages({ret}, {a1})",
+    "kmem_cache_create": "kmem_cache_destroy({ret})",
+    "kmem_cache_alloc": "kmem_cache_free({a0}, {ret})",
+    "kmem_cache_zalloc": "kmem_cache_free({a0}, {ret})",
+    "register_chrdev": "unregister_chrdev({major}, {a1})",
+    "alloc_chrdev_region": "unregister_chrdev_region({a0&}, {a2})",
+    "register_chrdev_region": "unregister_chrdev_region({a0}, {a1})",
+    "cdev_add": "cdev_del({a0})",
+    "class_create": "class_destroy({ret})",
+    "device_create": "device_destroy({a0}, {a2})",
+    "misc_register": "misc_deregister({a0})",
+    **dict.fromkeys(
+        (
+            *("proc_create", "proc_create_data", "proc_create_single"),
+            *("proc_create_single_data", "proc_create_seq", "proc_create_seq_data"),
+            *("proc_create_seq_private", "proc_mkdir", "proc_mkdir_mode", "proc_mkdir_data"),
+            "proc_symlink",
+        ),
+        "proc_remove({ret})",
+    ),
+    "debugfs_create_dir": "debugfs_remove({ret})",
+    "debugfs_create_file": "debugfs_remove({ret})",
+    "kthread_create": "kthread_stop({ret})",
+    "kthread_run": "kthread_stop({ret})",
+    "alloc_workqueue": "destroy_workqueue({ret})",
+}
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    kind: str  # "init" or "exit"
+    function: str
+    file: str
+    line: int | None  # where the function is defined, when found
+
+
+def entry_points(sources: dict[str, str]) -> dict[str, EntryPoint]:
+    """module_init's and module_exit's functions, read from the student's files."""
+    out: dict[str, EntryPoint] = {}
+    for file, text in sources.items():
+        lines = [_code(line) for line in text.splitlines()]
+        for line in lines:
+            if (m := _ENTRY.match(line)) and m.group(1) not in out:
+                kind, name = m.groups()
+                out[kind] = EntryPoint(kind, name, file, _definition(lines, name))
+    return out
+
+
+def _definition(lines: list[str], name: str) -> int | None:
+    pattern = re.compile(_DEFINITION.format(name=re.escape(name)))
+    for i, line in enumerate(lines):
+        if pattern.match(line) and not line.rstrip().endswith(";"):
+            return i + 1
+    return None
+
+
+def function_lines(source: str, name: str) -> range | None:
+    """The 1-based lines of a function's definition, up to its closing brace."""
+    lines = [_code(line) for line in source.splitlines()]
+    start = _definition(lines, name)
+    if start is None:
+        return None
+    return range(start, _function_end(lines, start - 1) + 2)
+
+
+def _call_args(text: str, api: str) -> list[str] | None:
+    """The top-level arguments of the first call of `api` on a line, as written."""
+    m = re.search(rf"\b{re.escape(api)}\s*\(", text)
+    if not m:
+        return None
+    args, depth, current = [], 0, ""
+    for ch in text[m.end() :]:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            if depth == 0:
+                args.append(current.strip())
+                return [a for a in args if a]
+            depth -= 1
+        elif ch == "," and depth == 0:
+            args.append(current.strip())
+            current = ""
+            continue
+        current += ch
+    return None  # the call goes on over the next lines
+
+
+def release_call(source: str, line: int, api: str) -> str | None:
+    """The call that undoes what `api` acquired on `line`, e.g. "proc_remove(ent)".
+
+    None when the line does not tell the variable or an argument it needs.
+    """
+    template = RELEASE_CALL.get(api)
+    lines = source.splitlines()
+    if template is None or not 0 < line <= len(lines):
+        return None
+    text = _code(lines[line - 1])
+    args = _call_args(text, api) or []
+    assigned = re.search(rf"([A-Za-z_][\w.\->\[\]]*)\s*=\s*\(?[^=]*\b{re.escape(api)}\s*\(", text)
+    values = {"ret": assigned.group(1) if assigned else None}
+    for i, a in enumerate(args):
+        values[f"a{i}"] = a
+        values[f"a{i}&"] = a.removeprefix("&").strip()
+    # register_chrdev(0, ...) returns the major it chose; with a fixed major, that one.
+    a0 = values.get("a0")
+    values["major"] = values["ret"] if a0 in (None, "0") else a0
+    needed = re.findall(r"\{([^}]+)\}", template)
+    if any(values.get(k) is None for k in needed):
+        return None
+    return re.sub(r"\{([^}]+)\}", lambda m: str(values[m.group(1)]), template)
+
+
+def release_text(source: str, line: int, api: str) -> str | None:
+    """The release call as written on a line of the student's exit, e.g. "kfree(buf)"."""
+    lines = source.splitlines()
+    if not 0 < line <= len(lines):
+        return None
+    text = _code(lines[line - 1])
+    args = _call_args(text, api)
+    return f"{api}({', '.join(args)})" if args is not None else None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from kmodlab.grader.modinfo import module_name
 from kmodlab.vm.protocol import KmsgRecord
 
 Op = Literal["call", "acquire", "release", "inject", "fail"]
@@ -182,6 +183,7 @@ def parse_record(text: str, nonce: str, build_dir: str | Path | None = None) -> 
     nth = detail.pop("n", "")
     handle = detail.pop("h", None)
     module, load = detail.pop("mod", None), detail.pop("load", None)
+    module = module_name(module) if module else None
     return LedgerEvent(
         seq=int(words[1]),
         op=op,  # type: ignore[arg-type]  # checked against OPS above
@@ -327,6 +329,31 @@ def pair(events: Iterable[LedgerEvent]) -> Pairing:
                 live.append(e)
         result.outstanding.extend(live)
     return result
+
+
+def double_releases(events: Iterable[LedgerEvent]) -> list[tuple[LedgerEvent, LedgerEvent]]:
+    """(second, first): releases of a handle an earlier release of the same load freed.
+
+    A handle acquired again in between (the allocator reused the address) is
+    a new object, not a double free.
+    """
+    out = []
+    for group in loads(events):
+        freed: dict[str, LedgerEvent] = {}
+        for e in group:
+            if e.handle is None or e.null_handle or not _POINTER.match(e.handle):
+                continue
+            if e.op == "release":
+                first = freed.get(e.handle)
+                if first is not None and set(RELEASE_KINDS.get(e.api, ())) & set(
+                    RELEASE_KINDS.get(first.api, ())
+                ):
+                    out.append((e, first))
+                else:
+                    freed[e.handle] = e
+            elif e.op in ("acquire", "call"):
+                freed.pop(e.handle, None)
+    return out
 
 
 def outstanding(events: Iterable[LedgerEvent]) -> list[LedgerEvent]:

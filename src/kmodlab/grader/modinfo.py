@@ -15,6 +15,16 @@ from elftools.elf.elffile import ELFFile
 from kmodlab.errors import InputError
 
 
+def module_name(name: str) -> str:
+    """The kernel's name for a module: the one spelling every comparison uses.
+
+    kbuild names the module of `hello-1.o` "hello_1" (KBUILD_MODNAME, /sys/module,
+    /proc/modules, `[hello_1]` in stack traces), while its file stays hello-1.ko;
+    kmod and the kernel treat "-" and "_" in module names as the same.
+    """
+    return name.removesuffix(".ko").replace("-", "_")
+
+
 def parse_modinfo(raw: bytes) -> dict[str, list[str]]:
     """The NUL-separated key=value strings of a .modinfo section; keys may repeat."""
     info: dict[str, list[str]] = {}
@@ -32,7 +42,7 @@ def read_modinfo(ko: Path) -> dict[str, list[str]]:
 
 
 def depends(info: Mapping[str, list[str]]) -> list[str]:
-    return [d for value in info.get("depends", []) for d in value.split(",") if d]
+    return [module_name(d) for value in info.get("depends", []) for d in value.split(",") if d]
 
 
 def load_order(deps: Mapping[str, list[str]]) -> list[str]:

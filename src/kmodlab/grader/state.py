@@ -33,9 +33,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from kmodlab.grader.modinfo import module_name
+
 # Pseudo-section of parse_state(): "risky 137" when the reader of the risky
 # files was killed (an oops), "incomplete" when the script did not reach its end.
 ERRORS = "errors"
+# Not compared by diff_state: /proc/sys/kernel/tainted when the snapshot was
+# taken (see taint()), so a fault-injection point knows the taint around it.
+TAINT = "taint"
 
 # POSIX sh for dash with busybox tools. It must stay cheap under software
 # emulation, where starting a process costs 5 to 20 ms: every listing is a
@@ -76,7 +81,7 @@ read -r kids </proc/2/task/2/children
 set --
 for k in $kids; do set -- "$@" /proc/$k/comm; done
 echo '@@ files'
-grep -H '' /proc/devices /proc/slabinfo "$@" 2>/dev/null
+grep -H '' /proc/devices /proc/slabinfo /proc/sys/kernel/tainted "$@" 2>/dev/null
 echo '@@ risky'
 grep -H '' /proc/filesystems /proc/ioports /proc/iomem
 echo "@@ status risky $?"
@@ -145,6 +150,8 @@ def _split_sections(text: str) -> tuple[dict[str, list[str]], dict[str, int], bo
 def _file_section(path: str) -> str | None:
     if re.fullmatch(r"/proc/\d+/comm", path):
         return "kthreads"
+    if path == "/proc/sys/kernel/tainted":
+        return TAINT
     name = path.removeprefix("/proc/")
     return name if name in _FILES else None
 
@@ -268,6 +275,12 @@ def parse_state(text: str) -> dict[str, frozenset[str]]:
     return state
 
 
+def taint(state: dict[str, frozenset[str]]) -> int | None:
+    """The kernel's taint when the snapshot was taken, if it was read."""
+    values = [v for v in state.get(TAINT, ()) if v.strip().isdigit()]
+    return int(values[0]) if len(values) == 1 else None
+
+
 # -- judging -----------------------------------------------------------------
 
 # Items that come and go on their own, whatever the module did.
@@ -333,7 +346,7 @@ def _irq_message(item: str) -> str:
 
 
 def _module_message(item: str, module: str) -> str:
-    if item in module.split(","):
+    if module_name(item) in {module_name(m) for m in module.split(",")}:
         return f"module '{item}' is still loaded"
     return f"module '{item}' was loaded along the way and is still loaded"
 

@@ -20,6 +20,8 @@ _OPENERS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("oops", re.compile(r"(general protection fault.*)")),
     ("oops", re.compile(r"(Oops: .*)")),
     ("warning", re.compile(r"WARNING: CPU: \d+ PID: \d+ at (.*)")),
+    # do_init_module() on an init that returned > 0; a stack dump follows.
+    ("init-return", re.compile(r"'([\w-]+)'->init suspiciously returned (-?\d+)(.*)")),
     ("slab-corruption", re.compile(r"(BUG \S+ \(.*\): .*)")),
 )
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
@@ -46,6 +48,15 @@ class KernelReport:
 
     def modules(self) -> set[str]:
         return {m for _, m in self.frames if m}
+
+
+_INIT_RETURN = re.compile(r"'([\w-]+)'->init suspiciously returned (-?\d+)")
+
+
+def init_return(report: KernelReport) -> tuple[str, int] | None:
+    """(module, value) of the kernel's "init suspiciously returned" warning."""
+    m = _INIT_RETURN.search(report.title) if report.kind == "init-return" else None
+    return (m.group(1), int(m.group(2))) if m else None
 
 
 def strip_timestamp(line: str) -> str:
