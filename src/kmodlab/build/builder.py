@@ -28,7 +28,14 @@ from pathlib import Path
 
 from kmodlab.build.diagnostics import Diagnostic, errors, locate_symbols, parse_build_log
 from kmodlab.build.objm import KbuildSpec, ModuleSpec, module_specs
-from kmodlab.build.sandbox import MINIMAL_ENV, Limits, limits_argv, sandbox_argv, sandbox_available
+from kmodlab.build.sandbox import (
+    MINIMAL_ENV,
+    Limits,
+    hand_over,
+    limits_argv,
+    sandbox_argv,
+    sandbox_available,
+)
 from kmodlab.build.validate import KBUILD_FILES, Submission, load_submission
 from kmodlab.errors import InputError, SandboxUnavailable, SetupError
 
@@ -364,6 +371,7 @@ def build_submission(
     _write_tree(build_dir, plan.files)
     command = make_argv(headers, build_dir, link=link)
     if sandboxed:
+        hand_over(build_dir)
         argv = sandbox_argv(command, build_dir=build_dir, headers=headers)
     else:
         # Outside a user namespace RLIMIT_NPROC counts all the user's processes: leave it.
