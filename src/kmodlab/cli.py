@@ -25,6 +25,7 @@ from kmodlab.errors import InputError, KmodlabError
 from kmodlab.extras import require as require_extra
 
 EXIT_USAGE = 2
+EXIT_UNGRADED = 1  # grade-batch: some submission could not be graded (listed on stderr)
 
 
 # -q: 0 (results and errors only), default 1 (also status lines), -v: 2 (also the
@@ -203,13 +204,20 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         progress=VERBOSITY >= 1,
         shard=parse_shard(args.shard) if args.shard else None,
+        retry_errors=args.retry_errors,
     )
     _say(
         f"{summary.total} submissions: {len(summary.graded)} graded now, "
         f"{len(summary.resumed)} already done, {len(summary.errors)} grader errors; "
         f"summary in {summary.csv_path}"
     )
-    return 0
+    if not summary.ungraded:
+        return 0
+    _print_err(f"{len(summary.ungraded)} could not be graded (rerun with --retry-errors):")
+    for name, why in sorted(summary.ungraded.items()):
+        shown = name if name.isprintable() else ascii(name)
+        _print_err(f"  {shown}: {why}")
+    return EXIT_UNGRADED
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -474,8 +482,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "grade-batch",
         help="grade one submission per subfolder, resumable, with a CSV summary",
-        description="Grade every subfolder of SUBMISSIONS_DIR. Reports (NAME.json, NAME.txt) "
-        "and summary.csv go to --output-dir; a rerun skips submissions already graded.",
+        description="Grade every subfolder of SUBMISSIONS_DIR. Reports (NAME.json, NAME.txt; "
+        "a short name with a hash when a folder's name is not a plain file name) and "
+        "summary.csv go to --output-dir; a rerun skips submissions already graded. "
+        "Exit status: 0 when every submission was graded, 1 when some could not be "
+        "(each is listed on stderr), 2 on a usage error.",
     )
     s.add_argument("submissions", metavar="SUBMISSIONS_DIR")
     s.add_argument("--output-dir", required=True, metavar="DIR")
@@ -486,6 +497,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K/N",
         help="grade only shard K of N (a stable split by folder name; one machine each, "
         "then `kmodlab merge`)",
+    )
+    s.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="grade again the submissions whose report is a grader error",
     )
     _grade_flags(s)
     s.set_defaults(func=cmd_grade_batch)

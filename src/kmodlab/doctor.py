@@ -69,10 +69,13 @@ def _compiler() -> Finding:
 
 
 def _sandbox() -> Finding:
-    from kmodlab.build.sandbox import sandbox_available
+    from kmodlab.build import memcap
+    from kmodlab.build.sandbox import build_uid, sandbox_available
 
     if sandbox_available():
-        return Finding("sandbox", True, "bubblewrap: no network, read-only system")
+        who = "as nobody" if build_uid() is not None else "as you"
+        view = f"bubblewrap: toolchain and kernel tree only, {who}, no network"
+        return Finding("sandbox", True, f"{view}; memory: {memcap.describe()}")
     return Finding("sandbox", False, "bubblewrap cannot run here: apt-get install bubblewrap")
 
 

@@ -235,8 +235,12 @@ def test_jobs_2_grades_two_submissions_at_once(tmp_path) -> None:
 
 
 def test_a_report_appears_only_whole_under_its_name(tmp_path, monkeypatch) -> None:
-    """If the final rename fails, is there no <name>.json (and no temp file) at all?"""
-    subs, out = make_class(tmp_path, ["alice"]), tmp_path / "out"
+    """If the final rename fails, is there no <name>.json (and no temp file) at all?
+
+    The failure is that student's alone: the others are graded, and the
+    summary lists the student as not graded.
+    """
+    subs, out = make_class(tmp_path, ["alice", "bob"]), tmp_path / "out"
     real_replace = os.replace
 
     def replace(src, dst):
@@ -245,9 +249,10 @@ def test_a_report_appears_only_whole_under_its_name(tmp_path, monkeypatch) -> No
         real_replace(src, dst)
 
     monkeypatch.setattr("kmodlab.paths.os.replace", replace)
-    with pytest.raises(OSError):
-        grade_batch(subs, out, grade=fake_report, progress=False)
-    assert not (out / "alice.json").exists()
+    summary = grade_batch(subs, out, grade=fake_report, progress=False)
+    assert list(summary.ungraded) == ["alice"]
+    assert "No space left on device" in summary.ungraded["alice"]
+    assert not (out / "alice.json").exists() and (out / "bob.json").is_file()
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
 
 

@@ -265,7 +265,10 @@ def test_quote_puts_a_single_caret_at_a_column_and_survives_bad_lines() -> None:
 
 
 def test_read_sources_takes_c_files_and_makefiles_but_not_hidden_or_binary(tmp_path) -> None:
-    """Are .c/.h/Makefile read by relative path, hidden folders and other files ignored?"""
+    """Are .c/.h/Makefile read by relative path, hidden folders and other files ignored?
+
+    A file the validator refuses (not UTF-8) refuses the folder: no quotes at all.
+    """
     (tmp_path / "sub").mkdir()
     (tmp_path / ".git").mkdir()
     (tmp_path / "a.c").write_text("int a;\n")
@@ -273,6 +276,8 @@ def test_read_sources_takes_c_files_and_makefiles_but_not_hidden_or_binary(tmp_p
     (tmp_path / "Makefile").write_text("obj-m += a.o\n")
     (tmp_path / ".git" / "c.c").write_text("x")
     (tmp_path / "a.ko").write_bytes(b"\x7fELF")
+    assert read_sources(tmp_path) == {}
+    (tmp_path / "sub" / "b.h").write_text("int b;\n")
     assert sorted(read_sources(tmp_path)) == ["Makefile", "a.c", "sub/b.h"]
 
 

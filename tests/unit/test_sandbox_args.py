@@ -11,12 +11,14 @@ import pytest
 import kmodlab.build.builder as builder
 from kmodlab.build.builder import build_submission, run_capped
 from kmodlab.build.sandbox import (
+    ETC_ENTRIES,
     MINIMAL_ENV,
     Limits,
     bwrap_argv,
     kernel_tree,
     limits_argv,
     sandbox_argv,
+    system_view,
 )
 from kmodlab.errors import SandboxUnavailable
 
@@ -39,46 +41,76 @@ def test_kernel_tree_is_the_folder_holding_usr_src_and_usr_lib() -> None:
     assert kernel_tree(Path("/home/me/linux")) == Path("/home/me/linux")
 
 
-def test_read_only_system_with_fresh_dev_proc_and_tmp() -> None:
-    args = argv()
-    assert args[:10] == [
-        "bwrap",
-        *("--ro-bind", "/", "/"),
-        *("--dev", "/dev"),
-        *("--proc", "/proc"),
-        *("--tmpfs", "/tmp"),
-    ]
+VIEW = system_view({"/bin": "usr/bin", "/lib": "usr/lib", "/lib64": None}, ETC_ENTRIES)
 
 
-def test_private_places_are_masked_before_tree_and_build_are_bound_back() -> None:
+def test_the_system_view_is_the_toolchain_and_two_etc_files() -> None:
+    """Does the sandbox show /usr, the top-level links into it and only two /etc entries?"""
+    args = argv(view=VIEW)
+    assert args[:4] == ["bwrap", "--ro-bind", "/usr", "/usr"]
+    assert args[4:7] == ["--symlink", "usr/bin", "/bin"]
+    assert args[10:13] == ["--ro-bind", "/lib64", "/lib64"]
+    bound = pairs(args, "--ro-bind")
+    assert [b for b in bound if b.startswith("/etc")] == ["/etc/ld.so.cache", "/etc/alternatives"]
+    for private in ("/", "/etc", "/var", "/home", "/root", "/run", "/work", "/proc", "/sys"):
+        assert private not in bound
+    assert "--proc" not in args  # /proc would show the host's command line and mounts
+    assert pairs(args, "--dev") == ["/dev"]
+    at = args.index("--tmpfs")
+    assert args[at - 2 : at + 2] == ["--perms", "1777", "--tmpfs", "/tmp"]
+
+
+def test_parents_of_the_tree_and_build_folder_are_made_traversable() -> None:
+    """Are /root-like 0700 parents recreated 0755, so the unprivileged build reaches the tree?"""
     args = argv()
-    masked = pairs(args, "--tmpfs")
-    assert {"/tmp", "/root", "/home", "/work", "/run"} <= set(masked)
-    last_mask = max(i for i, a in enumerate(args) if a == "--tmpfs")
-    tree_at = args.index("--ro-bind", 1 + args.index("--ro-bind"))
-    while args[tree_at + 1] != str(TREE):
-        tree_at = args.index("--ro-bind", tree_at + 1)
+    made = [args[i + 3] for i, a in enumerate(args) if a == "--perms" and args[i + 2] == "--dir"]
+    assert made == ["/cache", "/cache/kmodlab", "/cache/kmodlab/kernels",
+                    "/cache/kmodlab/kernels/6.1.0-56-amd64"]  # fmt: skip
+    deep = bwrap_argv(["true"], build_dir=Path("/tmp/grade-1/plain/build-2"), kernel_tree=TREE)
+    made = [deep[i + 3] for i, a in enumerate(deep) if a == "--perms" and deep[i + 2] == "--dir"]
+    assert made[-2:] == ["/tmp/grade-1", "/tmp/grade-1/plain"]  # not /tmp itself: mounted
+
+
+def test_tree_and_build_folder_are_bound_after_tmp() -> None:
+    args = argv()
+    tmp_at = args.index("--tmpfs")
+    tree_at = args.index(str(TREE)) - 1
     build_at = args.index("--bind")
-    # bwrap mounts in order: a bind before a mask would be hidden by it.
-    assert last_mask < tree_at < build_at
+    # bwrap mounts in order: a bind before the tmpfs would be hidden by it.
+    assert tmp_at < tree_at < build_at
     assert args[tree_at : tree_at + 3] == ["--ro-bind", str(TREE), str(TREE)]
     assert args[build_at : build_at + 3] == ["--bind", str(BUILD), str(BUILD)]
     assert pairs(args, "--bind") == [str(BUILD)]  # the only writable host folder
 
 
-def test_secret_files_are_covered() -> None:
-    args = argv()
-    covered = [
-        args[i + 2] for i, a in enumerate(args) if a == "--ro-bind" and args[i + 1] == "/dev/null"
+def test_as_root_the_build_switches_to_nobody_without_a_user_namespace() -> None:
+    """Run by root, does the command start with setpriv to uid/gid 65534, no caps left?"""
+    args = argv(drop_to=65534, setpriv="/usr/bin/setpriv")
+    for flag in ("--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent"):
+        assert flag in args
+    # A user namespace made by root maps the build back to uid 0 on the host.
+    assert "--unshare-all" not in args and "--unshare-user" not in args
+    assert "--share-net" not in args
+    assert args[args.index("--cap-drop") + 1] == "ALL"
+    assert set(pairs(args, "--cap-add")) == {"CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"}
+    command = args[args.index("--") + 1 :]
+    assert command[:7] == [
+        "/usr/bin/setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
     ]
-    assert "/etc/shadow" in covered
+    assert command[-3:] == ["--", "make", "modules"]
 
 
-def test_isolation_flags() -> None:
-    args = argv()
+def test_as_an_ordinary_user_bwrap_makes_a_user_namespace_and_keeps_the_uid() -> None:
+    args = argv(drop_to=None)
     for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--clearenv"):
         assert flag in args
-    assert "--share-net" not in args
+    assert "--cap-add" not in args and "setpriv" not in args
     assert args[args.index("--cap-drop") + 1] == "ALL"
 
 
@@ -91,13 +123,8 @@ def test_minimal_environment_and_working_folder() -> None:
 
 
 def test_root_tree_is_not_bound_again() -> None:
-    args = bwrap_argv(["true"], build_dir=BUILD, kernel_tree=Path("/"))
-    assert "/" not in pairs(args, "--ro-bind")[1:]
-
-
-def test_masks_can_be_chosen_and_the_argv_prints_as_a_shell_line() -> None:
-    args = argv(masked_dirs=["/root"], masked_files=[])
-    assert pairs(args, "--tmpfs") == ["/tmp", "/root"]
+    args = bwrap_argv(["true"], build_dir=BUILD, kernel_tree=Path("/"), view=VIEW)
+    assert "/" not in pairs(args, "--ro-bind")
     assert shlex.split(shlex.join(args)) == args
 
 
@@ -113,16 +140,17 @@ def test_limits_argv() -> None:
     ]
 
 
-def test_sandbox_argv_masks_only_existing_paths_and_applies_limits(tmp_path: Path) -> None:
+def test_sandbox_argv_uses_this_machine_and_applies_limits(tmp_path: Path) -> None:
     headers = tmp_path / "tree/usr/src/linux-headers-x"
     headers.mkdir(parents=True)
     args = sandbox_argv(["make"], build_dir=tmp_path / "b", headers=headers)
-    for path in pairs(args, "--tmpfs"):
-        assert Path(path).is_dir()
+    assert args[1:4] == ["--ro-bind", "/usr", "/usr"]
+    for link in pairs(args, "--symlink"):
+        assert Path("/", link).is_dir()
     assert str(tmp_path / "tree") in pairs(args, "--ro-bind")
     command = args[args.index("--") + 1 :]
     assert command[-1] == "make"
-    if "prlimit" in command[0]:
+    if "prlimit" in " ".join(command):
         assert "--fsize=67108864" in command
 
 

@@ -13,6 +13,7 @@ diagnostics). Only input kmodlab cannot use (InputError), missing headers
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import selectors
@@ -27,13 +28,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kmodlab.build.diagnostics import Diagnostic, errors, locate_symbols, parse_build_log
+from kmodlab.build.memcap import MemoryCap, capped
 from kmodlab.build.objm import KbuildSpec, ModuleSpec, module_specs
-from kmodlab.build.sandbox import MINIMAL_ENV, Limits, limits_argv, sandbox_argv, sandbox_available
-from kmodlab.build.validate import KBUILD_FILES, Submission, load_submission
+from kmodlab.build.sandbox import (
+    MINIMAL_ENV,
+    Limits,
+    hand_over,
+    limits_argv,
+    sandbox_argv,
+    sandbox_available,
+)
+from kmodlab.build.validate import KBUILD_FILES, Submission, _shown, load_submission
 from kmodlab.errors import InputError, SandboxUnavailable, SetupError
 
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_OUTPUT = 1 << 20
+OOM_POLL_S = 0.25  # how often a build's cgroup is asked whether it killed a compiler
 # make cannot handle a path with spaces, colons or quotes in M= or -C.
 _MAKE_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+-]+$")
 _SAFE_EXTRA = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
@@ -85,6 +95,7 @@ class _Outcome:
     output: bytes
     timed_out: bool
     truncated: bool
+    out_of_memory: int | None = None  # the cap (bytes) when its cgroup killed a process
 
 
 def _check_line(kind: str, value: str) -> None:
@@ -199,20 +210,33 @@ def _kill(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def run_capped(argv: Sequence[str], *, cwd: Path, timeout_s: float, max_output: int) -> _Outcome:
-    """Run argv with stdout+stderr captured up to max_output bytes and a wall timeout."""
-    proc = subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=dict(MINIMAL_ENV),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+def run_capped(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    timeout_s: float,
+    max_output: int,
+    memory: MemoryCap | None = None,
+) -> _Outcome:
+    """Run argv with stdout+stderr captured up to max_output bytes and a wall timeout.
+
+    With memory, the process (and all it starts) runs inside that cgroup.
+    """
+    with memory.joining() if memory else contextlib.nullcontext(None) as join:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(MINIMAL_ENV),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=join,
+        )
     deadline = time.monotonic() + timeout_s
     chunks: list[bytes] = []
-    size, timed_out, truncated = 0, False, False
+    size, timed_out, truncated, starved = 0, False, False, False
+    kills = memory.oom_kills() if memory else 0
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     with proc.stdout, selectors.DefaultSelector() as sel:
@@ -222,7 +246,12 @@ def run_capped(argv: Sequence[str], *, cwd: Path, timeout_s: float, max_output: 
             if remaining <= 0:
                 timed_out = True
                 break
-            if not sel.select(remaining):
+            # Once the cgroup has killed one compiler the build has failed; without
+            # this, make waits for the other compilers to fill the cap in turn.
+            if memory and memory.oom_kills() > kills:
+                starved = True
+                break
+            if not sel.select(min(remaining, OOM_POLL_S)):
                 continue
             data = os.read(fd, 65536)
             if not data:
@@ -233,7 +262,7 @@ def run_capped(argv: Sequence[str], *, cwd: Path, timeout_s: float, max_output: 
                 break
             chunks.append(data)
             size += len(data)
-        if timed_out or truncated:
+        if timed_out or truncated or starved:
             _kill(proc)
         try:
             proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
@@ -241,7 +270,10 @@ def run_capped(argv: Sequence[str], *, cwd: Path, timeout_s: float, max_output: 
             timed_out = True
             _kill(proc)
             proc.wait()
-    return _Outcome(proc.returncode, b"".join(chunks), timed_out, truncated)
+    if memory and memory.oom_kills() > kills:
+        starved = True
+    oom = memory.limit if memory and starved else None
+    return _Outcome(proc.returncode, b"".join(chunks), timed_out, truncated, oom)
 
 
 def _fresh_build_dir(out_dir: Path | None) -> Path:
@@ -306,6 +338,12 @@ def _outcome_diagnostics(outcome: _Outcome, timeout_s: float, max_output: int) -
     if outcome.truncated:
         message = f"the build printed more than {max_output} bytes and was stopped"
         found.append(Diagnostic(None, None, None, "error", "output-limit", message))
+    if outcome.out_of_memory and outcome.returncode != 0:
+        message = (
+            f"the build needed more than {outcome.out_of_memory >> 20} MiB of memory (all of "
+            "one grade's compilers together) and was stopped: is a macro expanding without end?"
+        )
+        found.append(Diagnostic(None, None, None, "error", "memory-limit", message))
     return found
 
 
@@ -324,8 +362,24 @@ def _write_tree(build_dir: Path, files: Mapping[str, bytes]) -> None:
         path.write_bytes(data)
 
 
+def link_findings(sub: Submission) -> tuple[Diagnostic, ...]:
+    """A warning for each symbolic link left out of the build (never followed, never quoted)."""
+    return tuple(
+        Diagnostic(
+            None,
+            None,
+            None,
+            "warning",
+            "ignored-link",
+            f"{_shown(rel)} is a symbolic link: kmodlab never follows one, so it is left out "
+            "(put the file itself in the folder if the module needs it)",
+        )
+        for rel in sub.links
+    )
+
+
 def build_submission(
-    src: Path,
+    src: Path | Submission,
     *,
     headers: Path,
     out_dir: Path | None = None,
@@ -337,8 +391,12 @@ def build_submission(
     extra_objs: Mapping[str, Sequence[str]] | None = None,
     ldflags: Sequence[str] = (),
     link: bool = True,
+    memory: MemoryCap | None = None,
 ) -> BuildResult:
     """Build the modules of the submission folder `src` against the kbuild tree `headers`.
+
+    src may be a Submission already taken by load_submission(): the build then
+    uses exactly those bytes (a grade validates the folder once).
 
     The build happens in a new folder (under out_dir, or a new temporary folder)
     that the caller owns. extra_files are written into it (paths relative to
@@ -346,10 +404,13 @@ def build_submission(
     to files of the build folder as $(src)/name), and extra_objs[module] are
     linked into that module. With link=False the build stops after modpost:
     every compiler and modpost message, no .ko (result.modules is empty).
+    memory is the cgroup whose one cap the build shares (a grade's builds
+    share one); without it the build gets a cap of its own where it can.
     """
     started = time.monotonic()
-    sub = load_submission(Path(src))
+    sub = src if isinstance(src, Submission) else load_submission(Path(src))
     spec = module_specs(sub.files, kbuild=sub.text("Kbuild"), makefile=sub.text("Makefile"))
+    spec = dataclasses.replace(spec, findings=(*spec.findings, *link_findings(sub)))
     headers = _check_headers(headers)
     sandboxed = _use_sandbox(allow_unsandboxed)
     plan = plan_build(
@@ -364,13 +425,17 @@ def build_submission(
     _write_tree(build_dir, plan.files)
     command = make_argv(headers, build_dir, link=link)
     if sandboxed:
+        hand_over(build_dir)
         argv = sandbox_argv(command, build_dir=build_dir, headers=headers)
     else:
         # Outside a user namespace RLIMIT_NPROC counts all the user's processes: leave it.
         prlimit = shutil.which("prlimit")
         limits = limits_argv(Limits(processes=None), prlimit) if prlimit else []
         argv = [*limits, *command]
-    outcome = run_capped(argv, cwd=build_dir, timeout_s=timeout_s, max_output=max_output)
+    with contextlib.nullcontext(memory) if memory else capped() as cap:
+        outcome = run_capped(
+            argv, cwd=build_dir, timeout_s=timeout_s, max_output=max_output, memory=cap
+        )
     return _result(
         plan, outcome, build_dir, started, sandboxed, spec, timeout_s, max_output, link=link
     )

@@ -95,12 +95,22 @@ class _Expander:
     # A hostile Makefile can nest references to expand exponentially (A = $(B)$(B),
     # B = $(C)$(C), ...); this runs on the host, outside the sandbox, so it is bounded.
     BUDGET = 100_000
+    # $( inside $( inside ...: each level is a Python call, so 2,000 of them
+    # overflowed the interpreter's stack (RecursionError: every check `error`).
+    # Real Makefiles nest a handful.
+    MAX_NESTING = 64
 
-    def __init__(self, table: dict[str, _Var]):
+    def __init__(self, table: dict[str, _Var], filename: str = "Makefile"):
         self.table = table
         self.budget = self.BUDGET
+        self.filename = filename
 
     def expand(self, text: str, depth: int = 0) -> str:
+        if depth > self.MAX_NESTING:
+            raise InputError(
+                f"the {self.filename} nests $(...) more than {self.MAX_NESTING} levels deep",
+                "list obj-m and its objects by name",
+            )
         out: list[str] = []
         i = 0
         while i < len(text):
@@ -206,7 +216,7 @@ class _Reader:
         self.filename = filename
         self.table: dict[str, _Var] = {}
         self.frames: list[_Frame] = []
-        self.expander = _Expander(self.table)
+        self.expander = _Expander(self.table, filename)
         self.findings: list[Diagnostic] = []
         self.in_rule = False
         self.in_define = False

@@ -1,14 +1,19 @@
 """The bubblewrap sandbox a build runs in.
 
 A build compiles code someone else wrote, with a compiler whose preprocessor
-will happily `#include` any file it can open. The sandbox gives it a read-only
-view of the system, hides the places where private files live (home folders,
-the work tree, /run with its sockets), lets it write only to its own build
-folder, and has no network.
+will `#include` (and whose assembler will `.incbin`) any file it can open, and
+whose messages quote what they read. So the sandbox is built up, not masked
+down: it shows the toolchain (/usr and the /bin, /lib, ... links into it), the
+two files of /etc that the dynamic loader and Debian's alternatives (cc, awk)
+need, the kernel tree, and the build folder, the only writable place. No /etc
+beyond those, no /var, /home, /root, /run or /proc; no network. Started as
+root, the build drops to an unprivileged uid (nobody) before make runs, so even
+a file that some bind exposed by mistake is read as nobody, never as root.
 
 bwrap_argv() is pure, so it can be unit-tested and printed for a dry run;
-sandbox_argv() adds the facts of this machine (which masked paths exist, where
-prlimit is) and is what the builder and the escape tests share.
+sandbox_argv() adds the facts of this machine (which top-level folders are
+links into /usr, whether we are root, where prlimit is) and is what the
+builder and the escape tests share.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import functools
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +32,20 @@ MINIMAL_ENV: Mapping[str, str] = {
     "HOME": "/tmp",
     "LC_ALL": "C",  # plain ASCII quotes in gcc's messages, which diagnostics.py parses
 }
-# Replaced by empty tmpfs inside the sandbox: private files and, in /run, sockets
-# (a read-only bind does not stop connect() on a unix socket).
-MASKED_DIRS: tuple[str, ...] = ("/root", "/home", "/work", "/run", "/mnt", "/media", "/srv")
-# As root, the sandbox keeps uid 0 and could read these; /dev/null bound over them
-# is unreadable (bwrap binds with nodev).
-MASKED_FILES: tuple[str, ...] = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-")
-MASKED_SECRET_DIRS: tuple[str, ...] = ("/etc/ssh",)
+# The toolchain. On a merged-/usr system (Debian 12) the top-level folders are
+# links into /usr and are recreated as links; otherwise they are bound read-only.
+SYSTEM_DIRS: tuple[str, ...] = ("/usr",)
+TOP_LEVEL: tuple[str, ...] = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# Measured with strace on a hello build: the loader reads ld.so.cache (without
+# it every program still starts, only slower) and /usr/bin/cc and awk are links
+# through /etc/alternatives. Nothing else under /etc is opened.
+ETC_ENTRIES: tuple[str, ...] = ("/etc/ld.so.cache", "/etc/alternatives")
+# The uid and gid a build runs as when kmodlab runs as root: nobody/nogroup.
+UNPRIVILEGED_ID = 65534
+# Only these survive bwrap's capability drop, and only until setpriv has emptied
+# the bounding set (SETPCAP) and switched to UNPRIVILEGED_ID: the kernel clears
+# every remaining capability on that switch.
+SWITCH_CAPS: tuple[str, ...] = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 
 
 @dataclass(frozen=True)
@@ -65,37 +78,116 @@ def kernel_tree(headers: Path) -> Path:
     return headers
 
 
+def system_view(top_level: Mapping[str, str | None], etc: Sequence[str]) -> list[str]:
+    """bwrap options that show the toolchain: /usr, the top-level folders, a few /etc files.
+
+    top_level maps each top-level folder that exists to its link target (e.g.
+    "/bin" -> "usr/bin") or None for a real folder. Pure.
+    """
+    argv: list[str] = []
+    for d in SYSTEM_DIRS:
+        argv += ["--ro-bind", d, d]
+    for path, target in top_level.items():
+        argv += ["--symlink", target, path] if target is not None else ["--ro-bind", path, path]
+    made: list[str] = list(SYSTEM_DIRS)
+    for path in etc:
+        argv += [*_open_parents(Path(path), made), "--ro-bind", path, path]
+        made.append(str(Path(path).parent))
+    return argv
+
+
+def _open_parents(path: Path, above: Sequence[str]) -> list[str]:
+    """Create path's parent folders world-traversable, except those in or above `above`.
+
+    bwrap makes a missing parent 0700, unreachable for the unprivileged build.
+    """
+    argv: list[str] = []
+    for parent in reversed(path.parents):
+        if str(parent) == "/" or any(
+            parent == Path(a) or Path(a).is_relative_to(parent) for a in above
+        ):
+            continue
+        argv += ["--perms", "0755", "--dir", str(parent)]
+    return argv
+
+
 def bwrap_argv(
     command: Sequence[str],
     *,
     build_dir: Path,
     kernel_tree: Path,
-    masked_dirs: Sequence[str] = MASKED_DIRS + MASKED_SECRET_DIRS,
-    masked_files: Sequence[str] = MASKED_FILES,
+    view: Sequence[str] = (),
+    drop_to: int | None = UNPRIVILEGED_ID,
     env: Mapping[str, str] = MINIMAL_ENV,
     bwrap: str = "bwrap",
+    setpriv: str = "setpriv",
 ) -> list[str]:
     """The bwrap command line that runs `command` in `build_dir`, sandboxed. Pure.
 
-    Order matters: bwrap mounts in argument order, so the masks come first and
-    the kernel tree and build folder are bound back on top of them.
+    view is what the sandbox shows of the system (system_view()); the root
+    itself is an empty tmpfs. With drop_to (kmodlab running as root), no user
+    namespace is made (it would map the build back to uid 0 on the host) and
+    setpriv switches to that uid and gid before the command runs. Order
+    matters: bwrap mounts in argument order, so the tree and the build
+    folder come after the folders they live in.
     """
-    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    for d in masked_dirs:
-        argv += ["--tmpfs", d]
-    for f in masked_files:
-        argv += ["--ro-bind", "/dev/null", f]
+    argv = [bwrap, *view, "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    mounted = ["/tmp", *SYSTEM_DIRS]
     if str(kernel_tree) != "/":
+        argv += _open_parents(kernel_tree, mounted)
         argv += ["--ro-bind", str(kernel_tree), str(kernel_tree)]
+    argv += _open_parents(build_dir, [*mounted, str(kernel_tree)])
     argv += ["--bind", str(build_dir), str(build_dir)]
-    # As root, bwrap would otherwise keep every capability inside: enough to
-    # umount a mask (and see /work) or remount / read-write.
-    argv += ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    if drop_to is None:
+        # As an ordinary user bwrap needs a user namespace anyway, and the build
+        # already runs as that user.
+        argv += ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    else:
+        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+        argv += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+        argv += ["--cap-drop", "ALL"]
+        for cap in SWITCH_CAPS:
+            argv += ["--cap-add", cap]
     argv += ["--clearenv"]
     for key, value in env.items():
         argv += ["--setenv", key, value]
-    argv += ["--chdir", str(build_dir), "--", *command]
-    return argv
+    argv += ["--chdir", str(build_dir), "--"]
+    if drop_to is not None:
+        argv += [setpriv, f"--reuid={drop_to}", f"--regid={drop_to}", "--clear-groups"]
+        argv += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    return [*argv, *command]
+
+
+def build_uid() -> int | None:
+    """The uid a build runs as: nobody when kmodlab runs as root, else the caller's own."""
+    return UNPRIVILEGED_ID if os.geteuid() == 0 else None
+
+
+def host_view() -> list[str]:
+    """system_view() for this machine: which top-level folders exist, and which are links."""
+    top: dict[str, str | None] = {}
+    for path in TOP_LEVEL:
+        if os.path.islink(path):
+            top[path] = os.readlink(path)
+        elif os.path.isdir(path):
+            top[path] = None
+    return system_view(top, [p for p in ETC_ENTRIES if os.path.lexists(p)])
+
+
+def hand_over(build_dir: Path) -> None:
+    """Give the build folder (and what is in it) to the uid the build runs as.
+
+    The folder itself becomes 0755: bwrap enters it as root without
+    CAP_DAC_OVERRIDE, before setpriv switches uid. Its parent stays private.
+    """
+    uid = build_uid()
+    if uid is None:
+        return
+    os.chmod(build_dir, 0o755)
+    for here, dirs, files in os.walk(build_dir):
+        os.chown(here, uid, uid)
+        for name in dirs + files:
+            os.chown(os.path.join(here, name), uid, uid, follow_symlinks=False)
 
 
 def sandbox_argv(
@@ -107,17 +199,19 @@ def sandbox_argv(
 ) -> list[str]:
     """The exact command line the builder runs `command` with, on this machine.
 
-    Masks only paths that exist (bwrap cannot create a mount point on the
-    read-only root) and applies `limits` with prlimit when prlimit is installed.
+    Applies `limits` with prlimit when prlimit is installed. The build folder
+    must have been handed over (hand_over()) when running as root.
     """
     prlimit = shutil.which("prlimit", path=MINIMAL_ENV["PATH"])
     limited = [*limits_argv(limits or Limits(), prlimit), *command] if prlimit else list(command)
+    setpriv = shutil.which("setpriv", path=MINIMAL_ENV["PATH"]) or "setpriv"
     return bwrap_argv(
         limited,
         build_dir=build_dir.resolve(),
         kernel_tree=kernel_tree(headers.resolve()),
-        masked_dirs=[d for d in MASKED_DIRS + MASKED_SECRET_DIRS if os.path.isdir(d)],
-        masked_files=[f for f in MASKED_FILES if os.path.isfile(f)],
+        view=host_view(),
+        drop_to=build_uid(),
+        setpriv=setpriv,
     )
 
 
@@ -125,17 +219,18 @@ def sandbox_argv(
 def sandbox_available() -> bool:
     """Whether bwrap can set up the sandbox here; probed once per process.
 
-    The probe uses the same namespaces and capability drop as a build, since
-    bwrap may run but be refused a user or network namespace (in a container,
-    say).
+    The probe is a build's own command line running `true`, since bwrap may
+    run but be refused a namespace (in a container, say), or setpriv missing.
     """
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
+    if shutil.which("bwrap") is None:
         return False
-    probe = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    probe += ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "true"]
-    try:
-        done = subprocess.run(probe, capture_output=True, timeout=30, env=dict(MINIMAL_ENV))
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+    with tempfile.TemporaryDirectory(prefix="kmodlab-probe-") as tmp:
+        build_dir = Path(tmp) / "build"
+        build_dir.mkdir()
+        hand_over(build_dir)
+        probe = sandbox_argv(["true"], build_dir=build_dir, headers=Path("/"))
+        try:
+            done = subprocess.run(probe, capture_output=True, timeout=30, env=dict(MINIMAL_ENV))
+        except (OSError, subprocess.TimeoutExpired):
+            return False
     return done.returncode == 0

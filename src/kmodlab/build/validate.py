@@ -3,7 +3,10 @@
 Only .c and .h files (at any depth up to MAX_DEPTH) and a top-level Makefile or
 Kbuild are taken; everything else (notebook checkpoints, build products, editor
 backups, dotfiles) is left behind. The files are read here, once, so that the
-builder copies exactly the bytes that were checked.
+builder copies exactly the bytes that were checked, and reports quote only
+these bytes: a symbolic link is never followed (one the build would take is
+refused; any other is left behind and listed in Submission.links, so the
+report can say so), so no host file reaches a build or a report through one.
 
 Every problem is an InputError whose text is one line naming the problem and
 the fix: students read it, so it says which file and what to do.
@@ -38,6 +41,7 @@ class Submission:
 
     root: Path
     files: dict[str, bytes]
+    links: tuple[str, ...] = ()  # symbolic links seen and left behind (relative paths)
 
     @property
     def sources(self) -> list[str]:
@@ -47,6 +51,10 @@ class Submission:
     def text(self, name: str) -> str | None:
         data = self.files.get(name)
         return None if data is None else data.decode("utf-8")
+
+    def texts(self) -> dict[str, str]:
+        """Every file taken, as text, by relative path: all a report may quote."""
+        return {rel: data.decode("utf-8") for rel, data in self.files.items()}
 
 
 def _shown(name: str) -> str:
@@ -82,9 +90,10 @@ def _check_name(rel: str) -> None:
         )
 
 
-def _walk(root: Path) -> list[str]:
-    """Relative paths of the files to take, in a stable order."""
+def _walk(root: Path) -> tuple[list[str], list[str]]:
+    """Relative paths of the files to take, and of the links left behind, in a stable order."""
     taken: list[str] = []
+    links: list[str] = []
     seen = 0
     for here, dirs, names in os.walk(root):
         depth = len(Path(here).relative_to(root).parts)
@@ -102,8 +111,15 @@ def _walk(root: Path) -> list[str]:
         for name in sorted(names):
             rel = name if prefix == "." else f"{prefix}/{name}"
             if _wanted(rel):
-                taken.append(rel)
-    return taken
+                taken.append(rel)  # a link here is refused by _stat_files
+            elif os.path.islink(os.path.join(here, name)):
+                links.append(rel)
+        links += [
+            d if prefix == "." else f"{prefix}/{d}"
+            for d in dirs
+            if os.path.islink(os.path.join(here, d))
+        ]
+    return taken, links
 
 
 def _check_folder(src: Path) -> Path:
@@ -172,7 +188,7 @@ def load_submission(
 ) -> Submission:
     """Check a submission folder and read the files a build may use, or raise InputError."""
     root = _check_folder(Path(src))
-    taken = _walk(root)
+    taken, links = _walk(root)
     if not any(rel.endswith(".c") for rel in taken):
         others = sorted(p.name for p in root.iterdir())[:5]
         raise InputError(
@@ -185,4 +201,5 @@ def load_submission(
             "pass only your module's folder",
         )
     _stat_files(root, taken, max_file_bytes, max_total_bytes)
-    return Submission(root, {rel: _read_text(root, rel, max_file_bytes) for rel in taken})
+    files = {rel: _read_text(root, rel, max_file_bytes) for rel in taken}
+    return Submission(root, files, tuple(links))

@@ -6,6 +6,15 @@ summary.csv is rewritten atomically after every finished submission, so it is
 a valid table at every moment. A grader failure on one submission becomes an
 "error" report for it; it never stops the batch.
 
+Folder names come from students (an LMS download, a zip): one must never stop
+or corrupt the class. A name that is not a plain file name (over 200 bytes,
+control characters, a leading dash or dot, bytes that are not UTF-8) gets a
+short readable file name with a hash of the real one (report_stem()); the
+real name stays in the report and the CSV, where a cell that a spreadsheet
+would run as a formula (= + - @, tab, CR) is neutralised. Every write for
+one student has its own error handling; what could not be graded or written
+is listed in BatchSummary.ungraded (and `grade-batch` exits 1).
+
 The grade function is passed in (grade(submission_dir) -> Report), so this
 module does not import the pipeline and is tested with a fake.
 """
@@ -13,8 +22,10 @@ module does not import the pipeline and is tested with a fake.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import re
 import threading
 import time
 import traceback
@@ -41,6 +52,11 @@ SUMMARY_CSV = "summary.csv"
 GRADEBOOK_CSV = "gradebook.csv"  # for an LMS: student, total, max, percent
 FIXED_COLUMNS = ("name", "score", "max_score", "status")
 TRACEBACK_LINES = 30  # enough to find the failing frame, short enough to read
+# File systems allow 255 bytes per name; ".json"/".txt" and a temporary
+# suffix for the atomic write must fit too.
+MAX_STEM_BYTES = 200
+# A spreadsheet runs a cell starting with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -51,6 +67,9 @@ class BatchSummary:
     graded: list[str] = field(default_factory=list)  # graded in this run
     resumed: list[str] = field(default_factory=list)  # had a valid report already
     errors: list[str] = field(default_factory=list)  # the grader failed on these (this run)
+    # Not graded, with why: a grader error (this run or an earlier one) or a
+    # report that could not be written. Non-empty: `grade-batch` exits 1.
+    ungraded: dict[str, str] = field(default_factory=dict)
 
     @property
     def csv_path(self) -> Path:
@@ -95,7 +114,40 @@ def grade_batch(
                 batch.run_one(sub)
         else:
             _run_parallel(batch, todo, jobs)
+    for name, report in batch.reports.items():
+        if (check := report.check(GRADER_CHECK)) is not None:
+            batch.summary.ungraded.setdefault(name, check.summary)
     return batch.summary
+
+
+def report_stem(name: str) -> str:
+    """The file name (without .json/.txt) of a submission's reports. Deterministic.
+
+    The folder's own name when it is a plain file name; else up to 40 of its
+    letters and digits and a hash of the whole name, so that a 245-byte name,
+    a newline, a leading dash or undecodable bytes never reach a file name.
+    """
+    raw = name.encode("utf-8", "surrogateescape")
+    plain = (
+        name.isprintable()
+        and len(raw) <= MAX_STEM_BYTES
+        and not name.startswith(("-", "."))
+        and raw.decode("utf-8", "replace") == name
+    )
+    if plain:
+        return name
+    readable = re.sub(r"[^A-Za-z0-9_+-]+", "_", name)[:40].strip("_-") or "submission"
+    return f"{readable}-{hashlib.sha256(raw).hexdigest()[:12]}"
+
+
+def shown_name(name: str) -> str:
+    """A folder name as text: undecodable bytes become U+FFFD (the JSON and CSV are UTF-8)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def csv_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text: a leading ' before = + - @, tab or CR."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _run_parallel(batch: _Batch, todo: Sequence[Path], jobs: int) -> None:
@@ -177,15 +229,21 @@ class _Batch:
         self.lock = threading.Lock()
         self.bar: _Bar = _Bar(None, None)
 
+    def path(self, sub: Path, suffix: str) -> Path:
+        return self.output_dir / f"{report_stem(sub.name)}{suffix}"
+
     def resume(self, sub: Path, *, retry_errors: bool) -> bool:
         """Take over a finished report; False when the submission needs grading."""
-        old = load_report(self.output_dir / f"{sub.name}.json")
+        old = load_report(self.path(sub, ".json"))
         if old is None or (retry_errors and old.check(GRADER_CHECK)):
             return False
         self.reports[sub.name] = old
         self.summary.resumed.append(sub.name)
-        if not (self.output_dir / f"{sub.name}.txt").exists():  # cheap to redraw from the JSON
-            atomic_write(self.output_dir / f"{sub.name}.txt", self._text(sub, old).encode())
+        if not self.path(sub, ".txt").exists():  # cheap to redraw from the JSON
+            try:
+                atomic_write(self.path(sub, ".txt"), self._text(sub, old).encode())
+            except OSError as e:  # the JSON verdict stands; the text is a courtesy
+                self.summary.ungraded[sub.name] = f"its text report could not be written: {e}"
         return True
 
     def run_one(self, sub: Path) -> None:
@@ -195,11 +253,16 @@ class _Batch:
             report = self.grade(sub)
             if not isinstance(report, Report):
                 raise TypeError(f"grade() returned {type(report).__name__}, not a Report")
+            report.submission = shown_name(report.submission)  # the JSON is UTF-8
             body = to_json(report)  # before writing anything: a NaN must not tear the pair
         except Exception as e:  # any failure of the grader is this submission's error report
-            report = error_report(sub.name, e, time.monotonic() - t0)
+            report = error_report(shown_name(sub.name), e, time.monotonic() - t0)
             body = to_json(report)
-        self._write(sub, report, body)
+        try:
+            self._write(sub, report, body)
+        except (OSError, ValueError) as e:  # this student's files only: the class goes on
+            with self.lock:
+                self.summary.ungraded[sub.name] = f"its report could not be written: {e}"
         with self.lock:
             self.reports[sub.name] = report
             self.summary.graded.append(sub.name)
@@ -217,9 +280,9 @@ class _Batch:
 
     def _write(self, sub: Path, report: Report, body: str) -> None:
         text = self._text(sub, report)
-        atomic_write(self.output_dir / f"{sub.name}.txt", text.encode("utf-8"))
+        atomic_write(self.path(sub, ".txt"), text.encode("utf-8", "replace"))
         # The JSON goes last: its presence is what marks the submission finished.
-        atomic_write(self.output_dir / f"{sub.name}.json", (body + "\n").encode("utf-8"))
+        atomic_write(self.path(sub, ".json"), (body + "\n").encode("utf-8"))
 
     def write_csv(self) -> None:
         """Rewrite summary.csv from every report so far (caller holds the lock or is alone)."""
@@ -237,14 +300,15 @@ def summary_csv(reports: dict[str, Report]) -> str:
                 ids.append(c.id)
     # A check named like a fixed column would make the header ambiguous.
     header = ["name", "score", "max_score"]
-    header += [f"check:{i}" if i in FIXED_COLUMNS else i for i in ids] + ["status"]
+    header += [csv_cell(f"check:{i}" if i in FIXED_COLUMNS else i) for i in ids] + ["status"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for n in names:
         r = reports[n]
         cells = [_cell(c.score) if (c := r.check(i)) else "" for i in ids]
-        writer.writerow([n, _cell(r.score), _cell(r.max_score), *cells, overall_status(r)])
+        name = csv_cell(shown_name(n))
+        writer.writerow([name, _cell(r.score), _cell(r.max_score), *cells, overall_status(r)])
     return out.getvalue()
 
 
@@ -292,7 +356,7 @@ class _Bar:
     def _show(self, advance: int) -> None:
         if self.progress is None or self.task is None:
             return
-        desc = "grading " + ", ".join(self.running) if self.running else "grading"
+        desc = "grading " + ", ".join(map(_bar_name, self.running)) if self.running else "grading"
         self.progress.update(self.task, description=desc, advance=advance)
 
     def start(self, name: str) -> None:
@@ -304,6 +368,14 @@ class _Bar:
         with self.lock:
             self.running.remove(name)
             self._show(1)
+
+
+def _bar_name(name: str) -> str:
+    """A folder name fit for the bar: no rich markup, no control characters, short."""
+    from rich.markup import escape
+
+    text = "".join(c if c.isprintable() else "?" for c in shown_name(name))
+    return escape(text if len(text) <= 40 else text[:39] + "…")
 
 
 @contextmanager

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kmodlab.build import build_submission, load_submission
+from kmodlab.build.memcap import capped
 from kmodlab.errors import InputError
 from kmodlab.grader import kmemtrace, ledger, state
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
-from kmodlab.grader.formats import read_sources
 from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
 from kmodlab.grader.modinfo import depends, load_order, module_name, read_modinfo
 from kmodlab.vm.console import unexpected_taint
@@ -60,16 +60,19 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
     linked after all and run, and the checks that need the ledger say so.
     """
     try:
-        load_submission(ev.submission)
-        ev.sources = read_sources(ev.submission)
+        # Taken once: the plain build and the report's quotes use these very bytes.
+        sub = load_submission(ev.submission)
+        ev.sources = sub.texts()
         ev.nonce = secrets.token_hex(8)
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        # One memory cap for every compiler of this grade (memcap.py).
+        with capped() as cap, ThreadPoolExecutor(max_workers=2) as pool:
             plain_job = pool.submit(
                 build_submission,
-                ev.submission,
+                sub,
                 headers=headers,
                 out_dir=workdir / "plain",
                 link=False,
+                memory=cap,
             )
             inst_job = pool.submit(
                 instrumented_build,
@@ -77,10 +80,13 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
                 headers=headers,
                 out_dir=workdir / "instrumented",
                 nonce=ev.nonce,
+                memory=cap,
             )
             plain, (instrumented, _) = plain_job.result(), inst_job.result()
-        if plain.ok and not instrumented.ok:
-            plain = build_submission(ev.submission, headers=headers, out_dir=workdir / "linked")
+            if plain.ok and not instrumented.ok:
+                plain = build_submission(
+                    sub, headers=headers, out_dir=workdir / "linked", memory=cap
+                )
     except InputError as e:
         if not ev.submission.is_dir():
             raise  # no submission at all: no report can be made

@@ -1,7 +1,10 @@
 """A Report in the forms people and tools read: JSON, Gradescope's results.json, text.
 
 Pure functions of a Report (and, for quoting, the submission's source text);
-the only I/O here is read_sources(), which collects that text.
+the only I/O here is read_sources(), which collects that text. A report quotes
+only what the validator took (build/validate.py): regular files, never a
+symbolic link, never a file the build did not use. A finding that names any
+other file (a `#line` directive can name anything) is shown without a quote.
 JSON layout: docs/report-schema.md. Gradescope layout: its autograder
 specification (results.json: score, execution_time, output, tests[]).
 """
@@ -9,11 +12,12 @@ specification (results.json: score, execution_time, output, tests[]).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kmodlab.build.validate import load_submission
+from kmodlab.errors import InputError
 from kmodlab.grader.ladder import ladder_lines, ladder_svg, point_title, where
 from kmodlab.grader.model import CheckResult, Finding, Report
 
@@ -21,10 +25,7 @@ __all__ = ["ladder_svg", "quote", "read_sources", "to_gradescope", "to_json", "t
 
 STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skip": "SKIP"}
 ERROR_NOTE = "the grader itself could not decide this check; this is not a verdict on your code"
-SOURCE_SUFFIXES = (".c", ".h")
-SOURCE_NAMES = ("Makefile", "Kbuild")
 MAX_TEXT_LINES = 30  # of an oops or traceback in the text form; the JSON keeps it all
-MAX_SOURCE_BYTES = 1_000_000  # a bigger "source" is not something a student wrote by hand
 
 
 # -- JSON ---------------------------------------------------------------------
@@ -223,22 +224,12 @@ def quote(
 
 
 def read_sources(submission: Path) -> dict[str, str]:
-    """The submission's C files, headers and Makefiles by relative path, for quoting.
+    """The files the validator takes from a submission, by relative path, for quoting.
 
-    Undecodable bytes are replaced, not fatal: a quote is a courtesy, never a
-    reason for a report to fail.
+    The same files, by the same rules, as the build copied: a folder the
+    validator refuses gives no quotes at all, never a guess.
     """
-    found: dict[str, str] = {}
-    for root, dirs, files in os.walk(submission):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # never walk .git
-        for name in sorted(files):
-            path = Path(root, name)
-            if name.startswith(".") or not (path.suffix in SOURCE_SUFFIXES or name in SOURCE_NAMES):
-                continue
-            try:
-                if path.is_file() and path.stat().st_size <= MAX_SOURCE_BYTES:
-                    text = path.read_text(encoding="utf-8", errors="replace")
-                    found[path.relative_to(submission).as_posix()] = text
-            except OSError:
-                continue
-    return found
+    try:
+        return load_submission(submission).texts()
+    except InputError:
+        return {}

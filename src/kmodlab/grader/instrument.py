@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 
 from kmodlab.build import BuildResult, build_submission, load_submission, module_specs
+from kmodlab.build.memcap import MemoryCap
 
 FAIL_PARAM = "kmodlab_fail_nth"
 HEADER = "kmodlab_fi.h"
@@ -66,6 +67,7 @@ def instrumented_build(
     out_dir: Path | None = None,
     nonce: str | None = None,
     allow_unsandboxed: bool = False,
+    memory: MemoryCap | None = None,
 ) -> tuple[BuildResult, str]:
     """Build the submission in `src` with every module instrumented; return (result, nonce).
 
@@ -92,5 +94,6 @@ def instrumented_build(
         extra_files={HEADER: fi_source(HEADER), **{f"{s}.c": shim for s in stems.values()}},
         extra_ccflags=INSTRUMENT_CCFLAGS,
         extra_objs={name: [stem] for name, stem in stems.items()},
+        memory=memory,
     )
     return result, nonce

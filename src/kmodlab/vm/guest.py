@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kmodlab.errors import KmodlabError
 from kmodlab.vm import protocol
-from kmodlab.vm.console import KernelReport, find_reports
+from kmodlab.vm.console import ConsoleLog, KernelReport, find_reports
 from kmodlab.vm.qemu import MachineSpec, qemu_argv
 from kmodlab.vm.qmp import QMP
 
@@ -153,7 +153,7 @@ class Guest:
         self.argv = qemu_argv(
             spec, agent_socket=self.agent_path, qmp_socket=self.qmp_path, incoming=incoming
         )
-        self._console = bytearray()
+        self._console = ConsoleLog()  # capped: a guest may print without end
         self._console_lock = threading.Lock()
         self._reader = protocol.ResponseReader()
         self._ids = itertools.count(1)
@@ -178,11 +178,11 @@ class Guest:
         with contextlib.suppress(OSError, ValueError):
             while chunk := os.read(fd, 65536):
                 with self._console_lock:
-                    self._console += chunk
+                    self._console.add(chunk)
 
     def console(self) -> str:
         with self._console_lock:
-            return self._console.decode("utf-8", "replace").replace("\r\n", "\n")
+            return self._console.since(0).decode("utf-8", "replace").replace("\r\n", "\n")
 
     def console_bytes(self) -> int:
         with self._console_lock:
@@ -190,7 +190,7 @@ class Guest:
 
     def console_since(self, offset: int) -> str:
         with self._console_lock:
-            return self._console[offset:].decode("utf-8", "replace").replace("\r\n", "\n")
+            return self._console.since(offset).decode("utf-8", "replace").replace("\r\n", "\n")
 
     def _qemu_error(self) -> str:
         if self.proc.poll() is None or self.proc.stderr is None:
