@@ -322,7 +322,7 @@ def gradebook_csv(reports: dict[str, Report]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["student", "total", "max", "percent"])
     for name in sorted(reports):
-        writer.writerow([name, *gradebook_row(reports[name])])
+        writer.writerow([csv_cell(shown_name(name)), *gradebook_row(reports[name])])
     return out.getvalue()
 
 
