@@ -223,6 +223,16 @@ def test_init_failing_with_minus_one_names_the_code_that_fits():
     assert "-EPERM" in finding.message and "-ENOMEM" in finding.message
 
 
+def test_a_load_failing_with_minus_one_says_which_codes_fit():
+    """When init always fails with -1, does load point at the `return -1` and name codes?"""
+    ev = captured("errno_minus_one")
+    ev.loads[0].result.returncode = 1  # EPERM, as insmod reports init's -1
+    load = judges.judge_load(judges.Context(ev))
+    (hint,) = [f for f in load.findings if f.kind == "hint"]
+    line = _line("errno_minus_one", "errno_minus_one.c", "return -1;")
+    assert (hint.file, hint.line) == ("errno_minus_one.c", line) and "-ENOMEM" in hint.message
+
+
 # -- F. feedback that names the fix ------------------------------------------------------
 def test_a_registration_never_undone_names_the_exit_and_the_missing_call():
     """Does a leftover say "add `proc_remove(ent)` to hello_exit, before `kfree(buf)`"?"""
