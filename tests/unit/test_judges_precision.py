@@ -126,6 +126,19 @@ def test_debugfs_results_left_unchecked_pass_every_point():
     assert point["call"] == "debugfs_create_file" and point["leaked"] == []
 
 
+def test_a_debugfs_directory_exit_forgets_still_fails_its_point():
+    """Does the mutant whose exit keeps the directory fail the point, naming what is left?"""
+    result = judge("debugfs_leak", "fault-injection")
+    point = result.data["points"][1]
+    assert point["verdict"] == "fail" and "after rmmod" in point["message"]
+    assert [x["api"] for x in point["leaked"]] == ["debugfs_create_dir"]
+    regs = judge("debugfs_leak", "registrations")
+    # The file inside the directory goes with it: one fix, for the directory.
+    assert [f.message for f in regs.findings if f.file] == [
+        "debugfs_create_dir() is never undone: add `debugfs_remove(dir)` to dbg_exit"
+    ]
+
+
 # -- 6. a kernel report during a fault-injection point ----------------------------
 def test_bad_page_state_in_an_error_path_fails_that_point():
     """Does "BUG: Bad page state" logged by the error path fail the point, with the report?"""
