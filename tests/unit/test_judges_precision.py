@@ -18,7 +18,7 @@ from kmodlab.build.builder import BuildResult, BuiltModule
 from kmodlab.grader import judges, kmemtrace, ledger, state
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.formats import read_sources
-from kmodlab.grader.labels import entry_points, release_call
+from kmodlab.grader.labels import declares, entry_points, release_call
 from kmodlab.grader.modinfo import depends, module_name
 from kmodlab.vm.console import find_reports, init_return
 from kmodlab.vm.guest import CommandResult
@@ -298,6 +298,13 @@ def test_a_registration_never_undone_names_the_exit_and_the_missing_call():
 def test_the_release_for_each_acquiring_call(line, api, release):
     """Is the release call built from the acquiring line's variable and arguments?"""
     assert release_call(line, 1, api) == release
+
+
+def test_a_call_over_two_lines_and_a_local_variable():
+    """Are the arguments read over the call's lines, and a local of init told apart?"""
+    src = '\tstruct device *d = device_create(cls, NULL,\n\t\tdevt, NULL, "x");\n'
+    assert release_call(src, 1, "device_create") == "device_destroy(cls, devt)"
+    assert declares(src, 1, "d") and not declares("\td = device_create(c);\n", 1, "d")
 
 
 def test_the_exit_function_is_read_from_module_exit():

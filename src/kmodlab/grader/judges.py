@@ -444,6 +444,9 @@ def _release_fix(ctx: Context, e, file: str | None, line: int | None) -> str | N
     fix = f"add `{call}` to {exit_fn.function}"
     if e is not None and (before := _release_before(ctx, e, exit_fn)):
         fix += f", before `{before}`"
+    var = labels.assigned(source, line, api)
+    if var and labels.declares(source, line, var):
+        fix += f" (keep `{var}` where exit can reach it, e.g. in a static variable)"
     return fix
 
 
