@@ -18,7 +18,7 @@ from kmodlab.build.builder import BuildResult, BuiltModule
 from kmodlab.grader import judges, kmemtrace, ledger, state
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.formats import read_sources
-from kmodlab.grader.labels import entry_points, release_call
+from kmodlab.grader.labels import declares, entry_points, release_call
 from kmodlab.grader.modinfo import depends, module_name
 from kmodlab.vm.console import find_reports, init_return
 from kmodlab.vm.guest import CommandResult
@@ -126,6 +126,19 @@ def test_debugfs_results_left_unchecked_pass_every_point():
     assert point["call"] == "debugfs_create_file" and point["leaked"] == []
 
 
+def test_a_debugfs_directory_exit_forgets_still_fails_its_point():
+    """Does the mutant whose exit keeps the directory fail the point, naming what is left?"""
+    result = judge("debugfs_leak", "fault-injection")
+    point = result.data["points"][1]
+    assert point["verdict"] == "fail" and "after rmmod" in point["message"]
+    assert [x["api"] for x in point["leaked"]] == ["debugfs_create_dir"]
+    regs = judge("debugfs_leak", "registrations")
+    # The file inside the directory goes with it: one fix, for the directory.
+    assert [f.message for f in regs.findings if f.file] == [
+        "debugfs_create_dir() is never undone: add `debugfs_remove(dir)` to dbg_exit"
+    ]
+
+
 # -- 6. a kernel report during a fault-injection point ----------------------------
 def test_bad_page_state_in_an_error_path_fails_that_point():
     """Does "BUG: Bad page state" logged by the error path fail the point, with the report?"""
@@ -223,6 +236,16 @@ def test_init_failing_with_minus_one_names_the_code_that_fits():
     assert "-EPERM" in finding.message and "-ENOMEM" in finding.message
 
 
+def test_a_load_failing_with_minus_one_says_which_codes_fit():
+    """When init always fails with -1, does load point at the `return -1` and name codes?"""
+    ev = captured("errno_minus_one")
+    ev.loads[0].result.returncode = 1  # EPERM, as insmod reports init's -1
+    load = judges.judge_load(judges.Context(ev))
+    (hint,) = [f for f in load.findings if f.kind == "hint"]
+    line = _line("errno_minus_one", "errno_minus_one.c", "return -1;")
+    assert (hint.file, hint.line) == ("errno_minus_one.c", line) and "-ENOMEM" in hint.message
+
+
 # -- F. feedback that names the fix ------------------------------------------------------
 def test_a_registration_never_undone_names_the_exit_and_the_missing_call():
     """Does a leftover say "add `proc_remove(ent)` to hello_exit, before `kfree(buf)`"?"""
@@ -275,6 +298,13 @@ def test_a_registration_never_undone_names_the_exit_and_the_missing_call():
 def test_the_release_for_each_acquiring_call(line, api, release):
     """Is the release call built from the acquiring line's variable and arguments?"""
     assert release_call(line, 1, api) == release
+
+
+def test_a_call_over_two_lines_and_a_local_variable():
+    """Are the arguments read over the call's lines, and a local of init told apart?"""
+    src = '\tstruct device *d = device_create(cls, NULL,\n\t\tdevt, NULL, "x");\n'
+    assert release_call(src, 1, "device_create") == "device_destroy(cls, devt)"
+    assert declares(src, 1, "d") and not declares("\td = device_create(c);\n", 1, "d")
 
 
 def test_the_exit_function_is_read_from_module_exit():

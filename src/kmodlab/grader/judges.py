@@ -193,6 +193,7 @@ def judge_load(ctx: Context) -> CheckResult:
             if not ok
             else [report_finding(ctx, rep) for rep in reports if init_return(rep) is None]
         )
+        findings += _minus_one_hint(ctx, step, name)
     ok = len(ctx.ev.loads) == len(ctx.ev.order) and not findings
     said = "; ".join(f"{m}'s init returned {v}" for m, v in returned.items()) or "init returned 0"
     if returned:
@@ -200,6 +201,21 @@ def judge_load(ctx: Context) -> CheckResult:
     return ctx.result(
         "load", ok, f"every module loads; {said}" if ok else findings[0].message, findings
     )
+
+
+def _minus_one_hint(ctx: Context, step: Step, name: str) -> list[Finding]:
+    """insmod failed with EPERM and init's source returns -1: say which codes fit."""
+    r = step.result
+    if r is None or r.status != "exited" or r.returncode != errno.EPERM:
+        return []
+    at = _return_minus_one(ctx, module_name(name))
+    if at is None:
+        return []
+    message = (
+        f"{name}'s init returned -1, which is -EPERM (Operation not permitted): "
+        "return the negative errno that says what failed (-ENOMEM, -ENODEV, ...)"
+    )
+    return [Finding("hint", message, *at)]
 
 
 def judge_unload(ctx: Context) -> CheckResult:
@@ -421,12 +437,16 @@ def _release_fix(ctx: Context, e, file: str | None, line: int | None) -> str | N
         return None
     api = e.api if e is not None else _acquiring_api(source, line)
     call = labels.release_call(source, line, api) if api else None
-    exit_fn = labels.entry_points(ev.sources).get("exit")
+    module = getattr(e, "module", None)
+    exit_fn = labels.entry_points(_module_source(ctx, module) if module else ev.sources).get("exit")
     if call is None or exit_fn is None:
         return None
     fix = f"add `{call}` to {exit_fn.function}"
     if e is not None and (before := _release_before(ctx, e, exit_fn)):
         fix += f", before `{before}`"
+    var = labels.assigned(source, line, api)
+    if var and labels.declares(source, line, var):
+        fix += f" (keep `{var}` where exit can reach it, e.g. in a static variable)"
     return fix
 
 
@@ -578,26 +598,38 @@ _FITTING_ERRNO: dict[str, str] = {
 
 def _minus_one(ctx: Context, p: PointEvidence) -> tuple[str | None, int | None, str] | None:
     """init failed with -1 (which is -EPERM), not the -E code that fits the failed call."""
-    sources = _module_source(ctx, p.module)
-    code = (re.sub(r"/\*.*?\*/|//[^\n]*", " ", text, flags=re.S) for text in sources.values())
-    if any(re.search(r"\bEPERM\b", text) for text in code):
-        return None  # -EPERM written out: a deliberate choice
     fits = _FITTING_ERRNO.get(ledger.ACQUIRE_KIND.get(p.call.api, ""), "a negative errno (-E...)")
     file, line = _site(p.call)
+    found = _return_minus_one(ctx, p.module, file, line)
+    if found is None:
+        return None
     message = (
         f"init returned -1 after {p.call.api}() failed: -1 is -EPERM (Operation not "
         f"permitted), which says nothing of the failure; return {fits}"
     )
+    return found[0] or file, found[1] or line, message
+
+
+def _return_minus_one(
+    ctx: Context, module: str, file: str | None = None, after: int | None = None
+) -> tuple[str | None, int | None] | None:
+    """Where init returns -1 (from line `after` of `file` on), or None if -EPERM is meant.
+
+    (None, None) when init's source does not show the -1 itself.
+    """
+    sources = _module_source(ctx, module)
+    code = (re.sub(r"/\*.*?\*/|//[^\n]*", " ", text, flags=re.S) for text in sources.values())
+    if any(re.search(r"\bEPERM\b", text) for text in code):
+        return None  # -EPERM written out: a deliberate choice
     entry = labels.entry_points(sources).get("init")
-    if entry is not None:
-        span = labels.function_lines(sources[entry.file], entry.function) or range(0)
-        lines = sources[entry.file].splitlines()
-        minus_one = re.compile(r"(\breturn\s*\(?\s*-\s*1\s*\)?\s*;|=\s*-\s*1\s*;)")
-        start = line if file == entry.file and isinstance(line, int) else span.start
-        found = next((i for i in span if i >= start and minus_one.search(lines[i - 1])), None)
-        if found is not None:
-            file, line = entry.file, found
-    return file, line, message
+    if entry is None:
+        return None, None
+    span = labels.function_lines(sources[entry.file], entry.function) or range(0)
+    lines = sources[entry.file].splitlines()
+    minus_one = re.compile(r"(\breturn\s*\(?\s*-\s*1\s*\)?\s*;|=\s*-\s*1\s*;)")
+    start = after if file == entry.file and isinstance(after, int) else span.start
+    found = next((i for i in span if i >= start and minus_one.search(lines[i - 1])), None)
+    return (entry.file, found) if found is not None else (None, None)
 
 
 def _label_hint(ctx: Context, leaked: dict[str, object], p: PointEvidence) -> str | None:

@@ -225,10 +225,9 @@ def release_call(source: str, line: int, api: str) -> str | None:
     lines = source.splitlines()
     if template is None or not 0 < line <= len(lines):
         return None
-    text = _code(lines[line - 1])
-    args = _call_args(text, api) or []
-    assigned = re.search(rf"([A-Za-z_][\w.\->\[\]]*)\s*=\s*\(?[^=]*\b{re.escape(api)}\s*\(", text)
-    values = {"ret": assigned.group(1) if assigned else None}
+    # A call may go on over the next lines; its result is assigned on the first.
+    args = _call_args(" ".join(_code(t) for t in lines[line - 1 : line + 5]), api) or []
+    values = {"ret": assigned(source, line, api)}
     for i, a in enumerate(args):
         values[f"a{i}"] = a
         values[f"a{i}&"] = a.removeprefix("&").strip()
@@ -239,6 +238,22 @@ def release_call(source: str, line: int, api: str) -> str | None:
     if any(values.get(k) is None for k in needed):
         return None
     return re.sub(r"\{([^}]+)\}", lambda m: str(values[m.group(1)]), template)
+
+
+def assigned(source: str, line: int, api: str) -> str | None:
+    """The variable the call of `api` on `line` is assigned to ("buf = kzalloc(...)")."""
+    lines = source.splitlines()
+    text = _code(lines[line - 1]) if 0 < line <= len(lines) else ""
+    m = re.search(rf"([A-Za-z_][\w.\->\[\]]*)\s*=\s*\(?[^=]*\b{re.escape(api)}\s*\(", text)
+    return m.group(1) if m else None
+
+
+def declares(source: str, line: int, var: str) -> bool:
+    """Whether `line` declares `var` (a local of the acquiring function, out of exit's reach)."""
+    lines = source.splitlines()
+    text = _code(lines[line - 1]) if 0 < line <= len(lines) else ""
+    decl = rf"^\s*(?:const\s+)?(?:struct\s+|unsigned\s+)?\w+[\s*]+{re.escape(var)}\s*="
+    return not text.lstrip().startswith("static") and bool(re.match(decl, text))
 
 
 def release_text(source: str, line: int, api: str) -> str | None:
