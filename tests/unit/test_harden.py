@@ -208,7 +208,7 @@ def test_hostile_folder_names_are_all_graded_and_nothing_escapes(tmp_path: Path)
     assert summary.ungraded == {}
     assert snapshot(tmp_path, out) == before  # nothing written outside the output folder
     files = sorted(p.name for p in out.iterdir())
-    assert len(files) == 2 * len(HOSTILE) + 1
+    assert len(files) == 2 * len(HOSTILE) + 2  # .json and .txt each; summary.csv, gradebook.csv
     assert all(len(f.encode()) < 255 and f.isprintable() and f[0] not in "-." for f in files)
     rows = list(csv.reader(io.StringIO((out / "summary.csv").read_text(encoding="utf-8"))))
     names = [r[0] for r in rows[1:]]
