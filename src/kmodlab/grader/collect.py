@@ -38,9 +38,16 @@ from kmodlab.vm.session import Session
 class Limits:
     """Grading options; each default is the documented one."""
 
-    cycles: int = 20  # load/unload cycles (the `cycle` check)
+    cycles: int = 20  # load/unload cycles (the `cycle` check), at most
+    # Guest time cycling may take: slow modules get fewer cycles (never fewer
+    # than min_cycles), planned from how long the first load and unload took.
+    cycle_budget_s: float = 8.0
+    min_cycles: int = 2  # a second load is what catches a registration left behind
     settle_s: float = 0.5  # wait after the last unload for timers or work firing into freed code
-    load_timeout_s: float = 10.0  # an init that takes longer is stuck
+    # An init (or exit) that takes longer is stuck. Generous: an init with
+    # seconds of legitimate work took four times as long on a loaded host (TCG
+    # calibrates its delay loop once, at boot, so a busy host stretches it).
+    load_timeout_s: float = 20.0
     command_timeout_s: float = 30.0
     fault_injection: bool = True
     max_points: int = 64  # fallible calls tried per module
@@ -99,9 +106,9 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
 
 def _step(session: Session, name: str, argv: list[str], timeout_s: float) -> Step:
     try:
-        return Step(name, session.run(argv, timeout_s=timeout_s))
+        return Step(name, session.run(argv, timeout_s=timeout_s), limit_s=timeout_s)
     except GuestError as e:
-        return Step(name, crash=e)
+        return Step(name, crash=e, limit_s=timeout_s)
 
 
 def _taint(session: Session) -> int | None:
@@ -199,14 +206,37 @@ def _unload_all(ev: Evidence, s: Session, limits: Limits) -> bool:
     return True
 
 
+def plan_cycles(limits: Limits, steps: list[Step]) -> tuple[int, float, str]:
+    """(cycles, timeout_s, why fewer) from the guest time of the first loads and unloads. Pure.
+
+    A fixed count under a fixed limit fails correct modules whose init is slow
+    (work that legitimately takes seconds): the count shrinks to fit the
+    budget instead, and the limit grows with what one cycle was seen to take,
+    so only a cycle far slower than the first one is called stuck.
+    """
+    one_s = sum(st.result.guest_ms for st in steps if st.result) / 1000
+    cycles, why = limits.cycles, ""
+    if one_s * cycles > limits.cycle_budget_s:
+        cycles = max(limits.min_cycles, min(cycles, int(limits.cycle_budget_s / max(one_s, 1e-3))))
+        why = (
+            f"one load and unload took {one_s:.1f} s: {cycles} cycles instead of"
+            f" {limits.cycles}, to fit {limits.cycle_budget_s:g} s"
+        )
+    # Four times the measured cycle (a loaded host slows the guest unevenly),
+    # plus one load's own limit for the first cycle that goes wrong.
+    timeout = cycles * (4 * one_s + 0.5) + limits.load_timeout_s
+    return cycles, round(timeout, 1), why
+
+
 def _cycle(ev: Evidence, s: Session, limits: Limits) -> bool:
+    cycles, timeout, ev.cycles_why = plan_cycles(limits, ev.loads + ev.unloads)
+    ev.cycles_planned = cycles
     if len(ev.order) == 1:
         (name,) = ev.order
-        argv = ["@cycle", f"{name}.ko", name, str(limits.cycles)]
-        timeout = limits.load_timeout_s * 2 + limits.cycles
+        argv = ["@cycle", f"{name}.ko", name, str(cycles)]
         ev.cycles.append(_step(s, f"cycle {name}", argv, timeout))
         return not ev.cycles[-1].crash
-    for i in range(1, limits.cycles + 1):
+    for i in range(1, cycles + 1):
         for argv in [["@load", f"{n}.ko"] for n in ev.order] + [
             ["@unload", n] for n in reversed(ev.order)
         ]:

@@ -22,6 +22,7 @@ class Step:
     name: str  # e.g. "load hello", "unload hello", "cycle hello"
     result: CommandResult | None = None
     crash: GuestError | None = None  # the guest died or hung during this step
+    limit_s: float | None = None  # the time it was given (a timeout means it took longer)
 
     @property
     def kmsg(self) -> list[KmsgRecord]:
@@ -64,6 +65,8 @@ class Evidence:
     loads: list[Step] = field(default_factory=list)
     unloads: list[Step] = field(default_factory=list)
     cycles: list[Step] = field(default_factory=list)
+    cycles_planned: int | None = None  # how many load/unload cycles were asked for
+    cycles_why: str = ""  # why fewer than the limit (a slow load or unload), or ""
     settle: Step | None = None
     points: list[PointEvidence] = field(default_factory=list)
     points_error: str | None = None

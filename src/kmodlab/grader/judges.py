@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -113,7 +114,8 @@ def _failed_step(
     r = step.result
     assert r is not None
     if r.status == "timeout":
-        return [Finding("timeout", f"{what} did not finish (init or exit never returned)")]
+        limit = f" within {step.limit_s:g} s" if step.limit_s else ""
+        return [Finding("timeout", f"{what} did not finish{limit} (init or exit never returned)")]
     out = [report_finding(ctx, rep) for rep in _step_reports(step)]
     if r.status == "signaled":
         out.insert(0, Finding("killed", f"{what} was killed: the kernel oopsed"))
@@ -165,19 +167,44 @@ def judge_unload(ctx: Context) -> CheckResult:
 
 
 def judge_cycle(ctx: Context, cycles: int) -> CheckResult:
-    if not ctx.ev.cycles:
+    ev = ctx.ev
+    if not ev.cycles:
         return ctx.skip("cycle", "not run: an earlier step failed or crashed the kernel")
-    bad = next((s for s in ctx.ev.cycles if s.crash or not s.result.ok), None)
+    cycles = ev.cycles_planned or cycles
+    data = {"cycles": cycles, **({"fewer_because": ev.cycles_why} if ev.cycles_why else {})}
+    bad = next((s for s in ev.cycles if s.crash or not s.result.ok), None)
     if bad is None:
-        return ctx.result("cycle", True, f"{cycles} load/unload cycles succeeded")
-    detail = (bad.result.stdout.strip() if bad.result else "") or bad.name
+        why = f" ({ev.cycles_why})" if ev.cycles_why else ""
+        return ctx.result("cycle", True, f"{cycles} load/unload cycles succeeded{why}", **data)
+    out = bad.result.stdout.strip().splitlines() if bad.result else []
+    detail = (out[-1] if out else "") or bad.name
+    if bad.result and bad.result.status == "timeout":
+        detail = _cycle_timeout(ev, bad, cycles)
     findings = [Finding("cycle", f"{bad.name}: {detail}")]
     if bad.crash or bad.result.status != "exited" or bad.result.argv[0] != "@cycle":
         findings += _failed_step(ctx, bad, bad.name)
     else:
         # @cycle's exit status is not an errno; its output says which errno, when.
         findings += [report_finding(ctx, rep) for rep in _step_reports(bad)]
-    return ctx.result("cycle", False, f"load/unload cycling failed ({detail})", findings)
+    return ctx.result("cycle", False, f"load/unload cycling failed ({detail})", findings, **data)
+
+
+def _cycle_timeout(ev: Evidence, step: Step, cycles: int) -> str:
+    """A cycle that outran its limit, against the pace of the first load and unload.
+
+    @cycle prints a line per finished cycle, so a stuck one is told from a
+    slow one: it made no progress for far longer than a whole cycle took.
+    """
+    done = sum(
+        re.fullmatch(r"cycle \d+ ok", line) is not None for line in step.result.stdout.splitlines()
+    )
+    first = sum(s.result.guest_ms for s in ev.loads + ev.unloads if s.result) / 1000
+    limit = f" within {step.limit_s:g} s" if step.limit_s else ""
+    total = f" of {cycles}" if step.result.argv[0] == "@cycle" else ""
+    return (
+        f"did not finish{limit}: {done}{total} cycles done, while the first load and"
+        f" unload took {first:.1f} s (init or exit is stuck)"
+    )
 
 
 # -- kernel health, leaks, registrations ------------------------------------
@@ -190,8 +217,13 @@ def judge_health(ctx: Context) -> CheckResult:
     for step in ev.steps():
         if step.result and step.result.status == "timeout":
             # An init or exit stuck for good is a hung task, found before the
-            # kernel's own 120 s detector would say so.
-            findings.append(Finding("hang", f"{step.name} never finished: the task is stuck"))
+            # kernel's own 120 s detector would say so. The limits are generous
+            # and cycling's grows with the first load's pace (collect.plan_cycles),
+            # so a slow init is not taken for a stuck one.
+            limit = f" within {step.limit_s:g} s" if step.limit_s else ""
+            findings.append(
+                Finding("hang", f"{step.name} did not finish{limit}: the task is stuck")
+            )
     crashed = ev.crash()
     if crashed and not reports:
         # A guest that hangs or dies without a report is unhealthy all the same.
