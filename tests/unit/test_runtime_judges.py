@@ -47,7 +47,8 @@ def _evidence(cycle: Step, load_ms: int = 2000) -> Evidence:
     ev = Evidence(submission=Path("s"), order=["m"])
     ev.loads, ev.unloads = _steps(load_ms, 10)[:1], _steps(load_ms, 10)[1:]
     ev.cycles = [cycle]
-    ev.cycles_planned, ev.cycles_why = 3, "one load and unload took 2.0 s: 3 cycles instead of 20, to fit 8 s"
+    ev.cycles_planned = 3
+    ev.cycles_why = "one load and unload took 2.0 s: 3 cycles instead of 20, to fit 8 s"
     return ev
 
 
