@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kmodlab.build import build_submission, load_submission
 from kmodlab.errors import InputError
-from kmodlab.grader import kmemtrace, ledger, state
+from kmodlab.grader import kmemtrace, ledger, state, timers
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.formats import read_sources
 from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
@@ -131,6 +131,7 @@ def before_load(ev: Evidence, s: Session) -> None:
     ev.taint_before = _taint(s)
     ev.state_before = s.sh(state.STATE_SCRIPT).stdout
     ev.tracing = s.sh(kmemtrace.enable_commands()).ok  # no tracing: that witness abstains
+    ev.timer_tracing = s.sh(timers.enable_commands()).ok
     ev.prepared_boot = s.boots
 
 
@@ -170,6 +171,10 @@ def _settle(ev: Evidence, s: Session, limits: Limits, tracing: bool, *, started:
     """Read the trace and the state, then wait out the rest of the settle time."""
     results: list[CommandResult] = []
     try:
+        # Timers first: one left armed may fire into freed code at any moment.
+        if ev.timer_tracing:
+            results.append(s.sh(timers.read_command(), timeout_s=limits.command_timeout_s))
+            ev.timer_trace = results[-1].stdout
         if tracing:
             results.append(s.sh(kmemtrace.read_command(), timeout_s=limits.command_timeout_s))
             ev.trace = results[-1].stdout

@@ -61,6 +61,8 @@ class Evidence:
     prepared_boot: int | None = None  # which guest (Session.boots) the *_before are of
     tracing: bool = False  # the kmem trace records in that guest
     trace: str | None = None
+    timer_tracing: bool = False  # the timer witness records in that guest (timers.py)
+    timer_trace: str | None = None  # what it recorded, read right after the unload
     sections: dict[str, dict[str, int]] = field(default_factory=dict)
     loads: list[Step] = field(default_factory=list)
     unloads: list[Step] = field(default_factory=list)

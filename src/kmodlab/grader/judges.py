@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from kmodlab.grader import kmemtrace, ledger, state
+from kmodlab.grader import kmemtrace, ledger, state, timers
 from kmodlab.grader.decode import SourceLocation, decode_frame
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
@@ -73,7 +73,32 @@ def report_finding(ctx: Context, report: KernelReport) -> Finding:
             if loc.file in ctx.ev.sources or not ctx.ev.sources:
                 message = f"{report.title} in {loc.function}()"
                 return Finding(report.kind, message, loc.file, loc.line, {"report": report.text})
+    if freed := _freed_module_memory(ctx, report):
+        return freed
     return Finding(report.kind, report.title, data={"report": report.text})
+
+
+def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
+    """A report whose faulting address is a module's former code or data (timers.py)."""
+    ev = ctx.ev
+    for name, ko in ev.kos.items():
+        ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))
+        hit = timers.freed_access(report.text, ranges, ko, module=name)
+        if hit is None:
+            continue
+        what, symbol, where = hit
+        file = line = None
+        if where and ev.build:
+            loc = SourceLocation(*where).for_student(ev.build)
+            file, line = loc.file, loc.line
+        elif symbol:
+            file, line = timers.declaration(symbol, ev.sources)
+        message = (
+            f"{report.title}: the kernel {what} {name}'s `{symbol or 'memory'}` after rmmod"
+            " freed it (a timer, hrtimer or work item left armed by exit?)"
+        )
+        return Finding(report.kind, message, file, line, {"report": report.text})
+    return None
 
 
 def _step_reports(step: Step) -> list[KernelReport]:
@@ -311,6 +336,10 @@ def _trace_leaks(ev: Evidence) -> list[tuple[object, str | None, int | None]]:
 def judge_registrations(ctx: Context) -> CheckResult:
     ev = ctx.ev
     if ev.state_before is None or ev.state_after is None:
+        # A timer left armed often crashes the guest before the state is read;
+        # the timer witness was read first, right after rmmod.
+        if timer_findings := _timers_left(ev):
+            return ctx.result("registrations", False, timer_findings[0].message, timer_findings)
         return ctx.skip(
             "registrations", "not run: the kernel's state after rmmod could not be read"
         )
@@ -328,9 +357,35 @@ def judge_registrations(ctx: Context) -> CheckResult:
                 {"witness": "ledger", "api": e.api})
         for e in _outstanding(ev, memory=False)
     ]  # fmt: skip
+    findings += _timers_left(ev)
     if findings:
         return ctx.result("registrations", False, findings[0].message, findings)
     return ctx.result("registrations", True, "nothing registered survives rmmod")
+
+
+def _timers_left(ev: Evidence) -> list[Finding]:
+    """Timers, hrtimers and work the module left armed at rmmod (timers.py), at the arming line."""
+    if not ev.timer_trace or kmemtrace.lost_events(ev.timer_trace) > 0:
+        return []  # no witness, or an overflowed one: it proves nothing either way
+    events = timers.parse_trace(ev.timer_trace)
+    out = []
+    for name, ko in ev.kos.items():
+        ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))
+        for left in timers.left_armed(events, ranges, module=name):
+            where = timers.explain(left, ranges, ko)
+            file = line = None
+            if where and ev.build:
+                loc = SourceLocation(*where).for_student(ev.build)
+                file, line = loc.file, loc.line
+            callback = timers.callback_name(left, ranges, ko)
+            runs = f" (it runs {callback}())" if callback else ""
+            message = (
+                f"{left.what}{runs} is still armed after rmmod: it will run freed code;"
+                f" cancel it in {name}'s exit ({timers.CANCEL_HINT[left.family]})"
+            )
+            out.append(Finding("timer-left", message, file, line,
+                               {"witness": "timer-trace", "family": left.family}))  # fmt: skip
+    return out
 
 
 # -- fault injection ---------------------------------------------------------
