@@ -95,7 +95,7 @@ def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
             file, line = timers.declaration(symbol, ev.sources)
         message = (
             f"{report.title}: the kernel {what} {name}'s `{symbol or 'memory'}` after rmmod"
-            " freed it (a timer, hrtimer or work item left armed by exit?)"
+            " freed it: a timer, hrtimer or work item that exit left armed?"
         )
         return Finding(report.kind, message, file, line, {"report": report.text})
     return None

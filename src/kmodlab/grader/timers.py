@@ -218,14 +218,13 @@ class LeftArmed:
     obj: int
     callback: CallSite | None  # the module's function it will run
     arm_site: int | None  # return address of the last arming call from module code
+    delayed: bool = False  # work: waiting on its timer, not yet queued
 
     @property
     def what(self) -> str:
-        return {
-            "timer": "a timer",
-            "hrtimer": "an hrtimer",
-            "work": "a work item (delayed or queued)",
-        }[self.family]
+        if self.family == "work":
+            return "delayed work" if self.delayed else "a queued work item"
+        return {"timer": "a timer", "hrtimer": "an hrtimer"}[self.family]
 
 
 def _ours(site: CallSite | None, ranges: Sequence[SectionRange], module: str | None) -> bool:
@@ -269,7 +268,7 @@ def left_armed(
             callback = callbacks.get(("work", obj - DWORK_TIMER_OFFSET))
             site = arms.get((family, obj)) or arms.get(("work", obj - DWORK_TIMER_OFFSET))
             if _ours(callback, ranges, module) or site:
-                out.append(LeftArmed("work", obj, callback, site))
+                out.append(LeftArmed("work", obj, callback, site, delayed=True))
             continue
         site = arms.get((family, obj))
         if _ours(callback, ranges, module) or site:
