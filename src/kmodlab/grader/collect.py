@@ -16,6 +16,7 @@ next point gets a fresh one), so one crashing point never hides the others.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from kmodlab.build import build_submission, load_submission
 from kmodlab.errors import InputError
-from kmodlab.grader import kmemtrace, ledger, state, timers
+from kmodlab.grader import interfaces, kmemtrace, ledger, state, timers
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.formats import read_sources
 from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
@@ -148,7 +149,10 @@ def main_guest(ev: Evidence, s: Session, limits: Limits) -> bool:
     s.push_modules(ev.kos.values(), depmod=False)
     if ev.prepared_boot != s.boots:  # not prepared, or that guest is gone
         before_load(ev, s)
-    if not _load_all(ev, s, limits) or not _unload_all(ev, s, limits):
+    if not _load_all(ev, s, limits):
+        return False
+    _read_interfaces(ev, s, limits)
+    if not _unload_all(ev, s, limits):
         return False
     if not _settle(ev, s, limits, ev.tracing, started=time.monotonic()):
         return False
@@ -167,14 +171,43 @@ def main_guest(ev: Evidence, s: Session, limits: Limits) -> bool:
     return cycled and not leftovers and not tainted
 
 
+def _read_interfaces(ev: Evidence, s: Session, limits: Limits) -> None:
+    """Read every interface the modules created, and keep reading during rmmod.
+
+    With freed memory poisoned, a use after free becomes a kernel report (or
+    poison in what the read returned) at the student's line; see interfaces.py.
+    """
+    if ev.state_before is None:
+        return
+    listed = _step(s, "list interfaces", ["/bin/sh", "-c", interfaces.LIST_SCRIPT], 10.0)
+    if listed.crash or not listed.result.ok:
+        ev.reads.append(listed)
+        return
+    paths = interfaces.new_interfaces(
+        state.parse_state(ev.state_before), state.parse_state(listed.result.stdout)
+    )
+    if not paths:
+        return
+    script = interfaces.read_script(paths, ev.order)
+    read = _step(s, "read interfaces", ["/bin/sh", "-c", script], limits.command_timeout_s)
+    ev.reads.append(read)
+    if read.result and (m := re.search(r"^@@ reader (\d+)$", read.result.stdout, re.M)):
+        ev.reader_pid = int(m.group(1))
+
+
 def _settle(ev: Evidence, s: Session, limits: Limits, tracing: bool, *, started: float) -> bool:
     """Read the trace and the state, then wait out the rest of the settle time."""
     results: list[CommandResult] = []
+    # The interface reader ends by itself with the module; this makes sure.
+    stop = f"kill {ev.reader_pid} 2>/dev/null\n" if ev.reader_pid else ""
     try:
         # Timers first: one left armed may fire into freed code at any moment.
         if ev.timer_tracing:
-            results.append(s.sh(timers.read_command(), timeout_s=limits.command_timeout_s))
+            command = stop + timers.read_command()
+            results.append(s.sh(command, timeout_s=limits.command_timeout_s))
             ev.timer_trace = results[-1].stdout
+        elif stop:
+            results.append(s.sh(stop, timeout_s=limits.command_timeout_s))
         if tracing:
             results.append(s.sh(kmemtrace.read_command(), timeout_s=limits.command_timeout_s))
             ev.trace = results[-1].stdout

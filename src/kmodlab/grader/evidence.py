@@ -65,6 +65,9 @@ class Evidence:
     timer_trace: str | None = None  # what it recorded, read right after the unload
     sections: dict[str, dict[str, int]] = field(default_factory=dict)
     loads: list[Step] = field(default_factory=list)
+    # The module's interfaces read after load (interfaces.py), in the main guest.
+    reads: list[Step] = field(default_factory=list)
+    reader_pid: int | None = None  # the loop reading them on during rmmod
     unloads: list[Step] = field(default_factory=list)
     cycles: list[Step] = field(default_factory=list)
     cycles_planned: int | None = None  # how many load/unload cycles were asked for
@@ -78,7 +81,7 @@ class Evidence:
     def steps(self) -> list[Step]:
         """Every step of the main guest, in order."""
         settle = [self.settle] if self.settle else []
-        return [*self.loads, *self.unloads, *settle, *self.cycles]
+        return [*self.loads, *self.reads, *self.unloads, *settle, *self.cycles]
 
     def crash(self) -> Step | None:
         return next((s for s in self.steps() if s.crash), None)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from kmodlab.grader import kmemtrace, ledger, state, timers
+from kmodlab.grader import interfaces, kmemtrace, ledger, state, timers
 from kmodlab.grader.decode import SourceLocation, decode_frame
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
@@ -249,6 +249,13 @@ def judge_health(ctx: Context) -> CheckResult:
             findings.append(
                 Finding("hang", f"{step.name} did not finish{limit}: the task is stuck")
             )
+    for step in ev.reads:
+        for path in interfaces.poisoned_reads(step.result.stdout if step.result else ""):
+            message = (
+                f"reading {path} returned freed memory (SLUB's poison, 0x6b bytes):"
+                " the module serves a buffer it has already freed"
+            )
+            findings.append(Finding("use-after-free", message, data={"path": path}))
     crashed = ev.crash()
     if crashed and not reports:
         # A guest that hangs or dies without a report is unhealthy all the same.
