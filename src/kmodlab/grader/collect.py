@@ -179,10 +179,15 @@ def _read_interfaces(ev: Evidence, s: Session, limits: Limits) -> None:
     """
     if ev.state_before is None:
         return
-    listed = _step(s, "list interfaces", ["/bin/sh", "-c", interfaces.LIST_SCRIPT], 10.0)
+    # The timers recorded so far come along (no extra request): if rmmod
+    # crashes the guest, they are what is known of the timers left armed.
+    script = interfaces.LIST_SCRIPT + (timers.snapshot_command() if ev.timer_tracing else "")
+    listed = _step(s, "list interfaces", ["/bin/sh", "-c", script], 10.0)
     if listed.crash or not listed.result.ok:
         ev.reads.append(listed)
         return
+    if ev.timer_tracing:
+        ev.timer_trace_loaded = listed.result.stdout
     paths = interfaces.new_interfaces(
         state.parse_state(ev.state_before), state.parse_state(listed.result.stdout)
     )

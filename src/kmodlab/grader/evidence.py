@@ -63,6 +63,7 @@ class Evidence:
     trace: str | None = None
     timer_tracing: bool = False  # the timer witness records in that guest (timers.py)
     timer_trace: str | None = None  # what it recorded, read right after the unload
+    timer_trace_loaded: str | None = None  # what it had recorded just before the unload
     sections: dict[str, dict[str, int]] = field(default_factory=dict)
     loads: list[Step] = field(default_factory=list)
     # The module's interfaces read after load (interfaces.py), in the main guest.

@@ -372,9 +372,14 @@ def judge_registrations(ctx: Context) -> CheckResult:
 
 def _timers_left(ev: Evidence) -> list[Finding]:
     """Timers, hrtimers and work the module left armed at rmmod (timers.py), at the arming line."""
-    if not ev.timer_trace or kmemtrace.lost_events(ev.timer_trace) > 0:
+    trace, after = ev.timer_trace, True
+    if trace is None and ev.timer_trace_loaded and _died_after_unload(ev):
+        # The guest died before the witness was read; what was armed just
+        # before rmmod, with the kernel dying right after, is the evidence.
+        trace, after = ev.timer_trace_loaded, False
+    if not trace or kmemtrace.lost_events(trace) > 0:
         return []  # no witness, or an overflowed one: it proves nothing either way
-    events = timers.parse_trace(ev.timer_trace)
+    events = timers.parse_trace(trace)
     out = []
     for name, ko in ev.kos.items():
         ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))
@@ -386,13 +391,24 @@ def _timers_left(ev: Evidence) -> list[Finding]:
                 file, line = loc.file, loc.line
             callback = timers.callback_name(left, ranges, ko)
             runs = f" (it runs {callback}())" if callback else ""
+            state = (
+                "is still armed after rmmod: it will run freed code"
+                if after
+                else "was armed when rmmod ran, and the kernel died right after"
+            )
             message = (
-                f"{left.what}{runs} is still armed after rmmod: it will run freed code;"
+                f"{left.what}{runs} {state};"
                 f" cancel it in {name}'s exit ({timers.CANCEL_HINT[left.family]})"
             )
             out.append(Finding("timer-left", message, file, line,
                                {"witness": "timer-trace", "family": left.family}))  # fmt: skip
     return out
+
+
+def _died_after_unload(ev: Evidence) -> bool:
+    """Did the kernel report trouble (or the guest die) from rmmod on?"""
+    later = [*ev.unloads, *([ev.settle] if ev.settle else []), *ev.cycles]
+    return any(s.crash or _step_reports(s) for s in later)
 
 
 # -- fault injection ---------------------------------------------------------

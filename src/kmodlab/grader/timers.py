@@ -138,6 +138,18 @@ echo '@@ end'
 """
 
 
+def snapshot_command() -> str:
+    """A sh snippet that prints what was recorded so far, recording on (before rmmod).
+
+    If the guest dies during rmmod (an hrtimer left in the kernel's tree is
+    walked into at once), this is what is known of the module's timers.
+    """
+    return f"""
+echo '@@ trace'; cat {INSTANCE}/trace 2>/dev/null
+echo '@@ end'
+"""
+
+
 # -- host side: parsing ---------------------------------------------------------
 @dataclass(frozen=True)
 class TimerEvent:
@@ -199,7 +211,7 @@ def parse_trace(text: str) -> list[TimerEvent]:
     lines = text.splitlines()
     if "@@ trace" in lines:
         start = lines.index("@@ trace") + 1
-        end = lines.index("@@ end") if "@@ end" in lines else len(lines)
+        end = lines.index("@@ end", start) if "@@ end" in lines[start:] else len(lines)
         lines = lines[start:end]
     out = []
     for line in lines:
