@@ -152,6 +152,8 @@ def main_guest(ev: Evidence, s: Session, limits: Limits) -> bool:
     if not _load_all(ev, s, limits):
         return False
     _read_interfaces(ev, s, limits)
+    if any(step.crash for step in ev.reads):
+        return False  # reading killed the guest: its report is the finding
     if not _unload_all(ev, s, limits):
         return False
     if not _settle(ev, s, limits, ev.tracing, started=time.monotonic()):
