@@ -357,3 +357,75 @@ def test_unknown_symbol_fails_on_load_success_or_other_lines(rc, log) -> None:
     ev = {"consumer_alone": {"returncode": rc, "stderr": "", "log": log}}
     r = ex.judge(UNKNOWN, ev)
     assert (r.status, r.score) == ("fail", 0.0) and r.findings[0].kind == "unknown-symbol"
+
+
+# -- the closest line beside a missing one (issue 9, item 12) ----------------------
+PUBLIC_HELLO = ex.LogCheck(
+    **common("log"),
+    on_load=(ex.Pattern("Hello, world!"),),
+    on_unload=(),
+    level=6,
+    public=True,
+)
+
+
+def _hello_log(lines: list[str], levels: list[int]) -> dict:
+    return {"load_log": lines, "load_levels": levels, "unload_log": [], "unload_levels": []}
+
+
+@pytest.mark.parametrize(
+    ("logged", "hint"),
+    [
+        ("Hello world!", "missing ',' after 'Hello'"),
+        ("Hello, world! ", "extra ' ' at the end"),
+        ("hello, world!", "'h' instead of 'H' at the start"),
+    ],
+)
+def test_public_log_check_shows_the_closest_line_and_what_differs(logged, hint) -> None:
+    """Does a missing public line show the closest logged line and the invisible difference?"""
+    r = ex.judge(PUBLIC_HELLO, _hello_log(["greeter loaded", logged], [6, 6]))
+    (f,) = r.findings
+    assert f.data["closest"] == logged
+    assert f.data["difference"] == hint
+    assert f"closest logged: {logged!r} ({hint})" in f.message
+
+
+def test_closest_line_names_a_wrong_level_too() -> None:
+    """Is a line that differs in text and was logged with pr_warn shown with both differences?"""
+    r = ex.judge(PUBLIC_HELLO, _hello_log(["Hello world!"], [4]))
+    assert "at KERN_WARNING instead of KERN_INFO" in r.findings[0].message
+
+
+def test_nothing_alike_is_said_plainly() -> None:
+    """When no logged line resembles the expected one, is none shown as 'closest'?"""
+    r = ex.judge(PUBLIC_HELLO, _hello_log(["virtio: probe", "xyz"], [6, 6]))
+    (f,) = r.findings
+    assert "closest" not in f.data
+    assert "nothing alike was logged on load" in f.message
+
+
+def test_hidden_log_check_shows_no_closest_line_nor_difference() -> None:
+    """Does a hidden check (public unset) keep the student's near miss and the diff to itself?"""
+    hidden = ex.LogCheck(**common("log"), on_load=(ex.Pattern("Hello, world!"),), on_unload=())
+    assert hidden.public is False
+    r = ex.judge(hidden, _hello_log(["Hello world!"], [6]))
+    (f,) = r.findings
+    assert f.data == {"hidden": True}
+    assert "closest" not in f.message and "missing ','" not in f.message
+
+
+def test_public_is_read_from_the_file(tmp_path) -> None:
+    """Is `public = true` accepted on a log check, and a non-boolean refused?"""
+    check = one(tmp_path, 'id = "h"\nkind = "log"\npoints = 1\non_load = ["Hi"]\npublic = true\n')
+    assert check.public is True
+    with pytest.raises(InputError, match="`public` must be true or false"):
+        one(tmp_path, 'id = "h"\nkind = "log"\npoints = 1\non_load = ["Hi"]\npublic = "yes"\n')
+
+
+def test_the_course_log_checks_are_public() -> None:
+    """Are the course's log checks, whose lines each task states, marked public?"""
+    root = Path(__file__).resolve().parents[2] / "autograder"
+    for path in sorted(root.glob("*/expectations.toml")):
+        for c in ex.load_expectations(path).checks:
+            if c.kind == "log":
+                assert c.public, f"{path}: {c.id}"

@@ -16,6 +16,7 @@ next point gets a fresh one), so one crashing point never hides the others.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from pathlib import Path
 from kmodlab.build import build_submission, load_submission
 from kmodlab.build.memcap import capped
 from kmodlab.errors import InputError
-from kmodlab.grader import kmemtrace, ledger, state
+from kmodlab.grader import interfaces, kmemtrace, ledger, state, timers
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
 from kmodlab.grader.modinfo import depends, load_order, module_name, read_modinfo
@@ -38,9 +39,16 @@ from kmodlab.vm.session import Session
 class Limits:
     """Grading options; each default is the documented one."""
 
-    cycles: int = 20  # load/unload cycles (the `cycle` check)
+    cycles: int = 20  # load/unload cycles (the `cycle` check), at most
+    # Guest time cycling may take: slow modules get fewer cycles (never fewer
+    # than min_cycles), planned from how long the first load and unload took.
+    cycle_budget_s: float = 8.0
+    min_cycles: int = 2  # a second load is what catches a registration left behind
     settle_s: float = 0.5  # wait after the last unload for timers or work firing into freed code
-    load_timeout_s: float = 10.0  # an init that takes longer is stuck
+    # An init (or exit) that takes longer is stuck. Generous: an init with
+    # seconds of legitimate work took four times as long on a loaded host (TCG
+    # calibrates its delay loop once, at boot, so a busy host stretches it).
+    load_timeout_s: float = 20.0
     command_timeout_s: float = 30.0
     fault_injection: bool = True
     max_points: int = 64  # fallible calls tried per module
@@ -105,9 +113,9 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
 
 def _step(session: Session, name: str, argv: list[str], timeout_s: float) -> Step:
     try:
-        return Step(name, session.run(argv, timeout_s=timeout_s))
+        return Step(name, session.run(argv, timeout_s=timeout_s), limit_s=timeout_s)
     except GuestError as e:
-        return Step(name, crash=e)
+        return Step(name, crash=e, limit_s=timeout_s)
 
 
 def _taint(session: Session) -> int | None:
@@ -130,6 +138,7 @@ def before_load(ev: Evidence, s: Session) -> None:
     ev.taint_before = _taint(s)
     ev.state_before = s.sh(state.STATE_SCRIPT).stdout
     ev.tracing = s.sh(kmemtrace.enable_commands()).ok  # no tracing: that witness abstains
+    ev.timer_tracing = s.sh(timers.enable_commands()).ok
     ev.prepared_boot = s.boots
 
 
@@ -146,7 +155,12 @@ def main_guest(ev: Evidence, s: Session, limits: Limits) -> bool:
     s.push_modules(ev.kos.values(), depmod=False)
     if ev.prepared_boot != s.boots:  # not prepared, or that guest is gone
         before_load(ev, s)
-    if not _load_all(ev, s, limits) or not _unload_all(ev, s, limits):
+    if not _load_all(ev, s, limits):
+        return False
+    _read_interfaces(ev, s, limits)
+    if any(step.crash for step in ev.reads):
+        return False  # reading killed the guest: its report is the finding
+    if not _unload_all(ev, s, limits):
         return False
     if not _settle(ev, s, limits, ev.tracing, started=time.monotonic()):
         return False
@@ -165,10 +179,48 @@ def main_guest(ev: Evidence, s: Session, limits: Limits) -> bool:
     return cycled and not leftovers and not tainted
 
 
+def _read_interfaces(ev: Evidence, s: Session, limits: Limits) -> None:
+    """Read every interface the modules created, and keep reading during rmmod.
+
+    With freed memory poisoned, a use after free becomes a kernel report (or
+    poison in what the read returned) at the student's line; see interfaces.py.
+    """
+    if ev.state_before is None:
+        return
+    # The timers recorded so far come along (no extra request): if rmmod
+    # crashes the guest, they are what is known of the timers left armed.
+    script = interfaces.LIST_SCRIPT + (timers.snapshot_command() if ev.timer_tracing else "")
+    listed = _step(s, "list interfaces", ["/bin/sh", "-c", script], 10.0)
+    if listed.crash or not listed.result.ok:
+        ev.reads.append(listed)
+        return
+    if ev.timer_tracing:
+        ev.timer_trace_loaded = listed.result.stdout
+    paths = interfaces.new_interfaces(
+        state.parse_state(ev.state_before), state.parse_state(listed.result.stdout)
+    )
+    if not paths:
+        return
+    script = interfaces.read_script(paths, ev.order)
+    read = _step(s, "read interfaces", ["/bin/sh", "-c", script], limits.command_timeout_s)
+    ev.reads.append(read)
+    if read.result and (m := re.search(r"^@@ reader (\d+)$", read.result.stdout, re.M)):
+        ev.reader_pid = int(m.group(1))
+
+
 def _settle(ev: Evidence, s: Session, limits: Limits, tracing: bool, *, started: float) -> bool:
     """Read the trace and the state, then wait out the rest of the settle time."""
     results: list[CommandResult] = []
+    # The interface reader ends by itself with the module; this makes sure.
+    stop = f"kill {ev.reader_pid} 2>/dev/null\n" if ev.reader_pid else ""
     try:
+        # Timers first: one left armed may fire into freed code at any moment.
+        if ev.timer_tracing:
+            command = stop + timers.read_command()
+            results.append(s.sh(command, timeout_s=limits.command_timeout_s))
+            ev.timer_trace = results[-1].stdout
+        elif stop:
+            results.append(s.sh(stop, timeout_s=limits.command_timeout_s))
         if tracing:
             results.append(s.sh(kmemtrace.read_command(), timeout_s=limits.command_timeout_s))
             ev.trace = results[-1].stdout
@@ -205,14 +257,37 @@ def _unload_all(ev: Evidence, s: Session, limits: Limits) -> bool:
     return True
 
 
+def plan_cycles(limits: Limits, steps: list[Step]) -> tuple[int, float, str]:
+    """(cycles, timeout_s, why fewer) from the guest time of the first loads and unloads. Pure.
+
+    A fixed count under a fixed limit fails correct modules whose init is slow
+    (work that legitimately takes seconds): the count shrinks to fit the
+    budget instead, and the limit grows with what one cycle was seen to take,
+    so only a cycle far slower than the first one is called stuck.
+    """
+    one_s = sum(st.result.guest_ms for st in steps if st.result) / 1000
+    cycles, why = limits.cycles, ""
+    if one_s * cycles > limits.cycle_budget_s:
+        cycles = max(limits.min_cycles, min(cycles, int(limits.cycle_budget_s / max(one_s, 1e-3))))
+        why = (
+            f"one load and unload took {one_s:.1f} s: {cycles} cycles instead of"
+            f" {limits.cycles}, to fit {limits.cycle_budget_s:g} s"
+        )
+    # Four times the measured cycle (a loaded host slows the guest unevenly),
+    # plus one load's own limit for the first cycle that goes wrong.
+    timeout = cycles * (4 * one_s + 0.5) + limits.load_timeout_s
+    return cycles, round(timeout, 1), why
+
+
 def _cycle(ev: Evidence, s: Session, limits: Limits) -> bool:
+    cycles, timeout, ev.cycles_why = plan_cycles(limits, ev.loads + ev.unloads)
+    ev.cycles_planned = cycles
     if len(ev.order) == 1:
         (name,) = ev.order
-        argv = ["@cycle", ev.ko_file(name), name, str(limits.cycles)]
-        timeout = limits.load_timeout_s * 2 + limits.cycles
+        argv = ["@cycle", ev.ko_file(name), name, str(cycles)]
         ev.cycles.append(_step(s, f"cycle {name}", argv, timeout))
         return not ev.cycles[-1].crash
-    for i in range(1, limits.cycles + 1):
+    for i in range(1, cycles + 1):
         for argv in [["@load", ev.ko_file(n)] for n in ev.order] + [
             ["@unload", n] for n in reversed(ev.order)
         ]:

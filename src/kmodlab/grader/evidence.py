@@ -22,6 +22,7 @@ class Step:
     name: str  # e.g. "load hello", "unload hello", "cycle hello"
     result: CommandResult | None = None
     crash: GuestError | None = None  # the guest died or hung during this step
+    limit_s: float | None = None  # the time it was given (a timeout means it took longer)
 
     @property
     def kmsg(self) -> list[KmsgRecord]:
@@ -61,10 +62,18 @@ class Evidence:
     prepared_boot: int | None = None  # which guest (Session.boots) the *_before are of
     tracing: bool = False  # the kmem trace records in that guest
     trace: str | None = None
+    timer_tracing: bool = False  # the timer witness records in that guest (timers.py)
+    timer_trace: str | None = None  # what it recorded, read right after the unload
+    timer_trace_loaded: str | None = None  # what it had recorded just before the unload
     sections: dict[str, dict[str, int]] = field(default_factory=dict)
     loads: list[Step] = field(default_factory=list)
+    # The module's interfaces read after load (interfaces.py), in the main guest.
+    reads: list[Step] = field(default_factory=list)
+    reader_pid: int | None = None  # the loop reading them on during rmmod
     unloads: list[Step] = field(default_factory=list)
     cycles: list[Step] = field(default_factory=list)
+    cycles_planned: int | None = None  # how many load/unload cycles were asked for
+    cycles_why: str = ""  # why fewer than the limit (a slow load or unload), or ""
     settle: Step | None = None
     points: list[PointEvidence] = field(default_factory=list)
     points_error: str | None = None
@@ -78,7 +87,7 @@ class Evidence:
     def steps(self) -> list[Step]:
         """Every step of the main guest, in order."""
         settle = [self.settle] if self.settle else []
-        return [*self.loads, *self.unloads, *settle, *self.cycles]
+        return [*self.loads, *self.reads, *self.unloads, *settle, *self.cycles]
 
     def crash(self) -> Step | None:
         return next((s for s in self.steps() if s.crash), None)

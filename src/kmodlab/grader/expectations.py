@@ -17,6 +17,7 @@ module printing grader-looking text cannot change a verdict.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 import tomllib
@@ -89,6 +90,9 @@ class LogCheck(Check):
     on_load: tuple[Pattern, ...]
     on_unload: tuple[Pattern, ...]
     level: int | None = None  # each line must be logged at this level (index in LOG_LEVELS)
+    # The exercise's task states these lines: a missing one may be shown beside
+    # the closest line logged. Hidden checks (false) never show either.
+    public: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,6 +247,7 @@ def _parse_log(f: _Fields, common: dict[str, Any]) -> Check:
         on_load=on_load,
         on_unload=on_unload,
         level=LOG_LEVELS.index(level) if level is not None else None,
+        public=f.get("public", bool, default=False, what="true or false"),
     )
 
 
@@ -345,7 +350,7 @@ def _parse_unknown_symbol(f: _Fields, common: dict[str, Any]) -> Check:
 
 _COMMON_FIELDS = ("id", "kind", "points", "title", "partial")
 _KIND_FIELDS: dict[str, tuple[str, ...]] = {
-    "log": ("on_load", "on_load_regex", "on_unload", "on_unload_regex", "level"),
+    "log": ("on_load", "on_load_regex", "on_unload", "on_unload_regex", "level", "public"),
     "modinfo": ("module", "fields"),
     "exports": ("module", "symbols"),
     "params": ("module", "name", "type", "default", "value", "log", "log_regex"),
@@ -526,7 +531,7 @@ def judge_log(check: LogCheck, evidence: Evidence) -> CheckResult:
         for p in patterns:
             found = [lvl for r, lvl in zip(records, levels, strict=True) if p.matches(r)]
             if not found:
-                problems.append(Finding("missing-log-line", f"expected on {when}: {p}"))
+                problems.append(_missing_line(check, p, when, records, levels))
             elif check.level is not None and check.level not in found:
                 want = f"KERN_{LOG_LEVELS[check.level].upper()}"
                 got = ", ".join(
@@ -537,6 +542,91 @@ def judge_log(check: LogCheck, evidence: Evidence) -> CheckResult:
                 problems.append(Finding("missing-log-line", msg))
     total = len(check.on_load) + len(check.on_unload)
     return _verdict(check, total, problems, "expected log lines appeared")
+
+
+# Below this similarity (difflib's ratio) a logged line is not shown as "closest":
+# an unrelated line would only distract.
+CLOSEST_MIN_RATIO = 0.6
+
+
+def closest_line(expected: Pattern, records: Sequence[str]) -> tuple[int, float] | None:
+    """(index, ratio) of the record most like the expected line, if any is alike. Pure.
+
+    A regular expression is compared by its text, which is rough but enough to
+    point at "the line you probably meant".
+    """
+    best: tuple[int, float] | None = None
+    for i, record in enumerate(records):
+        ratio = difflib.SequenceMatcher(None, expected.text, record, autojunk=False).ratio()
+        if ratio >= CLOSEST_MIN_RATIO and (best is None or ratio > best[1]):
+            best = (i, ratio)
+    return best
+
+
+def describe_difference(expected: str, logged: str) -> str:
+    """What separates a logged line from the expected one, in words. Pure.
+
+    "missing ',' after 'Hello'", "extra ' ' at the end": the differences a
+    reader cannot see when the two lines are printed one above the other.
+    """
+    ops = difflib.SequenceMatcher(None, expected, logged, autojunk=False).get_opcodes()
+    parts = []
+    for tag, i1, i2, j1, j2 in ops:
+        if tag == "equal":
+            continue
+        where = _where(expected, i1)
+        if tag == "delete":
+            parts.append(f"missing {expected[i1:i2]!r} {where}")
+        elif tag == "insert":
+            parts.append(f"extra {logged[j1:j2]!r} {where}")
+        else:
+            parts.append(f"{logged[j1:j2]!r} instead of {expected[i1:i2]!r} {where}")
+    if len(parts) > 3:
+        return f"{len(parts)} differences, starting with " + "; ".join(parts[:3])
+    return "; ".join(parts)
+
+
+def _where(text: str, i: int) -> str:
+    if i >= len(text):
+        return "at the end"
+    if i == 0:
+        return "at the start"
+    return f"after {text[max(0, i - 12) : i]!r}"
+
+
+def _level_name(level: int | None) -> str:
+    return f"KERN_{LOG_LEVELS[level].upper()}" if level is not None else "an unknown level"
+
+
+def _missing_line(
+    check: LogCheck,
+    p: Pattern,
+    when: str,
+    records: Sequence[str],
+    levels: Sequence[int | None],
+) -> Finding:
+    """A missing line; for a public check, shown beside the closest line the module logged.
+
+    A hidden check's finding shows neither the closest line nor a difference
+    (either would give the expected answer away); its data says it is hidden.
+    """
+    message = f"expected on {when}: {p}"
+    if not check.public:
+        return Finding("missing-log-line", message, data={"hidden": True})
+    near = closest_line(p, records)
+    if near is None:
+        return Finding("missing-log-line", message + f"; nothing alike was logged on {when}")
+    index, ratio = near
+    logged = records[index]
+    hint = "" if p.regex else describe_difference(p.text, logged)
+    level = ""
+    if check.level is not None and levels[index] != check.level:
+        level = f", at {_level_name(levels[index])} instead of {_level_name(check.level)}"
+    message += f"; closest logged: {logged!r}" + (f" ({hint}{level})" if hint or level else "")
+    data = {"closest": logged, "similarity": round(ratio, 2)}
+    if hint:
+        data["difference"] = hint
+    return Finding("missing-log-line", message, data=data)
 
 
 @_judge

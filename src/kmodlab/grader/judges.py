@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kmodlab.grader import kmemtrace, labels, ledger, state
+from kmodlab.grader import interfaces, kmemtrace, labels, ledger, state, timers
 from kmodlab.grader.decode import SourceLocation, decode_frame
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
@@ -88,6 +88,8 @@ def report_finding(ctx: Context, report: KernelReport, step: Step | None = None)
         )
         data = {"report": report.text, "first_release": first.where}
         return Finding(report.kind, message, second.file, second.line, data)
+    if freed := _freed_module_memory(ctx, report):
+        return freed
     return Finding(report.kind, report.title, data={"report": report.text})
 
 
@@ -130,6 +132,29 @@ def _init_return_finding(ctx: Context, report: KernelReport, module: str, value:
     return Finding("init-return", message, file, line, {"report": report.text, "returned": value})
 
 
+def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
+    """A report whose faulting address is a module's former code or data (timers.py)."""
+    ev = ctx.ev
+    for name, ko in ev.kos.items():
+        ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))
+        hit = timers.freed_access(report.text, ranges, ko, module=name)
+        if hit is None:
+            continue
+        what, symbol, where = hit
+        file = line = None
+        if where and ev.build:
+            loc = SourceLocation(*where).for_student(ev.build)
+            file, line = loc.file, loc.line
+        elif symbol:
+            file, line = timers.declaration(symbol, ev.sources)
+        message = (
+            f"{report.title}: the kernel {what} {name}'s `{symbol or 'memory'}` after rmmod"
+            " freed it: a timer, hrtimer or work item that exit left armed?"
+        )
+        return Finding(report.kind, message, file, line, {"report": report.text})
+    return None
+
+
 def _step_reports(step: Step) -> list[KernelReport]:
     text = "\n".join(r.text for r in step.kmsg)
     found = find_reports(text)
@@ -168,7 +193,8 @@ def _failed_step(
     r = step.result
     assert r is not None
     if r.status == "timeout":
-        return [Finding("timeout", f"{what} did not finish (init or exit never returned)")]
+        limit = f" within {step.limit_s:g} s" if step.limit_s else ""
+        return [Finding("timeout", f"{what} did not finish{limit} (init or exit never returned)")]
     out = [report_finding(ctx, rep) for rep in _step_reports(step)]
     if r.status == "signaled":
         out.insert(0, Finding("killed", f"{what} was killed: the kernel oopsed"))
@@ -243,19 +269,44 @@ def judge_unload(ctx: Context) -> CheckResult:
 
 
 def judge_cycle(ctx: Context, cycles: int) -> CheckResult:
-    if not ctx.ev.cycles:
+    ev = ctx.ev
+    if not ev.cycles:
         return ctx.skip("cycle", "not run: an earlier step failed or crashed the kernel")
-    bad = next((s for s in ctx.ev.cycles if s.crash or not s.result.ok), None)
+    cycles = ev.cycles_planned or cycles
+    data = {"cycles": cycles, **({"fewer_because": ev.cycles_why} if ev.cycles_why else {})}
+    bad = next((s for s in ev.cycles if s.crash or not s.result.ok), None)
     if bad is None:
-        return ctx.result("cycle", True, f"{cycles} load/unload cycles succeeded")
-    detail = (bad.result.stdout.strip() if bad.result else "") or bad.name
+        why = f" ({ev.cycles_why})" if ev.cycles_why else ""
+        return ctx.result("cycle", True, f"{cycles} load/unload cycles succeeded{why}", **data)
+    out = bad.result.stdout.strip().splitlines() if bad.result else []
+    detail = (out[-1] if out else "") or bad.name
+    if bad.result and bad.result.status == "timeout":
+        detail = _cycle_timeout(ev, bad, cycles)
     findings = [Finding("cycle", f"{bad.name}: {detail}")]
     if bad.crash or bad.result.status != "exited" or bad.result.argv[0] != "@cycle":
         findings += _failed_step(ctx, bad, bad.name)
     else:
         # @cycle's exit status is not an errno; its output says which errno, when.
         findings += [report_finding(ctx, rep) for rep in _step_reports(bad)]
-    return ctx.result("cycle", False, f"load/unload cycling failed ({detail})", findings)
+    return ctx.result("cycle", False, f"load/unload cycling failed ({detail})", findings, **data)
+
+
+def _cycle_timeout(ev: Evidence, step: Step, cycles: int) -> str:
+    """A cycle that outran its limit, against the pace of the first load and unload.
+
+    @cycle prints a line per finished cycle, so a stuck one is told from a
+    slow one: it made no progress for far longer than a whole cycle took.
+    """
+    done = sum(
+        re.fullmatch(r"cycle \d+ ok", line) is not None for line in step.result.stdout.splitlines()
+    )
+    first = sum(s.result.guest_ms for s in ev.loads + ev.unloads if s.result) / 1000
+    limit = f" within {step.limit_s:g} s" if step.limit_s else ""
+    total = f" of {cycles}" if step.result.argv[0] == "@cycle" else ""
+    return (
+        f"did not finish{limit}: {done}{total} cycles done, while the first load and"
+        f" unload took {first:.1f} s (init or exit is stuck)"
+    )
 
 
 # -- kernel health, leaks, registrations ------------------------------------
@@ -283,8 +334,20 @@ def judge_health(ctx: Context) -> CheckResult:
     for step in ev.steps():
         if step.result and step.result.status == "timeout":
             # An init or exit stuck for good is a hung task, found before the
-            # kernel's own 120 s detector would say so.
-            findings.append(Finding("hang", f"{step.name} never finished: the task is stuck"))
+            # kernel's own 120 s detector would say so. The limits are generous
+            # and cycling's grows with the first load's pace (collect.plan_cycles),
+            # so a slow init is not taken for a stuck one.
+            limit = f" within {step.limit_s:g} s" if step.limit_s else ""
+            findings.append(
+                Finding("hang", f"{step.name} did not finish{limit}: the task is stuck")
+            )
+    for step in ev.reads:
+        for path in interfaces.poisoned_reads(step.result.stdout if step.result else ""):
+            message = (
+                f"reading {path} returned freed memory (SLUB's poison, 0x6b bytes):"
+                " the module serves a buffer it has already freed"
+            )
+            findings.append(Finding("use-after-free", message, data={"path": path}))
     crashed = ev.crash()
     if crashed and not reports:
         # A guest that hangs or dies without a report is unhealthy all the same.
@@ -372,6 +435,10 @@ def _trace_leaks(ev: Evidence) -> list[tuple[object, str | None, int | None]]:
 def judge_registrations(ctx: Context) -> CheckResult:
     ev = ctx.ev
     if ev.state_before is None or ev.state_after is None:
+        # A timer left armed often crashes the guest before the state is read;
+        # the timer witness was read first, right after rmmod.
+        if timer_findings := _timers_left(ev):
+            return ctx.result("registrations", False, timer_findings[0].message, timer_findings)
         return ctx.skip(
             "registrations", "not run: the kernel's state after rmmod could not be read"
         )
@@ -392,6 +459,7 @@ def judge_registrations(ctx: Context) -> CheckResult:
         for e in _roots(left)
         if not _thread_ended(e, after, leftovers)
     ]  # fmt: skip
+    findings += _timers_left(ev)
     if findings:
         return ctx.result("registrations", False, findings[0].message, findings)
     return ctx.result("registrations", True, "nothing registered survives rmmod")
@@ -473,6 +541,47 @@ def _release_before(ctx: Context, e, exit_fn: labels.EntryPoint) -> str | None:
         return None
     _, rel = max(earlier, key=lambda ar: ar[0].seq)
     return labels.release_text(exit_source, rel.line, rel.api) if rel.line else None
+
+
+def _timers_left(ev: Evidence) -> list[Finding]:
+    """Timers, hrtimers and work the module left armed at rmmod (timers.py), at the arming line."""
+    trace, after = ev.timer_trace, True
+    if trace is None and ev.timer_trace_loaded and _died_after_unload(ev):
+        # The guest died before the witness was read; what was armed just
+        # before rmmod, with the kernel dying right after, is the evidence.
+        trace, after = ev.timer_trace_loaded, False
+    if not trace or kmemtrace.lost_events(trace) > 0:
+        return []  # no witness, or an overflowed one: it proves nothing either way
+    events = timers.parse_trace(trace)
+    out = []
+    for name, ko in ev.kos.items():
+        ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))
+        for left in timers.left_armed(events, ranges, module=name):
+            where = timers.explain(left, ranges, ko)
+            file = line = None
+            if where and ev.build:
+                loc = SourceLocation(*where).for_student(ev.build)
+                file, line = loc.file, loc.line
+            callback = timers.callback_name(left, ranges, ko)
+            runs = f" (it runs {callback}())" if callback else ""
+            state = (
+                "is still armed after rmmod: it will run freed code"
+                if after
+                else "was armed when rmmod ran, and the kernel died right after"
+            )
+            message = (
+                f"{left.what}{runs} {state};"
+                f" cancel it in {name}'s exit ({timers.CANCEL_HINT[left.family]})"
+            )
+            out.append(Finding("timer-left", message, file, line,
+                               {"witness": "timer-trace", "family": left.family}))  # fmt: skip
+    return out
+
+
+def _died_after_unload(ev: Evidence) -> bool:
+    """Did the kernel report trouble (or the guest die) from rmmod on?"""
+    later = [*ev.unloads, *([ev.settle] if ev.settle else []), *ev.cycles]
+    return any(s.crash or _step_reports(s) for s in later)
 
 
 # -- fault injection ---------------------------------------------------------

@@ -25,8 +25,9 @@
  * call, so an init that fails runs once (busybox's insmod retries).
  *   @load PATH [PARAMS]       finit_module(); exit 0, or print the error, exit errno
  *   @unload NAME              delete_module(O_NONBLOCK); exit 0 or errno
- *   @cycle PATH NAME N [PARAMS]  N times load then unload; stops at the first
- *                                failure, printing "cycle I load|unload ERRNO"
+ *   @cycle PATH NAME N [PARAMS]  N times load then unload, printing "cycle I ok"
+ *                                after each; stops at the first failure,
+ *                                printing "cycle I load|unload ERRNO"
  *   @scrub                    fill free memory with zeros (see scrub_memory)
  *
  * Built static with the host's gcc; it needs only libc.
@@ -256,6 +257,10 @@ static int builtin(char **argv)
 				printf("cycle %ld unload %d %s\n", i, en, strerror(en));
 				return 1;
 			}
+			/* Progress survives a timeout's SIGKILL: the host tells a
+			 * stuck cycle from a slow one by the cycles done. */
+			printf("cycle %ld ok\n", i);
+			fflush(stdout);
 		}
 		printf("cycles %ld ok\n", n);
 		return 0;

@@ -39,6 +39,11 @@ BASE_CMDLINE = (
     "tsc=reliable",
     # Oopses and WARNs must fit in the log; 128 KiB is the default.
     "log_buf_len=1M",
+    # Freed slab objects are poisoned (0x6b), so a use after free reads
+    # poison (a pointer in a freed object becomes a general protection fault
+    # at the student's line) instead of the old contents that "work"; a write
+    # after free is reported as "Poison overwritten" when the object is reused.
+    "slub_debug=P",
 )
 
 

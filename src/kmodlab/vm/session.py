@@ -239,8 +239,11 @@ class Session:
     def section_addresses(self, module: str) -> dict[str, int]:
         """Load addresses of a loaded module's sections (to decode its oopses later)."""
         folder = f"/sys/module/{shlex.quote(module)}/sections"
-        # Every code section: gcc puts __cold functions in .text.unlikely.
-        r = self.sh(f"cd {folder} && grep . .text* .init.text* .exit.text* 2>/dev/null")
+        # Every code section: gcc puts __cold functions in .text.unlikely. And
+        # its data: a timer left armed in a static is found by the kernel
+        # walking into freed .data or .bss after rmmod.
+        sections = ".text* .init.text* .exit.text* .data .bss"
+        r = self.sh(f"cd {folder} && grep . {sections} 2>/dev/null")
         out: dict[str, int] = {}
         for line in r.stdout.splitlines():
             name, _, value = line.partition(":")

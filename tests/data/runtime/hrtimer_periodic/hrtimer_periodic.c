@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Correct: an hrtimer with a one-second period, cancelled in exit. */
+#include <linux/hrtimer.h>
+#include <linux/ktime.h>
+#include <linux/module.h>
+
+static struct hrtimer ticker;
+static unsigned long ticks;
+
+static enum hrtimer_restart ticker_fn(struct hrtimer *t)
+{
+	ticks++;
+	hrtimer_forward_now(t, ms_to_ktime(1000));
+	return HRTIMER_RESTART;
+}
+
+static int __init hrtimer_periodic_init(void)
+{
+	hrtimer_init(&ticker, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
+	ticker.function = ticker_fn;
+	hrtimer_start(&ticker, ms_to_ktime(1000), HRTIMER_MODE_REL);
+	return 0;
+}
+
+static void __exit hrtimer_periodic_exit(void)
+{
+	hrtimer_cancel(&ticker);
+	pr_info("hrtimer_periodic: %lu ticks\n", ticks);
+}
+
+module_init(hrtimer_periodic_init);
+module_exit(hrtimer_periodic_exit);
+MODULE_LICENSE("GPL");

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Bug: a timer that fires every second, never deleted: it fires into freed code. */
+#include <linux/jiffies.h>
+#include <linux/module.h>
+#include <linux/timer.h>
+
+static struct timer_list heartbeat;
+static unsigned long beats;
+
+static void heartbeat_fn(struct timer_list *t)
+{
+	beats++;
+	mod_timer(&heartbeat, jiffies + HZ);
+}
+
+static int __init timer_left_armed_init(void)
+{
+	timer_setup(&heartbeat, heartbeat_fn, 0);
+	mod_timer(&heartbeat, jiffies + HZ);
+	return 0;
+}
+
+static void __exit timer_left_armed_exit(void)
+{
+	/* forgot: del_timer_sync(&heartbeat); */
+	pr_info("timer_left_armed: %lu beats\n", beats);
+}
+
+module_init(timer_left_armed_init);
+module_exit(timer_left_armed_exit);
+MODULE_LICENSE("GPL");
