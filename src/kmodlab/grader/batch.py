@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from kmodlab.errors import InputError, KmodlabError
 from kmodlab.grader.formats import read_sources, to_json, to_text
-from kmodlab.grader.model import GENERIC_CHECKS, CheckResult, Finding, Report
+from kmodlab.grader.model import FLAGGED, GENERIC_CHECKS, CheckResult, Finding, Report
 from kmodlab.paths import atomic_write
 
 if TYPE_CHECKING:  # rich is imported only when a bar is shown
@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # rich is imported only when a bar is shown
 GradeFn = Callable[[Path], Report]
 GRADER_CHECK = "grader"  # the check id of a report for a submission the grader failed on
 SUMMARY_CSV = "summary.csv"
-FIXED_COLUMNS = ("name", "score", "max_score", "status")
+FIXED_COLUMNS = ("name", "score", "max_score", "status", "flagged")
 TRACEBACK_LINES = 30  # enough to find the failing frame, short enough to read
 
 
@@ -219,7 +219,10 @@ class _Batch:
 
 
 def summary_csv(reports: dict[str, Report]) -> str:
-    """name, score, max_score, one column per check id (its score), status; rows by name."""
+    """name, score, max_score, one column per check id (its score), status, flagged; rows by name.
+
+    flagged reads "flagged for review" when the integrity check failed, else is empty.
+    """
     names = sorted(reports)
     ids = [c for c in GENERIC_CHECKS if any(reports[n].check(c) for n in names)]
     for n in names:  # then exercise checks, in the order the first report lists them
@@ -228,14 +231,15 @@ def summary_csv(reports: dict[str, Report]) -> str:
                 ids.append(c.id)
     # A check named like a fixed column would make the header ambiguous.
     header = ["name", "score", "max_score"]
-    header += [f"check:{i}" if i in FIXED_COLUMNS else i for i in ids] + ["status"]
+    header += [f"check:{i}" if i in FIXED_COLUMNS else i for i in ids] + ["status", "flagged"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for n in names:
         r = reports[n]
         cells = [_cell(c.score) if (c := r.check(i)) else "" for i in ids]
-        writer.writerow([n, _cell(r.score), _cell(r.max_score), *cells, overall_status(r)])
+        flag = FLAGGED if r.flagged else ""
+        writer.writerow([n, _cell(r.score), _cell(r.max_score), *cells, overall_status(r), flag])
     return out.getvalue()
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kmodlab.build import build_submission, load_submission
 from kmodlab.errors import InputError
-from kmodlab.grader import kmemtrace, ledger, state
+from kmodlab.grader import integrity, kmemtrace, ledger, state
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.formats import read_sources
 from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
@@ -87,6 +87,9 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
         ev.build_problem = e.line()
         return
     ev.build = plain
+    # The plain objects carry only what the student wrote: what they import
+    # and hold is the integrity check's second view (after their sources).
+    ev.objects = integrity.read_objects(plain.build_dir)
     if plain.ok and instrumented.ok:
         ev.build, ev.instrumented = instrumented, True
         ev.build_diagnostics = plain.diagnostics

@@ -69,6 +69,15 @@ class Evidence:
     points_error: str | None = None
     exercise: dict[str, object] = field(default_factory=dict)  # evidence for exercise checks
     internal_error: str | None = None  # the grader itself failed somewhere
+    # The plain build's objects as the integrity check reads them (ObjectFacts).
+    objects: list = field(default_factory=list)
+    # Witness disagreements only tampering explains, one sentence each; any
+    # collector may add one (e.g. "the .ko imports kmalloc_trace, which the
+    # instrumentation never saw"). Each flags the submission for review.
+    tamper: list[str] = field(default_factory=list)
+    # Set when the agent's channel carried a forged answer: nothing from that
+    # guest is graded, and collection stopped there.
+    compromised: str | None = None
 
     def steps(self) -> list[Step]:
         """Every step of the main guest, in order."""

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from kmodlab.grader import kmemtrace, ledger, state
+from kmodlab.grader import integrity, kmemtrace, ledger, state
 from kmodlab.grader.decode import SourceLocation, decode_frame
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
@@ -429,6 +429,16 @@ def judge_fault_injection(ctx: Context) -> CheckResult:
     )
 
 
+# -- integrity ------------------------------------------------------------------
+def judge_integrity(ctx: Context) -> CheckResult:
+    """Flag for review what an honest module never needs (integrity.py); no points."""
+    ev = ctx.ev
+    if not ev.sources and not ev.objects and not ev.tamper and not ev.compromised:
+        return ctx.skip("integrity", "not run: there is no source to examine")
+    found = integrity.findings(ev.sources, ev.objects, ev.tamper, ev.compromised)
+    return ctx.result("integrity", not found, integrity.summary(found), found)
+
+
 GENERIC: tuple[tuple[str, Callable[..., CheckResult]], ...] = (
     ("build", judge_build),
     ("load", judge_load),
@@ -438,4 +448,5 @@ GENERIC: tuple[tuple[str, Callable[..., CheckResult]], ...] = (
     ("leaks", judge_leaks),
     ("registrations", judge_registrations),
     ("fault-injection", judge_fault_injection),
+    ("integrity", judge_integrity),
 )
