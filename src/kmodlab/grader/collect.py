@@ -126,7 +126,12 @@ def before_load(ev: Evidence, s: Session) -> None:
     ev.prepared_boot = None
     ev.taint_before = _taint(s)
     ev.state_before = s.sh(state.STATE_SCRIPT).stdout
-    ev.tracing = s.sh(kmemtrace.enable_commands()).ok  # no tracing: that witness abstains
+    # A private buffer with a random name: a module that clears the shared
+    # trace (or guesses "kmodlab") erases nothing the grader reads.
+    ev.trace_instance = secrets.token_hex(8)
+    ev.trace_reads = []
+    enable = kmemtrace.enable_commands(instance=ev.trace_instance)
+    ev.tracing = s.sh(enable).ok  # no tracing: that witness abstains
     ev.prepared_boot = s.boots
 
 
@@ -167,7 +172,8 @@ def _settle(ev: Evidence, s: Session, limits: Limits, tracing: bool, *, started:
     results: list[CommandResult] = []
     try:
         if tracing:
-            results.append(s.sh(kmemtrace.read_command(), timeout_s=limits.command_timeout_s))
+            read = kmemtrace.read_command(instance=ev.trace_instance)
+            results.append(s.sh(read, timeout_s=limits.command_timeout_s))
             ev.trace = results[-1].stdout
         results.append(s.sh(state.STATE_SCRIPT, timeout_s=limits.command_timeout_s))
         ev.state_after = results[-1].stdout
@@ -190,6 +196,16 @@ def _load_all(ev: Evidence, s: Session, limits: Limits) -> bool:
         if step.crash or not step.result.ok:
             return False
         ev.sections[name] = s.section_addresses(name)
+        if ev.tracing:
+            # Out of the guest before the module runs again (its exit could
+            # clear the buffer): judges compare this with the final read.
+            try:
+                peek = s.sh(kmemtrace.peek_command(instance=ev.trace_instance))
+            except GuestError as e:
+                ev.unloads.append(Step(f"unload {name}", crash=e))
+                return False
+            ev.trace_reads.append(peek.stdout)
+            step.result.kmsg.extend(peek.kmsg)  # what the module logged meanwhile is the load's
     return True
 
 

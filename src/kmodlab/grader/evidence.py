@@ -59,7 +59,11 @@ class Evidence:
     state_after: str | None = None
     prepared_boot: int | None = None  # which guest (Session.boots) the *_before are of
     tracing: bool = False  # the kmem trace records in that guest
-    trace: str | None = None
+    trace: str | None = None  # read after the last unload (kmemtrace.read_command)
+    trace_instance: str | None = None  # the private trace buffer's random name
+    # The trace as read right after each load returned, before the module
+    # ran again (kmemtrace.peek_command): what a later clearing cannot erase.
+    trace_reads: list[str] = field(default_factory=list)
     sections: dict[str, dict[str, int]] = field(default_factory=dict)
     loads: list[Step] = field(default_factory=list)
     unloads: list[Step] = field(default_factory=list)

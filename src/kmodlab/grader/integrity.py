@@ -395,7 +395,14 @@ def findings(
     compromised: str | None = None,
 ) -> list[Finding]:
     """Every integrity finding, sources first, then objects, witnesses, the channel. Pure."""
+    # What happened first: a forged answer or an erased witness says more
+    # than any line of source.
     out: list[Finding] = []
+    if compromised:
+        out.append(Finding("forged-answer", compromised,
+                           data={"witness": "channel", "rule": "forged-answer"}))  # fmt: skip
+    for sentence in tamper:
+        out.append(Finding("tamper", sentence, data={"witness": "cross-check", "rule": "tamper"}))
     files = list(sources)
     for name, text in sorted(sources.items()):
         if name.endswith((".c", ".h", ".S")):
@@ -410,11 +417,6 @@ def findings(
             file, line = _locate(needle, sources)
             out.append(Finding("integrity", what, file, line,
                                {"witness": "object", "rule": rule, "symbol": needle}))  # fmt: skip
-    for sentence in tamper:
-        out.append(Finding("tamper", sentence, data={"witness": "cross-check", "rule": "tamper"}))
-    if compromised:
-        out.append(Finding("forged-answer", compromised,
-                           data={"witness": "channel", "rule": "forged-answer"}))  # fmt: skip
     return out
 
 
