@@ -64,12 +64,12 @@ def graded(machine, tmp_path_factory) -> tuple[dict[str, Report], Path]:
 
 @pytest.mark.parametrize("case", list(ATTACKS))
 def test_attack_gets_the_honest_verdict_or_the_flag(graded, case):
-    """Does each attack end with the honest verdict and the integrity flag, never full marks?"""
+    """Does each attack end with the honest verdict it asserts and the integrity flag?"""
     report = graded[0][case]
     got = {c.id: c.status for c in report.checks}
     for check, allowed in ATTACKS[case].items():
         assert got[check] in allowed, f"{check}: {got[check]}\n{to_text(report)}"
-    assert report.flagged and report.score < report.max_score
+    assert report.flagged, to_text(report)
 
 
 @pytest.mark.parametrize("case", CONTROLS)

@@ -165,6 +165,11 @@ _INCBIN = re.compile(r"\.incbin\b", re.I)
 class _Literal:
     text: str  # adjacent literals joined, as the compiler joins them
     line: int
+    pieces: tuple[tuple[int, int], ...] = ()  # (offset in text, line) of each piece
+
+    def line_at(self, offset: int) -> int:
+        """The line of the piece holding text[offset] (where a match starts)."""
+        return max((ln for start, ln in self.pieces if start <= offset), default=self.line)
 
 
 @dataclass
@@ -194,9 +199,10 @@ def _lex(text: str) -> _Lexed:
             if m["string"]:
                 body = tok[1:-1]
                 if pending is None:
-                    pending = _Literal(body, line)
+                    pending = _Literal(body, line, ((0, line),))
                 else:
-                    pending = _Literal(pending.text + body, pending.line)
+                    pieces = (*pending.pieces, (len(pending.text), line))
+                    pending = _Literal(pending.text + body, pending.line, pieces)
             elif m["ident"]:
                 if pending is not None:
                     out.literals.append(pending)
@@ -260,18 +266,23 @@ def scan_source(name: str, text: str, submission_files: Iterable[str]) -> list[F
         flag(".incbin embeds a file of the grading machine", _line_of(lexed.code, m.start()),
              rule="incbin")  # fmt: skip
     for lit in lexed.literals:
-        if _INCBIN.search(lit.text) and not any(f.line == lit.line for f in found):
-            flag(".incbin embeds a file of the grading machine", lit.line, rule="incbin")
+        if (m := _INCBIN.search(lit.text)) and not any(f.line == lit.line for f in found):
+            where = lit.line_at(m.start() + len(m.group()) - 1)  # ".inc" "bin": the last piece
+            flag(".incbin embeds a file of the grading machine", where, rule="incbin")
     idents = {ident for ident, _ in lexed.idents}
     opens_by_path = bool(idents & OPEN_BY_PATH)
     for lit in lexed.literals:
         for pattern, why in FORBIDDEN_PATHS:
-            if pattern.search(lit.text):
-                flag(f'"{_short(lit.text)}" {why}', lit.line, rule="path")
+            if m := pattern.search(lit.text):
+                flag(f'"{_short(lit.text)}" {why}', lit.line_at(m.start()), rule="path")
                 break
         else:
-            if opens_by_path and DEBUGFS_PATH.search(lit.text):
-                flag(f'opens "{_short(lit.text)}" (debugfs) by path', lit.line, rule="path")
+            if names := [n for n in _words(lit.text) if n in INSTRUMENTATION_NAMES]:
+                flag(f'"{_short(lit.text)}" names kmodlab\'s {names[0]}', lit.line,
+                     rule="instrumentation", symbol=names[0])  # fmt: skip
+            elif opens_by_path and (m := DEBUGFS_PATH.search(lit.text)):
+                where = lit.line_at(m.start())
+                flag(f'opens "{_short(lit.text)}" (debugfs) by path', where, rule="path")
     seen: set[str] = set()
     for ident, line in lexed.idents:
         if ident in seen:
@@ -288,6 +299,10 @@ def scan_source(name: str, text: str, submission_files: Iterable[str]) -> list[F
              rule="symbol", symbol="->files")  # fmt: skip
         break
     return found
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text)
 
 
 def _short(text: str, limit: int = 60) -> str:

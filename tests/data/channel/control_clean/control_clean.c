@@ -5,29 +5,25 @@
  * kallsyms_lookup_name, fget) without doing any of it, and whose own names
  * start with kmodlab_ as the course's exercises do.
  */
-#include <linux/debugfs.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 
 MODULE_LICENSE("GPL");
 
-static struct dentry *kmodlab_dir;
-static char *buf;
+static char *kmodlab_buf;
 
 static int __init clean_init(void)
 {
-	buf = kzalloc(64, GFP_KERNEL);
-	if (!buf)
+	kmodlab_buf = kzalloc(64, GFP_KERNEL);
+	if (!kmodlab_buf)
 		return -ENOMEM;
-	kmodlab_dir = debugfs_create_dir("kmodlab_control", NULL);
-	pr_info("control_clean: see /sys/kernel/debug/kmodlab_control\n");
+	pr_info("control_clean: nothing in /sys/kernel/debug/kmodlab_control\n");
 	return 0;
 }
 
 static void __exit clean_exit(void)
 {
-	debugfs_remove(kmodlab_dir);
-	kfree(buf);
+	kfree(kmodlab_buf);
 }
 
 module_init(clean_init);
