@@ -69,7 +69,16 @@ def test_each_submission_gets_json_text_and_a_csv_row(tmp_path) -> None:
     assert load_report(out / "alice.json") is not None
     assert "kmodlab report for alice" in (out / "alice.txt").read_text()
     rows = read_csv(out)
-    assert list(rows[0]) == ["name", "score", "max_score", "build", "load", "greeting", "status"]
+    assert list(rows[0]) == [
+        "name",
+        "score",
+        "max_score",
+        "build",
+        "load",
+        "greeting",
+        "status",
+        "flagged",
+    ]
     assert [(r["name"], r["score"], r["load"], r["status"]) for r in rows[:2]] == [
         ("alice", "5", "2", "pass"),
         ("bob", "3", "0", "fail"),
@@ -296,5 +305,5 @@ def test_csv_columns_put_generic_checks_first_and_escape_reserved_ids() -> None:
     checks = [CheckResult(i, "pass", 1, 1, "") for i in ("zeta", "status", "load", "build")]
     r = Report("x", "k", checks)
     header = summary_csv({"x": r}).splitlines()[0]
-    assert header == "name,score,max_score,build,load,zeta,check:status,status"
+    assert header == "name,score,max_score,build,load,zeta,check:status,status,flagged"
     assert batch_mod.overall_status(r) == "pass"

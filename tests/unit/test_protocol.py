@@ -84,3 +84,46 @@ def test_kmsg_skips_dictionary_lines_and_keeps_timestamps():
     (rec,) = protocol.parse_kmsg(raw)
     assert rec.level == 3 and rec.ts_us == 1500000 and rec.text == "usb 1-1: oops"
     assert rec.format() == "[    1.500000] usb 1-1: oops"
+
+
+def _answer(data: bytes, expected: str):
+    reader = protocol.ResponseReader()
+    reader.feed(data)
+    resp = reader.take()
+    return protocol.check_answer(expected, resp, reader.pending)
+
+
+def test_request_ids_are_random_and_fresh():
+    """Is every request id new and unguessable (not a counter a module could predict)?"""
+    ids = {protocol.new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(len(i) == 16 for i in ids)
+    assert protocol.encode_drain(next(iter(ids))) == b"D %s\n" % next(iter(ids)).encode()
+
+
+def test_answer_with_its_own_id_is_accepted():
+    """Is the one response carrying the request's id taken as its answer?"""
+    resp = _answer(
+        _frame("5ac0ffee5ac0ffee", "E", 19, out=b"load: No such device\n"), "5ac0ffee5ac0ffee"
+    )
+    assert resp.value == 19 and resp.stdout == b"load: No such device\n"
+
+
+def test_forged_frame_with_another_id_is_refused():
+    """Is the frame a module wrote (captured: id 0, success) before the agent's real one refused?"""
+    forged = b"R 0 E 0 0 0 0 1\n"
+    real = _frame("9f1c2b3a4d5e6f70", "E", 19, out=b"load hostile.ko: No such device\n")
+    with pytest.raises(protocol.ForgedFrame, match="id '0'"):
+        _answer(forged + real, "9f1c2b3a4d5e6f70")
+
+
+def test_duplicate_answer_is_refused():
+    """Is a second frame with the right id (a forger that read the id) refused as a duplicate?"""
+    real = _frame("0123456789abcdef", "E", 19)
+    forged = _frame("0123456789abcdef", "E", 0)
+    with pytest.raises(protocol.ForgedFrame, match="more bytes"):
+        _answer(forged + real, "0123456789abcdef")
+
+
+def test_forged_frame_is_a_protocol_error():
+    """Does every caller that handles protocol errors also see forgeries?"""
+    assert issubclass(protocol.ForgedFrame, protocol.ProtocolError)

@@ -20,7 +20,8 @@ from kmodlab.grader.pipeline import grade
 
 pytestmark = pytest.mark.vm
 DATA = Path(__file__).parent.parent / "data"
-SKIP_AFTER_BUILD = {c: "skip" for c in GENERIC_CHECKS[1:]}
+# integrity reads the sources, so it runs (and passes) when the build fails.
+SKIP_AFTER_BUILD = {c: "skip" for c in GENERIC_CHECKS[1:] if c != "integrity"}
 
 # case -> (source folder, the checks that do not pass and their status)
 CORPUS: dict[str, tuple[str, dict[str, str]]] = {
@@ -73,7 +74,7 @@ CORPUS: dict[str, tuple[str, dict[str, str]]] = {
     "gpl_only_symbol": ("corpus/gpl_only", {"build": "fail", **SKIP_AFTER_BUILD}),
     "undefined_symbol": ("corpus/undefined_symbol", {"build": "fail", **SKIP_AFTER_BUILD}),
     "garbage": ("corpus/garbage", {"build": "fail", **SKIP_AFTER_BUILD}),
-    "empty": (None, {"build": "fail", **SKIP_AFTER_BUILD}),
+    "empty": (None, {"build": "fail", **SKIP_AFTER_BUILD, "integrity": "skip"}),
 }
 
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from kmodlab.errors import InputError, KmodlabError
 from kmodlab.grader.formats import read_sources, to_json, to_text
-from kmodlab.grader.model import GENERIC_CHECKS, CheckResult, Finding, Report
+from kmodlab.grader.model import FLAGGED, GENERIC_CHECKS, CheckResult, Finding, Report
 from kmodlab.grader.shard import select as select_shard
 from kmodlab.grader.shard import write_manifest
 from kmodlab.paths import atomic_write
@@ -50,7 +50,7 @@ GradeFn = Callable[[Path], Report]
 GRADER_CHECK = "grader"  # the check id of a report for a submission the grader failed on
 SUMMARY_CSV = "summary.csv"
 GRADEBOOK_CSV = "gradebook.csv"  # for an LMS: student, total, max, percent
-FIXED_COLUMNS = ("name", "score", "max_score", "status")
+FIXED_COLUMNS = ("name", "score", "max_score", "status", "flagged")
 TRACEBACK_LINES = 30  # enough to find the failing frame, short enough to read
 # File systems allow 255 bytes per name; ".json"/".txt" and a temporary
 # suffix for the atomic write must fit too.
@@ -291,7 +291,10 @@ class _Batch:
 
 
 def summary_csv(reports: dict[str, Report]) -> str:
-    """name, score, max_score, one column per check id (its score), status; rows by name."""
+    """name, score, max_score, one column per check id (its score), status, flagged; rows by name.
+
+    flagged reads "flagged for review" when the integrity check failed, else is empty.
+    """
     names = sorted(reports)
     ids = [c for c in GENERIC_CHECKS if any(reports[n].check(c) for n in names)]
     for n in names:  # then exercise checks, in the order the first report lists them
@@ -300,7 +303,8 @@ def summary_csv(reports: dict[str, Report]) -> str:
                 ids.append(c.id)
     # A check named like a fixed column would make the header ambiguous.
     header = ["name", "score", "max_score"]
-    header += [csv_cell(f"check:{i}" if i in FIXED_COLUMNS else i) for i in ids] + ["status"]
+    header += [csv_cell(f"check:{i}" if i in FIXED_COLUMNS else i) for i in ids]
+    header += ["status", "flagged"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -308,7 +312,8 @@ def summary_csv(reports: dict[str, Report]) -> str:
         r = reports[n]
         cells = [_cell(c.score) if (c := r.check(i)) else "" for i in ids]
         name = csv_cell(shown_name(n))
-        writer.writerow([name, _cell(r.score), _cell(r.max_score), *cells, overall_status(r)])
+        flag = FLAGGED if r.flagged else ""
+        writer.writerow([name, _cell(r.score), _cell(r.max_score), *cells, overall_status(r), flag])
     return out.getvalue()
 
 

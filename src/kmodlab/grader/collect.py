@@ -26,7 +26,7 @@ from pathlib import Path
 from kmodlab.build import build_submission, load_submission
 from kmodlab.build.memcap import capped
 from kmodlab.errors import InputError
-from kmodlab.grader import interfaces, kmemtrace, ledger, state, timers
+from kmodlab.grader import integrity, interfaces, kmemtrace, ledger, state, timers
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
 from kmodlab.grader.modinfo import depends, load_order, module_name, read_modinfo
@@ -101,6 +101,9 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
         ev.build_problem = e.line()
         return
     ev.build = plain
+    # The plain objects carry only what the student wrote: what they import
+    # and hold is the integrity check's second view (after their sources).
+    ev.objects = integrity.read_objects(plain.build_dir)
     if plain.ok and instrumented.ok:
         ev.build, ev.instrumented = instrumented, True
         ev.build_diagnostics = plain.diagnostics
@@ -137,7 +140,12 @@ def before_load(ev: Evidence, s: Session) -> None:
     ev.prepared_boot = None
     ev.taint_before = _taint(s)
     ev.state_before = s.sh(state.STATE_SCRIPT).stdout
-    ev.tracing = s.sh(kmemtrace.enable_commands()).ok  # no tracing: that witness abstains
+    # A private buffer with a random name: a module that clears the shared
+    # trace (or guesses "kmodlab") erases nothing the grader reads.
+    ev.trace_instance = secrets.token_hex(8)
+    ev.trace_reads = []
+    enable = kmemtrace.enable_commands(instance=ev.trace_instance)
+    ev.tracing = s.sh(enable).ok  # no tracing: that witness abstains
     ev.timer_tracing = s.sh(timers.enable_commands()).ok
     ev.prepared_boot = s.boots
 
@@ -222,7 +230,8 @@ def _settle(ev: Evidence, s: Session, limits: Limits, tracing: bool, *, started:
         elif stop:
             results.append(s.sh(stop, timeout_s=limits.command_timeout_s))
         if tracing:
-            results.append(s.sh(kmemtrace.read_command(), timeout_s=limits.command_timeout_s))
+            read = kmemtrace.read_command(instance=ev.trace_instance)
+            results.append(s.sh(read, timeout_s=limits.command_timeout_s))
             ev.trace = results[-1].stdout
         results.append(s.sh(state.STATE_SCRIPT, timeout_s=limits.command_timeout_s))
         ev.state_after = results[-1].stdout
@@ -245,6 +254,16 @@ def _load_all(ev: Evidence, s: Session, limits: Limits) -> bool:
         if step.crash or not step.result.ok:
             return False
         ev.sections[name] = s.section_addresses(name)
+        if ev.tracing:
+            # Out of the guest before the module runs again (its exit could
+            # clear the buffer): judges compare this with the final read.
+            try:
+                peek = s.sh(kmemtrace.peek_command(instance=ev.trace_instance))
+            except GuestError as e:
+                ev.unloads.append(Step(f"unload {name}", crash=e))
+                return False
+            ev.trace_reads.append(peek.stdout)
+            step.result.kmsg.extend(peek.kmsg)  # what the module logged meanwhile is the load's
     return True
 
 

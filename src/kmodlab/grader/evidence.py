@@ -65,6 +65,11 @@ class Evidence:
     timer_tracing: bool = False  # the timer witness records in that guest (timers.py)
     timer_trace: str | None = None  # what it recorded, read right after the unload
     timer_trace_loaded: str | None = None  # what it had recorded just before the unload
+    trace: str | None = None  # read after the last unload (kmemtrace.read_command)
+    trace_instance: str | None = None  # the private trace buffer's random name
+    # The trace as read right after each load returned, before the module
+    # ran again (kmemtrace.peek_command): what a later clearing cannot erase.
+    trace_reads: list[str] = field(default_factory=list)
     sections: dict[str, dict[str, int]] = field(default_factory=dict)
     loads: list[Step] = field(default_factory=list)
     # The module's interfaces read after load (interfaces.py), in the main guest.
@@ -79,6 +84,15 @@ class Evidence:
     points_error: str | None = None
     exercise: dict[str, object] = field(default_factory=dict)  # evidence for exercise checks
     internal_error: str | None = None  # the grader itself failed somewhere
+    # The plain build's objects as the integrity check reads them (ObjectFacts).
+    objects: list = field(default_factory=list)
+    # Witness disagreements only tampering explains, one sentence each; any
+    # collector may add one (e.g. "the .ko imports kmalloc_trace, which the
+    # instrumentation never saw"). Each flags the submission for review.
+    tamper: list[str] = field(default_factory=list)
+    # Set when the agent's channel carried a forged answer: nothing from that
+    # guest is graded, and collection stopped there.
+    compromised: str | None = None
 
     def ko_file(self, name: str) -> str:
         """The file a module is loaded from in the guest (its name may spell "-" as "_")."""

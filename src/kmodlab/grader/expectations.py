@@ -41,6 +41,9 @@ DEFAULT_GENERIC_POINTS: Mapping[str, float] = {
     "leaks": 1,
     "registrations": 1,
     "fault-injection": 2,
+    # No points: a failing integrity check flags the submission for review
+    # instead of taking marks (docs/report-schema.md).
+    "integrity": 0,
 }
 # Ids an exercise check may not take: generic checks, the batch's error check, CSV columns.
 RESERVED_IDS = frozenset({*GENERIC_CHECKS, "grader", "name", "score", "max_score", "status"})

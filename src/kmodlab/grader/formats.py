@@ -19,12 +19,16 @@ from typing import Any
 from kmodlab.build.validate import load_submission
 from kmodlab.errors import InputError
 from kmodlab.grader.ladder import ladder_lines, ladder_svg, point_title, where
-from kmodlab.grader.model import CheckResult, Finding, Report
+from kmodlab.grader.model import FLAGGED, CheckResult, Finding, Report
 
 __all__ = ["ladder_svg", "quote", "read_sources", "to_gradescope", "to_json", "to_text"]
 
 STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skip": "SKIP"}
 ERROR_NOTE = "the grader itself could not decide this check; this is not a verdict on your code"
+FLAGGED_NOTE = (
+    f"{FLAGGED.upper()}: this submission does what an honest module never needs "
+    "(see the integrity check); an instructor must review it before this score counts"
+)
 MAX_TEXT_LINES = 30  # of an oops or traceback in the text form; the JSON keeps it all
 
 
@@ -108,6 +112,8 @@ def _header(report: Report) -> list[str]:
         f"kernel {report.kernel}, graded in {report.duration_s:.1f} s",
         f"score {_num(report.score)} / {_num(report.max_score)}",
     ]
+    if report.flagged:
+        lines.append(FLAGGED_NOTE)
     if any(c.status == "error" for c in report.checks):
         lines.append("some checks could not be decided by the grader (ERROR): ask your instructor")
     return lines

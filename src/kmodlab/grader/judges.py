@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kmodlab.grader import interfaces, kmemtrace, labels, ledger, state, timers
+from kmodlab.grader import integrity, interfaces, kmemtrace, labels, ledger, state, timers
 from kmodlab.grader.decode import SourceLocation, decode_frame
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
@@ -411,7 +411,49 @@ def judge_leaks(ctx: Context) -> CheckResult:
         return ctx.error("leaks", "no leak witness was available")
     if findings:
         return ctx.result("leaks", False, f"{len(findings)} allocation(s) outlive rmmod", findings)
+    if why := trace_erased(ev) or trace_misses(ev):
+        # An erased or partial trace can not vouch for anything: never a pass.
+        return ctx.error("leaks", f"the kmem trace is inconclusive: {why}")
     return ctx.result("leaks", True, "everything allocated is freed by rmmod")
+
+
+def trace_erased(ev: Evidence) -> str | None:
+    """A sentence when the last trace read lacks events an earlier one held (it was cleared)."""
+    if ev.trace is None:
+        return None
+    lost = max((kmemtrace.erased(earlier, ev.trace) for earlier in ev.trace_reads), default=0)
+    if not lost:
+        return None
+    return (
+        f"the kmem trace lost {lost} event(s) between the read after load and the one "
+        "after unload: something cleared it"
+    )
+
+
+def trace_misses(ev: Evidence) -> str | None:
+    """A sentence when the trace lacks allocations the ledger recorded at the module's own lines."""
+    if ev.trace is None or kmemtrace.lost_events(ev.trace) > 0:
+        return None
+    seen: set[int] = set()
+    for text in (*ev.trace_reads, ev.trace):
+        seen |= kmemtrace.allocated_addresses(text)
+    missing = [
+        e
+        for e in _events(ev, ev.loads + ev.unloads)
+        if e.op == "acquire"
+        and e.api in kmemtrace.TRACED_APIS
+        and not e.null_handle
+        and e.handle
+        and len(e.handle) == 16
+        and int(e.handle, 16) not in seen
+    ]
+    if not missing:
+        return None
+    first = missing[0]
+    return (
+        f"it lacks {len(missing)} allocation(s) the module is known to have made "
+        f"(e.g. {first.api}() at {first.where})"
+    )
 
 
 def _trace_leaks(ev: Evidence) -> list[tuple[object, str | None, int | None]]:
@@ -793,6 +835,19 @@ def judge_fault_injection(ctx: Context) -> CheckResult:
     )
 
 
+# -- integrity ------------------------------------------------------------------
+def judge_integrity(ctx: Context) -> CheckResult:
+    """Flag for review what an honest module never needs (integrity.py); no points."""
+    ev = ctx.ev
+    if not ev.sources and not ev.objects and not ev.tamper and not ev.compromised:
+        return ctx.skip("integrity", "not run: there is no source to examine")
+    tamper = list(ev.tamper)
+    if erased := trace_erased(ev):
+        tamper.append(erased)
+    found = integrity.findings(ev.sources, ev.objects, tamper, ev.compromised)
+    return ctx.result("integrity", not found, integrity.summary(found), found)
+
+
 GENERIC: tuple[tuple[str, Callable[..., CheckResult]], ...] = (
     ("build", judge_build),
     ("load", judge_load),
@@ -802,4 +857,5 @@ GENERIC: tuple[tuple[str, Callable[..., CheckResult]], ...] = (
     ("leaks", judge_leaks),
     ("registrations", judge_registrations),
     ("fault-injection", judge_fault_injection),
+    ("integrity", judge_integrity),
 )

@@ -47,6 +47,7 @@ lost_events() > 0 (a full buffer) makes the result inconclusive.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -104,21 +105,39 @@ class SectionRange:
 # -- guest side: shell snippets ---------------------------------------------
 
 
-def enable_commands(buffer_kb: int = DEFAULT_BUFFER_KB) -> str:
+def _instance_dir(instance: str | None) -> str:
+    if instance is None:
+        return TRACING
+    if not re.fullmatch(r"[0-9a-z]{1,32}", instance):
+        raise ValueError(f"bad trace instance name {instance!r}")
+    return f"{TRACING}/instances/{instance}"
+
+
+def enable_commands(buffer_kb: int = DEFAULT_BUFFER_KB, *, instance: str | None = None) -> str:
     """A sh snippet that (re)starts recording; exits non-zero if tracing is unusable.
 
-    It clears the (shared) trace buffer and leaves other events alone.
+    With `instance` the events go to a private buffer, instances/<instance>,
+    made here; give it a random name per grade, so that a module cannot
+    predict it and code that clears the shared buffer (`echo > trace`)
+    erases nothing of ours. Without, it clears the shared buffer.
     overwrite=0: when the per-CPU buffer of buffer_kb fills, the newest
     events are dropped rather than the oldest, so the allocations made at
-    insmod survive and the loss is counted (lost_events). kfree's filter
-    only drops kfree(NULL), frequent and meaningless. The kprobe reads
-    kvfree_call_rcu(head, func)'s two arguments from %di and %si (x86-64).
+    insmod survive and the loss is counted (lost_events); that also makes
+    every read of the buffer a prefix of the next one, which is how an
+    erased trace is told (erased()). kfree's filter only drops kfree(NULL),
+    frequent and meaningless. The kprobe reads kvfree_call_rcu(head, func)'s
+    two arguments from %di and %si (x86-64); kprobe events are defined once,
+    at the top, and every instance can enable them.
     """
     events = " ".join(f"kmem/{e}" for e in (*ALLOC_EVENTS, *FREE_EVENTS))
     site = f"call_site >= {MODULE_AREA:#x}"
     probe = f"p:{KPROBE} kvfree_call_rcu head=%di:x64 func=%si:x64"
+    where = _instance_dir(instance)
+    make = f"mkdir -p {where} || exit 1\n" if instance else ""
     return f"""
 cd {TRACING} || exit 1
+[ -d events/kprobes/{KPROBE} ] || echo '{probe}' >> kprobe_events 2>/dev/null
+{make}cd {where} || exit 1
 echo 0 > tracing_on
 echo 0 > options/hash-ptr || exit 1
 echo 0 > options/overwrite
@@ -127,7 +146,6 @@ echo '{site}' > events/kmem/kmalloc/filter || exit 1
 echo '{site}' > events/kmem/kmem_cache_alloc/filter || exit 1
 echo 'ptr > {_NOT_AN_OBJECT}' > events/kmem/kfree/filter
 echo 0 > events/kmem/kmem_cache_free/filter
-[ -d events/kprobes/{KPROBE} ] || echo '{probe}' >> kprobe_events 2>/dev/null
 echo > trace
 for e in {events}; do echo 1 > events/$e/enable || exit 1; done
 echo 1 > events/kprobes/{KPROBE}/enable 2>/dev/null
@@ -135,7 +153,22 @@ echo 1 > tracing_on
 """
 
 
-def read_command() -> str:
+def peek_command(*, instance: str | None = None) -> str:
+    """A sh snippet that prints the stats and the trace so far, recording on.
+
+    Run it right after each insmod returns: what init allocated has then
+    left the guest before the module's code runs again (its exit could
+    clear the buffer; a later read that lacks these events shows it).
+    """
+    return f"""
+cd {_instance_dir(instance)} || exit 1
+echo '@@ stats'; cat per_cpu/cpu*/stats
+echo '@@ trace'; cat trace
+echo '@@ end'
+"""
+
+
+def read_command(*, instance: str | None = None) -> str:
     """A sh snippet that stops recording and prints stats, the trace and module vmalloc areas.
 
     Run it after rmmod, so the frees done by the module's exit are in.
@@ -144,7 +177,7 @@ def read_command() -> str:
     """
     events = " ".join(f"kmem/{e}" for e in (*ALLOC_EVENTS, *FREE_EVENTS))
     return f"""
-cd {TRACING} || exit 1
+cd {_instance_dir(instance)} || exit 1
 echo 0 > tracing_on
 for e in {events} kprobes/{KPROBE}; do echo 0 > events/$e/enable; done 2>/dev/null
 echo '@@ stats'; cat per_cpu/cpu*/stats
@@ -248,6 +281,43 @@ def lost_events(text: str) -> int:
         if key.strip() in ("overrun", "dropped events") and value.strip().isdigit():
             lost += int(value)
     return lost
+
+
+def erased(earlier: str, later: str) -> int:
+    """Events an earlier read of the buffer held that a later read lacks. Pure.
+
+    With overwrite off nothing leaves the buffer by itself (a full buffer
+    drops the newest), so each read is a prefix of the next; anything else
+    means the buffer was cleared or reset in between. Not a verdict on the
+    module's memory: the trace is then inconclusive, and the clearing is
+    tampering with a witness.
+    """
+
+    def keys(text: str) -> Counter[tuple[str, int | None, float]]:
+        return Counter(
+            (e.event, e.ptr, e.timestamp) for e in parse_trace(text) if e.event != "vmalloc"
+        )
+
+    return sum((keys(earlier) - keys(later)).values())
+
+
+# Ledger APIs whose allocation the kmem tracepoints see at the module's own
+# call site (kmalloc, kmalloc_track_caller, kmem_cache_alloc), so the trace
+# must hold an allocation at the very address the ledger recorded. Not
+# krealloc (a block that still fits is returned as is, no event), nor
+# kasprintf (the call site is vsprintf's), vmalloc or pages.
+TRACED_APIS = frozenset(
+    {
+        *("kmalloc", "kzalloc", "kcalloc", "kmalloc_array", "kmalloc_node", "kzalloc_node"),
+        *("kstrdup", "kstrndup", "kmemdup", "kmemdup_nul"),
+        *("kmem_cache_alloc", "kmem_cache_zalloc"),
+    }
+)
+
+
+def allocated_addresses(text: str) -> set[int]:
+    """Every address the trace saw allocated (from any call site it kept). Pure."""
+    return {e.ptr for e in parse_trace(text) if e.event in ALLOC_EVENTS and e.ptr is not None}
 
 
 # -- host side: judging -------------------------------------------------------

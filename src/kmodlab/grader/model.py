@@ -24,7 +24,11 @@ GENERIC_CHECKS: tuple[str, ...] = (
     "leaks",
     "registrations",
     "fault-injection",
+    "integrity",
 )
+# The one check that flags a submission for an instructor's review when it fails.
+INTEGRITY_CHECK = "integrity"
+FLAGGED = "flagged for review"
 
 
 @dataclass
@@ -73,6 +77,12 @@ class Report:
     def check(self, check_id: str) -> CheckResult | None:
         return next((c for c in self.checks if c.id == check_id), None)
 
+    @property
+    def flagged(self) -> bool:
+        """Whether an instructor must look at the submission before its grade counts."""
+        check = self.check(INTEGRITY_CHECK)
+        return check is not None and check.status == "fail"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": self.schema,
@@ -81,6 +91,7 @@ class Report:
             "kernel": self.kernel,
             "score": self.score,
             "max_score": self.max_score,
+            "flagged": self.flagged,
             "duration_s": round(self.duration_s, 3),
             "checks": [asdict(c) for c in self.checks],
         }

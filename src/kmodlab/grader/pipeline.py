@@ -19,8 +19,9 @@ from pathlib import Path
 from kmodlab.errors import InputError, KmodlabError
 from kmodlab.grader import collect, judges
 from kmodlab.grader.evidence import Evidence
-from kmodlab.grader.model import GENERIC_CHECKS, CheckResult, Report
+from kmodlab.grader.model import GENERIC_CHECKS, INTEGRITY_CHECK, CheckResult, Report
 from kmodlab.paths import current_kernel
+from kmodlab.vm.guest import GuestCompromised
 from kmodlab.vm.session import LabMachine, Session, prepare
 
 Limits = collect.Limits
@@ -89,10 +90,15 @@ def _collect(ev: Evidence, workdir: Path, headers: Path, machine, limits, plan) 
                 plan.collect(ev, machine, limits)
             try:
                 collect.sweep(ev, session, limits, reuse=clean)
+            except GuestCompromised:
+                raise
             except KmodlabError as e:
                 ev.points_error = f"the fault-injection sweep stopped: {e.line()}"
     except InputError:
         raise
+    except GuestCompromised as e:
+        # A forged answer: stop here. Nothing that guest said is graded.
+        ev.compromised = e.line()
     except Exception as e:  # the grader's own failure: keep what was gathered
         ev.internal_error = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
 
@@ -123,6 +129,9 @@ def _judge(ev: Evidence, limits: Limits, plan) -> list[CheckResult]:  # type: ig
         ]
     elif plan is not None:
         checks += plan.judge(ev, ctx)
+    if ev.compromised:
+        why = "not graded: the guest's answers were forged (see integrity)"
+        checks = [c if c.id in ("build", INTEGRITY_CHECK) else ctx.error(c.id, why) for c in checks]
     if ev.internal_error:
         first = ev.internal_error.splitlines()[0]
         for i, c in enumerate(checks):

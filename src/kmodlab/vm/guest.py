@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import itertools
 import os
 import select
 import socket
@@ -92,6 +91,23 @@ class GuestError(KmodlabError):
         return find_reports(self.console)
 
 
+class GuestCompromised(KmodlabError):
+    """The channel carried a frame the agent never sent: code in the guest forged it.
+
+    Not a GuestError on purpose: callers that retry a crashed step in a fresh
+    guest must not catch this; grading stops and the submission is flagged.
+    The guest is killed before this is raised, so nothing reuses it.
+    """
+
+    def __init__(self, problem: str, console: str = ""):
+        super().__init__(
+            f"the guest's answers were forged ({problem})",
+            "the submission is flagged for review; nothing from that guest is graded",
+        )
+        self.detail = problem
+        self.console = console
+
+
 class GuestCrashed(GuestError):
     """QEMU exited or the agent vanished: a panic, a triple fault, a dead init."""
 
@@ -156,7 +172,6 @@ class Guest:
         self._console = ConsoleLog()  # capped: a guest may print without end
         self._console_lock = threading.Lock()
         self._reader = protocol.ResponseReader()
-        self._ids = itertools.count(1)
         self._sock: socket.socket | None = None
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
@@ -283,13 +298,33 @@ class Guest:
             ) from None
 
     # -- requests ---------------------------------------------------------
-    def _request(self, frame: bytes, deadline: float) -> protocol.Response:
+    def _stray(self) -> int:
+        """Bytes that arrived since the last answer (the agent sends none unasked)."""
+        assert self._sock is not None
+        while select.select([self._sock], [], [], 0)[0]:
+            data = self._sock.recv(1 << 16)
+            if not data:
+                break  # the guest closed the channel: the request will say so
+            self._reader.feed(data)
+        return self._reader.pending
+
+    def _forged(self, problem: str) -> GuestCompromised:
+        self.kill()
+        return GuestCompromised(problem, self._settled_console())
+
+    def _request(self, req_id: str, frame: bytes, deadline: float) -> protocol.Response:
         assert self._sock is not None
         watch = _FatalWatch(self)
         try:
+            if stray := self._stray():
+                raise self._forged(f"{stray} bytes arrived while no request was pending")
             self._sock.sendall(frame)
             while (resp := self._reader.take()) is None:
                 self._reader.feed(self._recv(deadline, watch))
+            return protocol.check_answer(req_id, resp, self._reader.pending)
+        except protocol.ProtocolError as e:
+            # A malformed header is a forgery too: the agent only writes whole frames.
+            raise self._forged(str(e)) from None
         except (BrokenPipeError, ConnectionResetError):
             raise GuestCrashed(
                 "the guest stopped (channel closed)", self._settled_console()
@@ -301,24 +336,26 @@ class Guest:
             self.kill()
             problem = f"the guest stopped answering after: {watch.title}"
             raise GuestHung(problem, self._settled_console()) from None
-        return resp
 
     def run(self, argv: list[str], *, timeout_s: float = 30.0) -> CommandResult:
         """Run one command in the guest; a timeout inside the guest is a normal result."""
-        frame = protocol.encode_exec(str(next(self._ids)), argv, timeout_s)
-        resp = self._request(frame, time.monotonic() + timeout_s + HOST_SLACK_S)
+        req_id = protocol.new_request_id()
+        frame = protocol.encode_exec(req_id, argv, timeout_s)
+        resp = self._request(req_id, frame, time.monotonic() + timeout_s + HOST_SLACK_S)
         return _to_result(argv, resp)
 
     def put(self, path: str, data: bytes, mode: int = 0o644, *, timeout_s: float = 30.0) -> None:
-        frame = protocol.encode_put(str(next(self._ids)), path, data, mode)
-        resp = self._request(frame, time.monotonic() + timeout_s)
+        req_id = protocol.new_request_id()
+        frame = protocol.encode_put(req_id, path, data, mode)
+        resp = self._request(req_id, frame, time.monotonic() + timeout_s)
         if resp.status != protocol.STATUS_EXITED:
             raise GuestError(f"cannot write {path} in the guest: {os.strerror(resp.value)}")
 
     def drain_kmsg(self, *, timeout_s: float = 10.0) -> list[protocol.KmsgRecord]:
         """Kernel log records since the previous request; also proves the agent answers."""
-        frame = protocol.encode_drain(str(next(self._ids)))
-        return self._request(frame, time.monotonic() + timeout_s).kmsg
+        req_id = protocol.new_request_id()
+        frame = protocol.encode_drain(req_id)
+        return self._request(req_id, frame, time.monotonic() + timeout_s).kmsg
 
     # -- shutdown ---------------------------------------------------------
     def kill(self) -> None:

@@ -3,11 +3,18 @@
 Pure functions: encoding requests, parsing responses, and parsing the raw
 /dev/kmsg records the agent returns. Every frame carries explicit lengths, so
 no byte a command or a module prints can be mistaken for a frame boundary.
+
+Every request carries a fresh random id, and exactly one response may answer
+it, with that id. A module runs with kernel privilege and could write frames
+to the port: a response with another id, a second response, or bytes when no
+request is pending can only be forged (the agent answers each request once),
+so they raise ForgedFrame and the guest is not trusted again.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass, field
 
 READY = b"KMODLAB-AGENT-READY "
@@ -20,6 +27,30 @@ STATUS_FAILED_TO_START = "F"
 
 class ProtocolError(Exception):
     """The guest sent something that is not a frame: a bug or a compromised guest."""
+
+
+class ForgedFrame(ProtocolError):
+    """A frame no pending request asked for: only a forger in the guest sends one."""
+
+
+def new_request_id() -> str:
+    """A fresh id per request (64 random bits): a forger cannot guess the next one."""
+    return secrets.token_hex(8)
+
+
+def check_answer(expected_id: str, response: Response, leftover: int) -> Response:
+    """The response if it answers the request `expected_id` alone; else ForgedFrame. Pure.
+
+    leftover: bytes already received after this response. The agent writes
+    nothing until the next request, so any is a frame nobody asked for.
+    """
+    if response.req_id != expected_id:
+        raise ForgedFrame(
+            f"a response with id {response.req_id!r} answered request {expected_id!r}"
+        )
+    if leftover:
+        raise ForgedFrame(f"{leftover} more bytes arrived after the answer to {expected_id!r}")
+    return response
 
 
 def _check_token(value: str) -> str:
@@ -102,6 +133,11 @@ class ResponseReader:
 
     def feed(self, data: bytes) -> None:
         self._buf += data
+
+    @property
+    def pending(self) -> int:
+        """Bytes received and not yet taken as a response."""
+        return len(self._buf)
 
     def take(self) -> Response | None:
         nl = self._buf.find(b"\n")

@@ -28,7 +28,7 @@ from kmodlab.guest.initramfs import build_initramfs
 from kmodlab.paths import KernelLayout, current_kernel
 from kmodlab.vm import accel as accel_mod
 from kmodlab.vm import hostclock, snapshot
-from kmodlab.vm.guest import BootFailed, CommandResult, Guest, GuestError
+from kmodlab.vm.guest import BootFailed, CommandResult, Guest, GuestCompromised, GuestError
 from kmodlab.vm.protocol import KmsgRecord
 from kmodlab.vm.qemu import ACCELERATORS, MACHINES, MachineSpec, fitted
 
@@ -204,7 +204,7 @@ class Session:
         guest = self.guest
         try:
             return guest.run(argv, timeout_s=timeout_s)
-        except GuestError:
+        except (GuestError, GuestCompromised):
             guest.close()
             raise
 
