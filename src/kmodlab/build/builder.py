@@ -320,6 +320,10 @@ def _unexplained_failure(log: str, returncode: int | None) -> Diagnostic:
 def _write_tree(build_dir: Path, files: Mapping[str, bytes]) -> None:
     for rel, data in files.items():
         path = build_dir / rel
+        # An unchanged file keeps its time stamp: a rebuild in place (reuse_dir)
+        # then recompiles only what changed.
+        if path.is_file() and path.read_bytes() == data:
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
@@ -337,6 +341,7 @@ def build_submission(
     extra_objs: Mapping[str, Sequence[str]] | None = None,
     ldflags: Sequence[str] = (),
     link: bool = True,
+    reuse_dir: Path | None = None,
 ) -> BuildResult:
     """Build the modules of the submission folder `src` against the kbuild tree `headers`.
 
@@ -346,6 +351,9 @@ def build_submission(
     to files of the build folder as $(src)/name), and extra_objs[module] are
     linked into that module. With link=False the build stops after modpost:
     every compiler and modpost message, no .ko (result.modules is empty).
+    reuse_dir (an earlier result's build_dir) builds again in that folder:
+    only files whose content changed are written, so make redoes only what
+    depends on them (the instrumented build relinks this way).
     """
     started = time.monotonic()
     sub = load_submission(Path(src))
@@ -360,7 +368,7 @@ def build_submission(
         extra_objs=extra_objs,
         ldflags=ldflags,
     )
-    build_dir = _fresh_build_dir(out_dir)
+    build_dir = Path(reuse_dir) if reuse_dir is not None else _fresh_build_dir(out_dir)
     _write_tree(build_dir, plan.files)
     command = make_argv(headers, build_dir, link=link)
     if sandboxed:

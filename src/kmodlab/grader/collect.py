@@ -27,7 +27,7 @@ from kmodlab.errors import InputError
 from kmodlab.grader import kmemtrace, ledger, state
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.formats import read_sources
-from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
+from kmodlab.grader.instrument import arm, import_report, instrumented_build
 from kmodlab.grader.modinfo import depends, load_order, read_modinfo
 from kmodlab.vm.console import unexpected_taint
 from kmodlab.vm.guest import CommandResult, GuestError
@@ -95,6 +95,8 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
     if ev.build.ok:
         ev.kos = {m.name: m.ko for m in ev.build.modules}
         ev.order = load_order({n: depends(read_modinfo(ko)) for n, ko in ev.kos.items()})
+    if ev.build.ok and ev.instrumented:
+        ev.imports = {n: import_report(ev.build.build_dir, n) for n in ev.kos}
 
 
 def _step(session: Session, name: str, argv: list[str], timeout_s: float) -> Step:
@@ -218,14 +220,23 @@ def _cycle(ev: Evidence, s: Session, limits: Limits) -> bool:
 
 
 def fault_points(ev: Evidence) -> dict[str, list[object]]:
-    """The fallible calls each module's init made during the clean load, in order."""
+    """The fallible calls each module's init made during the clean load, in order.
+
+    Only the module's own records count: while a consumer loads, a provider
+    it calls may record calls of its own, which failing the consumer's
+    call N would never reach.
+    """
     out: dict[str, list[object]] = {}
     build_dir = ev.build.build_dir if ev.build else None
     for step in ev.loads:
         name = step.name.removeprefix("load ")
-        events = ledger.parse_ledger(step.kmsg, ev.nonce or "", build_dir=build_dir)
-        out[name] = list(ledger.fallible_calls(events))
+        events = ledger.parse_ledger(step.kmsg, ev.nonce or "", build_dir=build_dir, kos=ev.kos)
+        own = [e for e in events if e.module == name]
+        out[name] = list(ledger.fallible_calls(ledger.loads(own)[0] if own else []))
     return out
+
+
+ARMED = "armed_"  # file name prefix of the armed copies in the guest
 
 
 def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
@@ -244,16 +255,57 @@ def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
     known = ev.state_after if reuse and not limits.naive else None
     if known is None:
         s.restart()
+    traced = _trace_points(ev, s)
     for module, calls in points.items():
         deps = ev.order[: ev.order.index(module)]
         for index, call in enumerate(calls[: limits.max_points], start=1):
             point = PointEvidence(module, index, call)
             ev.points.append(point)
+            ko = ev.kos[module]
+            s.push_modules(
+                [arm(ko, index, ko.parent / "armed" / f"{ARMED}{module}.ko")], depmod=False
+            )
             clean = _run_point(point, s, deps, limits, None if deps else known)
+            if traced == s.boots and clean:
+                point.trace = _step_trace(s, limits)
             known = point.state_after if clean else None
             if not clean or limits.naive:
                 s.restart()
                 known = None
+                traced = _trace_points(ev, s)
+
+
+# Print the kmem trace of the point just run and empty it, leaving it on for the next.
+_POINT_TRACE = f"""
+cd {kmemtrace.TRACING} || exit 1
+echo '@@ stats'; cat per_cpu/cpu*/stats
+echo '@@ trace'; cat trace
+echo > trace
+echo '@@ end'
+"""
+
+
+def _trace_points(ev: Evidence, s: Session) -> int | None:
+    """Start the kmem trace for the points in this guest; the guest's boot number, if on.
+
+    The trace is the kernel's witness that what the ledger says was released
+    at a point was freed (witness.contradicted_releases); it costs one read
+    per point.
+    """
+    if not ev.tracing:
+        return None
+    try:
+        return s.boots if s.sh(kmemtrace.enable_commands()).ok else None
+    except GuestError:
+        return None
+
+
+def _step_trace(s: Session, limits: Limits) -> str | None:
+    try:
+        r = s.sh(_POINT_TRACE, timeout_s=limits.command_timeout_s)
+    except GuestError:
+        return None
+    return r.stdout if r.ok else None
 
 
 def _run_point(
@@ -263,7 +315,8 @@ def _run_point(
     for dep in deps:
         s.run(["@load", f"{dep}.ko"], timeout_s=limits.load_timeout_s)
     point.state_before = known if known is not None else s.sh(state.STATE_SCRIPT).stdout
-    argv = ["@load", f"{point.module}.ko", f"{FAIL_PARAM}={point.index}"]
+    # The same module, from a copy armed to fail call `index`: no argument to read.
+    argv = ["@load", f"{ARMED}{point.module}.ko"]
     point.load = _step(
         s, f"load {point.module} failing call {point.index}", argv, limits.load_timeout_s
     )

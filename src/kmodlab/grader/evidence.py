@@ -33,12 +33,13 @@ class PointEvidence:
     """One fault-injection point: init run with exactly the Nth fallible call failing."""
 
     module: str
-    index: int  # 1-based, the value given to kmodlab_fail_nth
+    index: int  # 1-based, the call number instrument.arm() fails
     call: object  # the LedgerEvent of that call in the clean load
     load: Step | None = None
     unload: Step | None = None  # only when init ignored the failure and returned 0
     state_before: str | None = None
     state_after: str | None = None
+    trace: str | None = None  # the kmem trace of this load (kmemtrace.parse_trace), if recorded
 
 
 @dataclass
@@ -61,6 +62,9 @@ class Evidence:
     tracing: bool = False  # the kmem trace records in that guest
     trace: str | None = None
     sections: dict[str, dict[str, int]] = field(default_factory=dict)
+    # module -> instrument.ImportReport: what the link-level wrappers intercept,
+    # imports they cannot fail ("untested"), imports of the instrumentation itself
+    imports: dict[str, object] = field(default_factory=dict)
     loads: list[Step] = field(default_factory=list)
     unloads: list[Step] = field(default_factory=list)
     cycles: list[Step] = field(default_factory=list)

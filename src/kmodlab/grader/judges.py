@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from kmodlab.grader import kmemtrace, ledger, state
+from kmodlab.grader import kmemtrace, ledger, state, witness
 from kmodlab.grader.decode import SourceLocation, decode_frame
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
@@ -222,7 +222,8 @@ def _events(ev: Evidence, steps: list[Step]) -> list:
     if not (ev.instrumented and ev.nonce):
         return []
     build_dir = ev.build.build_dir if ev.build else None
-    return ledger.parse_ledger([r for s in steps for r in s.kmsg], ev.nonce, build_dir=build_dir)
+    records = [r for s in steps for r in s.kmsg]
+    return ledger.parse_ledger(records, ev.nonce, build_dir=build_dir, kos=ev.kos)
 
 
 def _outstanding(ev: Evidence, memory: bool) -> list:
@@ -307,8 +308,22 @@ def _resource(e) -> dict[str, object]:
     return {"api": e.api, "file": file, "line": line, "handle": getattr(e, "handle", None)}
 
 
+def _injection(events: list, p: PointEvidence):
+    """The record of this point's own injection: its module, its call number."""
+    return next(
+        (e for e in events if e.op == "inject" and e.module == p.module and e.nth == p.index),
+        None,
+    )
+
+
 def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
-    """One point's verdict in the shape the report's ladder draws."""
+    """One point's verdict in the shape the report's ladder draws.
+
+    A point counts only where the injection happened: the module's own
+    record of failing call `index` in that load. Otherwise ("not-injected")
+    init never reached the call (it took another path than in the normal
+    load, or the call belongs to another module), and nothing was tested.
+    """
     file, line = _site(p.call)
     out: dict[str, object] = {
         "index": p.index,
@@ -324,7 +339,9 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     step = p.load
     if step is None:
         return {**out, "verdict": "fail", "message": "not run"}
-    view = ledger.unwind(_events(ctx.ev, [step]))
+    events = [e for e in _events(ctx.ev, [step]) if e.module == p.module]
+    injected = _injection(events, p)
+    view = ledger.unwind(events) if injected else None
     if view is not None:
         out.update(
             acquired=[_resource(e) for e in view.acquired],
@@ -343,6 +360,15 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     if r.status == "timeout":
         return {**out, "verdict": "fail", "message": "init never returned after the failure"}
     out["init_returned"] = -r.returncode if r.returncode else 0
+    if injected is None:
+        return {
+            **out,
+            "verdict": "not-injected",
+            "message": (
+                f"call {p.index} ({p.call.api}()) was never made in the load meant to fail it: "
+                "init took another path than in the normal load, so nothing was tested"
+            ),
+        }
     if r.returncode == 0:
         benign = p.call.api.startswith("debugfs_") and not out["leaked"]
         msg = (
@@ -357,14 +383,22 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
         module=p.module,
     )
     out["leftovers"] = [lo.message for lo in leftovers]
+    contradicted = witness.contradicted_releases(events, p.trace)
+    if contradicted:
+        out["contradicted"] = [_resource(e) for e in contradicted]
     hints = []
     for leaked in out["leaked"]:
         if hint := _label_hint(ctx, leaked, p):
             leaked["hint"] = hint
             hints.append(hint)
-    if out["leaked"] or leftovers:
+    if out["leaked"] or leftovers or contradicted:
         what = [f"{x['api']}() at {x['file']}:{x['line']}" for x in out["leaked"]] + [
             lo.message for lo in leftovers
+        ]
+        what += [
+            f"{e.api}() at {e.where} (the kernel's kmem trace saw no free of it, "
+            "though the ledger records one)"
+            for e in contradicted
         ]
         message = "left behind: " + "; ".join(what)
         if hints:
@@ -402,31 +436,90 @@ def judge_fault_injection(ctx: Context) -> CheckResult:
         return ctx.error("fault-injection", ev.instrument_problem or "no instrumented build")
     if ev.points_error:
         return ctx.error("fault-injection", ev.points_error)
+    untested = untested_calls(ev)
+    notes = [
+        Finding("note", f"not tested: {', '.join(calls)} ({module}): fault injection cannot fail "
+                "these calls", data={"module": module, "calls": list(calls)})
+        for module, calls in untested.items()
+    ]  # fmt: skip
+    evidence = {"untested": untested, "disagreements": fault_injection_disagreements(ctx)}
     if not ev.points:
-        return ctx.result("fault-injection", True, "init makes no fallible calls", points=[])
+        summary = "init makes no fallible calls"
+        return ctx.result("fault-injection", True, summary, notes, points=[], **evidence)
     points = [judge_point(ctx, p) for p in ev.points]
-    bad = [p for p in points if p["verdict"] != "pass"]
+    counted = [p for p in points if p["verdict"] != "not-injected"]
+    bad = [p for p in counted if p["verdict"] != "pass"]
     w = float(ctx.weights.get("fault-injection", 1))
     findings = [
         Finding(
-            "fault-injection",
+            "fault-injection" if p["verdict"] != "not-injected" else "note",
             str(p["message"]),
             p["file"],
             p["line"],
-            {"index": p["index"], "call": p["call"]},
+            {"index": p["index"], "call": p["call"], "module": p["module"]},
         )
-        for p in bad
-    ]
-    summary = f"{len(points) - len(bad)} of {len(points)} failure points handled"
+        for p in points
+        if p["verdict"] != "pass"
+    ] + notes
+    if not counted:
+        return CheckResult(
+            "fault-injection",
+            "error",
+            0.0,
+            w,
+            "no injected failure happened: init never reached the calls it made in the "
+            "normal load, so its error paths could not be tested",
+            findings,
+            {"points": points, **evidence},
+        )
+    skipped = len(points) - len(counted)
+    summary = f"{len(counted) - len(bad)} of {len(counted)} failure points handled"
+    if skipped:
+        summary += f" ({skipped} not counted: the injection never happened)"
     return CheckResult(
         "fault-injection",
         "fail" if bad else "pass",
-        round(w * (len(points) - len(bad)) / len(points), 3),
+        round(w * (len(counted) - len(bad)) / len(counted), 3),
         w,
         summary,
         findings,
-        {"points": points},
+        {"points": points, **evidence},
     )
+
+
+def untested_calls(ev: Evidence) -> dict[str, list[str]]:
+    """Per module, the imported calls that acquire or register something and that
+    fault injection cannot fail (no wrapper for them): the report names them."""
+    return {m: list(r.untested) for m, r in ev.imports.items() if getattr(r, "untested", ())}
+
+
+def tampering_imports(ev: Evidence) -> dict[str, list[str]]:
+    """Per module, the symbols of kmodlab's instrumentation the student's own objects
+    refer to (ld's __real_/__wrap_ names, the shim's functions): evidence for `integrity`.
+
+    A __real_kmalloc_trace reaches kmalloc_trace around the wrapper; no honest
+    module names these.
+    """
+    return {m: list(r.tampering) for m, r in ev.imports.items() if getattr(r, "tampering", ())}
+
+
+def fault_injection_disagreements(ctx: Context) -> list[dict[str, object]]:
+    """Ledger releases that the kernel's kmem trace contradicts, in the main run and at
+    every fault-injection point: evidence for `integrity` (only a forged record explains
+    one). Each: {"where": "load"|"point N of MODULE", "api", "file", "line", "handle"}."""
+    ev = ctx.ev
+    out: list[dict[str, object]] = []
+    if ev.trace is not None:
+        events = _events(ev, ev.loads + ev.unloads)
+        for e in witness.contradicted_releases(events, ev.trace):
+            out.append({"where": "load", **_resource(e)})
+    for p in ev.points:
+        if p.load is None or p.trace is None:
+            continue
+        events = [e for e in _events(ev, [p.load]) if e.module == p.module]
+        for e in witness.contradicted_releases(events, p.trace):
+            out.append({"where": f"point {p.index} of {p.module}", **_resource(e)})
+    return out
 
 
 GENERIC: tuple[tuple[str, Callable[..., CheckResult]], ...] = (
