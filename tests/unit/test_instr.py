@@ -110,10 +110,10 @@ def _context(points: list[PointEvidence]) -> Context:
     return Context(ev)
 
 
-def test_a_point_counts_only_where_its_injection_happened():
+def test_a_point_passes_only_where_its_injection_happened():
     """Is a point whose load holds no inject record of its module and number
-    "not-injected" (an init that bailed out early, or another module's call), and
-    does a check made only of such points decide nothing rather than pass?"""
+    "not-injected" (an init that bailed out early, or another module's record), and
+    is a check made of such points a fail, never a pass?"""
     bailed = _point(1, [])  # init returned -ENOMEM before reaching call 1
     other = _point(
         1, [_rec(1, "inject", "kzalloc", "via=kmalloc", nth=1).replace("mod=m", "mod=x")]
@@ -121,14 +121,15 @@ def test_a_point_counts_only_where_its_injection_happened():
     for p in (bailed, other):
         assert judge_point(_context([p]), p)["verdict"] == "not-injected"
     check = judge_fault_injection(_context([bailed]))
-    assert check.status == "error" and check.score == 0
+    assert check.status == "fail" and check.score == 0
 
 
-def test_an_injected_point_that_unwinds_passes_and_not_injected_ones_do_not_count():
-    """With one real injection that unwinds and one that never happened, is the
-    check a pass over one counted point, naming the other as not counted?"""
+def test_an_init_that_bails_out_at_some_points_cannot_pass_on_the_others():
+    """With one real injection that unwinds and one that never happened (init bailed
+    out before the call), is the check a fail at half the points, saying why?"""
     real = _point(1, [_rec(1, "inject", "kzalloc", "via=kmalloc", nth=1)])
     ghost = _point(2, [])
     check = judge_fault_injection(_context([real, ghost]))
-    assert check.status == "pass" and "1 of 1" in check.summary and "not counted" in check.summary
+    assert check.status == "fail" and check.score == 0.5 * check.max_score
+    assert "1 of 2" in check.summary and "never reached" in check.summary
     assert [p["verdict"] for p in check.data["points"]] == ["pass", "not-injected"]

@@ -65,7 +65,7 @@ def test_captured_cycle_has_four_acquisitions_then_four_releases():
 
 
 def test_captured_injection_unwinds_cleanly():
-    """Is kmodlab_fail_nth=3 an inject of call 3, its ladder releasing the two before?"""
+    """Is a copy armed for call 3 an inject of call 3, its ladder releasing the two before?"""
     events = captured("four_resources_fail3")
     assert [(e.nth, e.op, e.api) for e in fallible_calls(events)] == [
         (1, "acquire", "kzalloc"),

@@ -43,7 +43,13 @@ class Instrumented:
 
     def events(self, *runs) -> list[LedgerEvent]:
         records = [rec for run in runs for rec in run.kmsg]
-        return parse_ledger(records, self.nonce, build_dir=self.result.build_dir, kos=self.kos())
+        return parse_ledger(
+            records,
+            self.nonce,
+            build_dir=self.result.build_dir,
+            kos=self.kos(),
+            file_map=self.result.file_map,
+        )
 
     def armed(self, session, module: str, n: int) -> str:
         """Push a copy of `module` whose call n fails; return its file name in the guest."""
@@ -246,12 +252,12 @@ def test_two_modules_of_one_folder_count_apart_and_nofail_is_never_failed(sessio
         assert sum(s.startswith("kfi_arm_") for s in defined_symbols(ko)) == 1
     session.push_modules(kos.values())
     alpha = session.run(["insmod", fi.armed(session, "alpha", 1)])
-    assert alpha.ok, alpha.stderr  # call 1 is __GFP_NOFAIL: not failed
+    assert alpha.ok, alpha.stderr  # its only call is __GFP_NOFAIL: not counted, not failed
     beta = session.run(["insmod", "beta.ko"])
     assert beta.ok, beta.stderr
     events = fi.events(alpha, beta)
     assert [(e.module, e.nth, e.op, e.api, e.file) for e in events] == [
-        ("alpha", 1, "acquire", "kmalloc", "alpha.c"),
+        ("alpha", None, "acquire", "kmalloc", "alpha.c"),
         ("beta", 1, "acquire", "kzalloc", "beta.c"),
     ]
     unload = session.run("rmmod alpha beta")
@@ -289,7 +295,9 @@ def test_address_taken_parenthesised_and_undefined_calls_are_all_recorded(sessio
         ("release", "debugfs_remove", "odd_uses.c", line_of(src, "debugfs_remove_recursive(")),
         ("release", "kmem_cache_destroy", "odd_uses.c", line_of(src, "kmem_cache_destroy(")),
         ("release", "kfree", "odd_uses.c", line_of(src, "odd_release(odd_plain)")),
-        ("release", "kfree", "odd_uses.c", line_of(src, "odd_release(odd_paren)")),
+        # exit's last call is a tail call (a jmp): its return address is the kernel's,
+        # so this one release is recorded without a line.
+        ("release", "kfree", None, None),
     ]
     assert events[1].detail["name"] == "odd_item"
     assert "ret" in events[0].detail and "ret" not in events[1].detail

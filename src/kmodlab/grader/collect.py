@@ -228,15 +228,15 @@ def fault_points(ev: Evidence) -> dict[str, list[object]]:
     """
     out: dict[str, list[object]] = {}
     build_dir = ev.build.build_dir if ev.build else None
+    file_map = ev.build.file_map if ev.build else None
     for step in ev.loads:
         name = step.name.removeprefix("load ")
-        events = ledger.parse_ledger(step.kmsg, ev.nonce or "", build_dir=build_dir, kos=ev.kos)
+        events = ledger.parse_ledger(
+            step.kmsg, ev.nonce or "", build_dir=build_dir, kos=ev.kos, file_map=file_map
+        )
         own = [e for e in events if e.module == name]
         out[name] = list(ledger.fallible_calls(ledger.loads(own)[0] if own else []))
     return out
-
-
-ARMED = "armed_"  # file name prefix of the armed copies in the guest
 
 
 def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
@@ -258,13 +258,12 @@ def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
     traced = _trace_points(ev, s)
     for module, calls in points.items():
         deps = ev.order[: ev.order.index(module)]
-        for index, call in enumerate(calls[: limits.max_points], start=1):
+        for call in calls[: limits.max_points]:
+            index = call.nth  # the shim's own count: what arm() fails
             point = PointEvidence(module, index, call)
             ev.points.append(point)
             ko = ev.kos[module]
-            s.push_modules(
-                [arm(ko, index, ko.parent / "armed" / f"{ARMED}{module}.ko")], depmod=False
-            )
+            s.push_modules([arm(ko, index, ko.parent / "armed" / ko.name)], depmod=False)
             clean = _run_point(point, s, deps, limits, None if deps else known)
             if traced == s.boots and clean:
                 point.trace = _step_trace(s, limits)
@@ -315,8 +314,9 @@ def _run_point(
     for dep in deps:
         s.run(["@load", f"{dep}.ko"], timeout_s=limits.load_timeout_s)
     point.state_before = known if known is not None else s.sh(state.STATE_SCRIPT).stdout
-    # The same module, from a copy armed to fail call `index`: no argument to read.
-    argv = ["@load", f"{ARMED}{point.module}.ko"]
+    # The same command as a normal load: the guest's file is now a copy armed to
+    # fail call `index` (same name, same arguments: nothing for init to read).
+    argv = ["@load", f"{point.module}.ko"]
     point.load = _step(
         s, f"load {point.module} failing call {point.index}", argv, limits.load_timeout_s
     )

@@ -82,6 +82,10 @@ _ACQUIRING = re.compile(
     r"(alloc|create|register|request_|kmalloc|vmalloc|get_free_page|strdup|memdup|"
     r"asprintf|mkdir|symlink|_add$|_add_|init_queue|kobject_init|ioremap|devm_)"
 )
+# Imports that undo something (unregister_*, *_free, ...): the undoing half of a pair.
+_RELEASING = re.compile(
+    r"^(un|free|destroy|remove|release|put_|del_|kill_)|_(free|destroy|remove|release|put|del)$"
+)
 # Imports of that shape that acquire nothing to undo (or are undone by the kernel).
 _NOT_ACQUIRING = re.compile(
     r"^(__list_add_valid|add_timer|add_timer_on|add_wait_queue.*|__init_waitqueue_head|"
@@ -250,7 +254,8 @@ def import_report(build_dir: Path, module: str) -> ImportReport:
     untested = sorted(
         s
         for s in imports - wrapped
-        if _ACQUIRING.search(s) and not _NOT_ACQUIRING.match(s) and not ours.match(s)
+        if _ACQUIRING.search(s)
+        and not (_NOT_ACQUIRING.match(s) or _RELEASING.search(s) or ours.match(s))
     )
     return ImportReport(tuple(sorted(wrapped)), tuple(untested), tuple(tampering))
 

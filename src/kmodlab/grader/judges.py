@@ -223,7 +223,10 @@ def _events(ev: Evidence, steps: list[Step]) -> list:
         return []
     build_dir = ev.build.build_dir if ev.build else None
     records = [r for s in steps for r in s.kmsg]
-    return ledger.parse_ledger(records, ev.nonce, build_dir=build_dir, kos=ev.kos)
+    file_map = ev.build.file_map if ev.build else None
+    return ledger.parse_ledger(
+        records, ev.nonce, build_dir=build_dir, kos=ev.kos, file_map=file_map
+    )
 
 
 def _outstanding(ev: Evidence, memory: bool) -> list:
@@ -319,10 +322,12 @@ def _injection(events: list, p: PointEvidence):
 def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     """One point's verdict in the shape the report's ladder draws.
 
-    A point counts only where the injection happened: the module's own
-    record of failing call `index` in that load. Otherwise ("not-injected")
-    init never reached the call (it took another path than in the normal
-    load, or the call belongs to another module), and nothing was tested.
+    A point passes only where the injection happened: the module's own
+    record of failing call `index` in that load. Otherwise ("not-injected",
+    never a pass) init never reached the call: it took another path than in
+    the normal load, as an init that detects the injection and bails out
+    would. Points are taken from each module's own records (collect.
+    fault_points), so a call another module made during this init is no point.
     """
     file, line = _site(p.call)
     out: dict[str, object] = {
@@ -443,45 +448,35 @@ def judge_fault_injection(ctx: Context) -> CheckResult:
         for module, calls in untested.items()
     ]  # fmt: skip
     evidence = {"untested": untested, "disagreements": fault_injection_disagreements(ctx)}
+    # Said in the summary, which every report format shows, pass or fail.
+    not_tested = sorted({c for calls in untested.values() for c in calls})
+    tail = f"; not tested: {', '.join(not_tested)}" if not_tested else ""
     if not ev.points:
-        summary = "init makes no fallible calls"
+        summary = "init makes no fallible calls" + tail
         return ctx.result("fault-injection", True, summary, notes, points=[], **evidence)
     points = [judge_point(ctx, p) for p in ev.points]
-    counted = [p for p in points if p["verdict"] != "not-injected"]
-    bad = [p for p in counted if p["verdict"] != "pass"]
+    bad = [p for p in points if p["verdict"] != "pass"]
     w = float(ctx.weights.get("fault-injection", 1))
     findings = [
         Finding(
-            "fault-injection" if p["verdict"] != "not-injected" else "note",
+            "fault-injection",
             str(p["message"]),
             p["file"],
             p["line"],
             {"index": p["index"], "call": p["call"], "module": p["module"]},
         )
-        for p in points
-        if p["verdict"] != "pass"
+        for p in bad
     ] + notes
-    if not counted:
-        return CheckResult(
-            "fault-injection",
-            "error",
-            0.0,
-            w,
-            "no injected failure happened: init never reached the calls it made in the "
-            "normal load, so its error paths could not be tested",
-            findings,
-            {"points": points, **evidence},
-        )
-    skipped = len(points) - len(counted)
-    summary = f"{len(counted) - len(bad)} of {len(counted)} failure points handled"
-    if skipped:
-        summary += f" ({skipped} not counted: the injection never happened)"
+    summary = f"{len(points) - len(bad)} of {len(points)} failure points handled"
+    ghosts = sum(p["verdict"] == "not-injected" for p in points)
+    if ghosts:
+        summary += f" ({ghosts} never reached the call meant to fail)"
     return CheckResult(
         "fault-injection",
         "fail" if bad else "pass",
-        round(w * (len(counted) - len(bad)) / len(counted), 3),
+        round(w * (len(points) - len(bad)) / len(points), 3),
         w,
-        summary,
+        summary + tail,
         findings,
         {"points": points, **evidence},
     )

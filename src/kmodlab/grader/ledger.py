@@ -34,7 +34,7 @@ from kmodlab.vm.protocol import KmsgRecord
 
 Op = Literal["call", "acquire", "release", "inject", "fail"]
 OPS: tuple[str, ...] = ("call", "acquire", "release", "inject", "fail")
-# Ops of the calls the shim counted: the ones kmodlab_fail_nth can select.
+# Ops of the calls the shim counted: the ones instrument.arm() can select.
 COUNTED_OPS = frozenset({"call", "acquire", "inject", "fail"})
 
 # What an acquisition holds, by the API that made it.
@@ -180,7 +180,7 @@ class LedgerEvent:
     file: str | None  # the student's file, relative to the submission; a kernel header
     line: int | None
     detail: dict[str, str] = field(default_factory=dict, compare=False)
-    nth: int | None = None  # the counted call's number: what kmodlab_fail_nth selects
+    nth: int | None = None  # the counted call's number: what instrument.arm() selects
     module: str | None = None
     load: str | None = None  # a random id per load of the module
 
@@ -264,6 +264,7 @@ def parse_ledger(
     *,
     build_dir: str | Path | None = None,
     kos: Mapping[str, Path] | None = None,
+    file_map: Mapping[str, str] | None = None,
 ) -> list[LedgerEvent]:
     """The records of the build with this nonce, each load's in its own order.
 
@@ -271,7 +272,8 @@ def parse_ledger(
     order); loads keep the order in which they first appear. build_dir (the
     BuildResult's) maps __FILE__ paths back to the student's file names; kos
     (module name -> instrumented .ko) decodes the call sites of calls that
-    bypassed the header (`ret=`) to the student's file:line.
+    bypassed the header (`ret=`) to the student's file:line, and file_map
+    (the BuildResult's) names a generated build file as the student's file.
     """
     if not nonce:
         raise ValueError("an empty nonce would accept any line")
@@ -281,7 +283,7 @@ def parse_ledger(
         event = parse_record(text, nonce, build_dir)
         if event is not None:
             if kos and event.file is None and "ret" in event.detail:
-                event = _located(event, kos, build_dir)
+                event = _located(event, kos, build_dir, file_map or {})
             found.setdefault((event.module, event.load), []).append(event)
     return [e for group in found.values() for e in sorted(group, key=lambda e: e.seq)]
 
@@ -294,13 +296,16 @@ def _decode_ret(ret: str, ko: Path) -> tuple[str, int] | None:
     return (loc.file, loc.line) if loc else None
 
 
-def _located(e: LedgerEvent, kos: Mapping[str, Path], build_dir) -> LedgerEvent:
+def _located(
+    e: LedgerEvent, kos: Mapping[str, Path], build_dir, file_map: Mapping[str, str]
+) -> LedgerEvent:
     """e with the file:line of its return address, decoded with its module's .ko."""
     ko = kos.get(e.module or "")
     found = _decode_ret(e.detail["ret"], Path(ko)) if ko else None
     if found is None:
         return e
-    return dataclasses.replace(e, file=map_path(found[0], build_dir), line=found[1])
+    rel = map_path(found[0], build_dir)
+    return dataclasses.replace(e, file=file_map.get(rel, rel), line=found[1])
 
 
 def loads(events: Iterable[LedgerEvent]) -> list[list[LedgerEvent]]:
@@ -312,7 +317,7 @@ def loads(events: Iterable[LedgerEvent]) -> list[list[LedgerEvent]]:
 
 
 def fallible_calls(events: Iterable[LedgerEvent]) -> list[LedgerEvent]:
-    """The calls the shim counted, in order: the i-th (from 1) is kmodlab_fail_nth=i.
+    """The calls the shim counted, in order: the i-th (from 1) is what arm(ko, i) fails.
 
     Give it one load's events (see loads()); over several loads the numbers repeat.
     """

@@ -196,15 +196,21 @@ static __printf(5, 6) void kfi_note(const char *op, int n, const struct kfi_site
 	va_end(args);
 }
 
-/* Count a fallible call; a negative result: fail it (it was call -n). */
+/*
+ * Count a fallible call; a negative result: fail it (it was call -n). A call
+ * that cannot fail (__GFP_NOFAIL, devm_* made in a probe) is recorded with
+ * n = 0, uncounted: it is no fault-injection point.
+ */
 static int kfi_begin(struct kfi_site *s, const char *api, const char *family, unsigned long ret,
 		     bool may_fail)
 {
 	int n;
 
 	kfi_where(s, api, family, ret);
+	if (!may_fail)
+		return 0;
 	n = atomic_inc_return(&kfi_calls);
-	if (!may_fail || (unsigned int)n != kfi_armed())
+	if ((unsigned int)n != kfi_armed())
 		return n;
 	kfi_note("inject", n, s, NULL, "via=%s", family);
 	return -n;
@@ -1189,7 +1195,8 @@ int __wrap_devm_request_threaded_irq(struct device *d, unsigned int irq, irq_han
 				     const char *name, void *dev)
 {
 	struct kfi_site s;
-	int n = kfi_begin(&s, "devm_request_threaded_irq", "devm", _RET_IP_, true);
+	/* Released by the device; made in a probe, its failure is not init's. */
+	int n = kfi_begin(&s, "devm_request_threaded_irq", "devm", _RET_IP_, false);
 	int ret;
 
 	if (n < 0)
@@ -1205,7 +1212,7 @@ void *__real_devm_kmalloc(struct device *d, size_t size, gfp_t gfp);
 void *__wrap_devm_kmalloc(struct device *d, size_t size, gfp_t gfp)
 {
 	struct kfi_site s;
-	int n = kfi_begin(&s, "devm_kmalloc", "devm", _RET_IP_, KFI_MAY(gfp));
+	int n = kfi_begin(&s, "devm_kmalloc", "devm", _RET_IP_, false);
 	void *p;
 
 	if (n < 0)
