@@ -376,7 +376,7 @@ def test_schema_doc_names_every_status_and_generic_check() -> None:
 
 
 def test_fault_points_are_numbered_within_their_module():
-    """With two modules, is each point "I of N in MODULE" (I is what kmodlab_fail_nth takes)?"""
+    """With two modules, is each point "I of N in MODULE" (I is the call number arm() fails)?"""
     from kmodlab.grader.ladder import point_title
 
     a = [{"module": "a", "index": i} for i in (1, 2)]

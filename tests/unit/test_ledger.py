@@ -65,7 +65,7 @@ def test_captured_cycle_has_four_acquisitions_then_four_releases():
 
 
 def test_captured_injection_unwinds_cleanly():
-    """Is kmodlab_fail_nth=3 an inject of call 3, its ladder releasing the two before?"""
+    """Is a copy armed for call 3 an inject of call 3, its ladder releasing the two before?"""
     events = captured("four_resources_fail3")
     assert [(e.nth, e.op, e.api) for e in fallible_calls(events)] == [
         (1, "acquire", "kzalloc"),
@@ -302,3 +302,97 @@ def test_shim_gets_the_nonce_and_refuses_one_that_is_not_hex():
     for bad in ("", "abc", 'x" "y', NONCE.upper(), "a" * 65):
         with pytest.raises(ValueError):
             shim_source(bad)
+
+
+# ---- link-level records (calls that bypassed the header) ------------------
+
+
+def test_a_bypassing_call_keeps_its_return_address_with_its_space():
+    """Is `ret=func+0x1c/0x60 [m]` (last, with a space) kept whole, with no file:line,
+    while the other fields still parse?"""
+    (e,) = parse(f"{NONCE} 1 acquire kmalloc n=1 h={P1} size=8 mod=m load=0000000a "
+                 "ret=m_init+0x1c/0x60 [m]")  # fmt: skip
+    assert (e.op, e.api, e.nth, e.handle, e.module) == ("acquire", "kmalloc", 1, P1, "m")
+    assert e.detail == {"size": "8", "ret": "m_init+0x1c/0x60 [m]"}
+    assert (e.file, e.line) == (None, None)
+
+
+def test_return_addresses_are_decoded_with_the_modules_ko(monkeypatch, tmp_path):
+    """With kos given, is a ret= record placed at the file:line its .ko's debug info
+    gives (one byte back from the return address), and left alone without a .ko?"""
+    from kmodlab.grader import decode, ledger
+
+    asked = []
+
+    def fake(frame, ko, *, return_address=False):
+        asked.append((frame, ko.name, return_address))
+        return decode.SourceLocation("m_init", "/b/m.c", 42)
+
+    monkeypatch.setattr(decode, "decode_frame", fake)
+    ledger._decode_ret.cache_clear()
+    line = f"{NONCE} 1 release kfree h={P1} mod=m load=0000000a ret=m_exit+0x9/0x20 [m]"
+    (e,) = parse_ledger([line], NONCE, build_dir="/b", kos={"m": tmp_path / "m.ko"})
+    assert (e.file, e.line) == ("m.c", 42)
+    assert asked == [("m_exit+0x9/0x20", "m.ko", True)]
+    (bare,) = parse_ledger([line], NONCE, build_dir="/b", kos={"other": tmp_path / "o.ko"})
+    assert bare.file is None
+
+
+def test_interrupt_lines_pair_by_line_and_cookie():
+    """Does free_irq release only the handler with the same (line, dev_id), since a
+    shared line holds several?"""
+    events = parse(
+        rec(1, "acquire", "request_irq", f"n=1 h=49 dev={P1} name=a"),
+        rec(2, "acquire", "request_irq", f"n=2 h=49 dev={P2} name=b"),
+        rec(3, "release", "free_irq", f"h=49 dev={P2}"),
+    )
+    assert [(e.api, e.detail["dev"]) for e in outstanding(events)] == [("request_irq", P1)]
+
+
+def test_a_kobject_takes_its_sysfs_files_with_it_and_stray_puts_are_no_double_free():
+    """Does the last kobject_put of a kobject_create_and_add() object release its sysfs
+    files and groups too, and is a kobject_put of something untracked (a cdev's
+    kobject) not reported as a release of nothing?"""
+    events = parse(
+        rec(1, "acquire", "kobject_create_and_add", f"n=1 h={P1} parent={NULL} name=k"),
+        rec(2, "acquire", "sysfs_create_file", f"n=2 h={P1} attr={P2} name=f"),
+        rec(3, "acquire", "sysfs_create_group", f"n=3 h={P1} group={P3}"),
+        rec(4, "release", "kobject_put", f"h={P1}"),
+        rec(5, "release", "kobject_put", f"h={P3}"),
+    )
+    result = pair(events)
+    assert result.outstanding == [] and result.unmatched == []
+
+
+def test_new_registrations_pair_with_their_undoing_call():
+    """Are the newly covered registrations (platform, block, net, cdev_device,
+    class_register) each undone by their own release, and left when it is missing?"""
+    pairs = [
+        ("platform_device_register", "platform_device_unregister"),
+        ("platform_driver_register", "platform_driver_unregister"),
+        ("register_blkdev", "unregister_blkdev"),
+        ("blk_mq_alloc_tag_set", "blk_mq_free_tag_set"),
+        ("add_disk", "del_gendisk"),
+        ("alloc_netdev", "free_netdev"),
+        ("register_netdev", "unregister_netdev"),
+        ("cdev_device_add", "cdev_device_del"),
+        ("class_register", "class_unregister"),
+        ("kthread_create_on_cpu", "kthread_stop"),
+    ]
+    for acquire, release in pairs:
+        held = rec(1, "acquire", acquire, f"n=1 h={P1}")
+        assert outstanding(parse(held, rec(2, "release", release, f"h={P1}"))) == [], acquire
+        assert len(outstanding(parse(held))) == 1, acquire
+
+
+def test_shim_wraps_only_what_it_is_given():
+    """Does the shim define a wrapper guard for each given symbol and nothing else,
+    with no module parameter anywhere?"""
+    from kmodlab.grader.instrument import wrappable, wraps_for
+
+    text = shim_source(NONCE, "abc123", 0x80000001, ["kfree", "kmalloc_trace"]).decode()
+    assert "#define KFI_W_kfree\n#define KFI_W_kmalloc_trace\n" in text
+    assert "module_param" not in text and "kfi_arm_abc123" in text and "0x80000001" in text
+    assert {"kmalloc_trace", "__get_free_pages", "kasprintf", "request_threaded_irq"} <= wrappable()
+    assert wraps_for(["kasprintf", "printk"]) == ["__kmalloc_node_track_caller", "kasprintf"]
+    assert wraps_for(["vfree", "printk"]) == ["vfree"]

@@ -11,7 +11,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from kmodlab.build import BuildResult
-from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
+from kmodlab.grader.instrument import arm, import_report, instrumented_build
 from kmodlab.grader.ledger import (
     LedgerEvent,
     fallible_calls,
@@ -43,7 +43,19 @@ class Instrumented:
 
     def events(self, *runs) -> list[LedgerEvent]:
         records = [rec for run in runs for rec in run.kmsg]
-        return parse_ledger(records, self.nonce, build_dir=self.result.build_dir)
+        return parse_ledger(
+            records,
+            self.nonce,
+            build_dir=self.result.build_dir,
+            kos=self.kos(),
+            file_map=self.result.file_map,
+        )
+
+    def armed(self, session, module: str, n: int) -> str:
+        """Push a copy of `module` whose call n fails; return its file name in the guest."""
+        ko = arm(self.kos()[module], n, self.result.build_dir / "armed" / f"armed_{module}.ko")
+        session.push_modules([ko], depmod=False)
+        return ko.name
 
 
 @pytest.fixture(scope="module")
@@ -128,13 +140,13 @@ def test_normal_load_records_four_acquisitions_at_the_students_lines(session, in
 
 
 def test_every_injection_point_fails_the_load_and_unwinds_cleanly(session, instrumented):
-    """For N in 1..4, does kmodlab_fail_nth=N fail exactly call N, make insmod fail with
+    """For N in 1..4, does a copy armed for call N fail exactly call N, make insmod fail with
     ENOMEM, and leave nothing outstanding? Does N=5 (past the last call) load normally?"""
     fi = instrumented("four_resources")
     session.push_modules([fi.ko])
     apis = ["kzalloc", "kstrdup", "proc_create", "misc_register"]
     for n in range(1, 5):
-        r = session.run(["insmod", "four_resources.ko", f"{FAIL_PARAM}={n}"])
+        r = session.run(["insmod", fi.armed(session, "four_resources", n)])
         assert r.returncode == 1 and "Cannot allocate memory" in r.stderr, (n, r.stderr)
         events = fi.events(r)
         calls = fallible_calls(events)
@@ -148,9 +160,10 @@ def test_every_injection_point_fails_the_load_and_unwinds_cleanly(session, instr
         assert len(ladder.released) == n - 1
         assert "four_resources" not in session.run("cat /proc/modules").stdout
     assert session.run("test -e /proc/four_resources").returncode == 1
-    r = session.run(["insmod", "four_resources.ko", f"{FAIL_PARAM}=5"])
+    r = session.run(["insmod", fi.armed(session, "four_resources", 5)])
     assert r.ok and len(fallible_calls(fi.events(r))) == 4
-    assert session.run(f"cat /sys/module/four_resources/parameters/{FAIL_PARAM}").stdout == "5\n"
+    # Nothing a module can read tells an armed copy from the plain one: no parameter.
+    assert session.run("ls /sys/module/four_resources/parameters").returncode != 0
     assert session.run("rmmod four_resources").ok
     assert tainted(session) == TAINT_OE
 
@@ -162,10 +175,10 @@ def test_ladder_that_skips_a_free_leaks_only_at_that_point(session, instrumented
     src = GRADER / "ladder_skips_one" / "ladder_skips_one.c"
     session.push_modules([fi.ko])
     for n in range(1, 4):
-        r = session.run(["insmod", "ladder_skips_one.ko", f"{FAIL_PARAM}={n}"])
+        r = session.run(["insmod", fi.armed(session, "ladder_skips_one", n)])
         assert r.returncode == 1
         assert outstanding(fi.events(r)) == [], n
-    r = session.run(["insmod", "ladder_skips_one.ko", f"{FAIL_PARAM}=4"])
+    r = session.run(["insmod", fi.armed(session, "ladder_skips_one", 4)])
     assert r.returncode == 1 and "Cannot allocate memory" in r.stderr
     events = fi.events(r)
     (leak,) = outstanding(events)
@@ -189,7 +202,7 @@ def test_unchecked_allocation_oopses_in_init_when_injected(session, instrumented
     assert session.run("rmmod unchecked_alloc").ok
     assert outstanding(fi.events(normal)) != []  # the exit's kfree is in the next run
 
-    r = session.run(["insmod", "unchecked_alloc.ko", f"{FAIL_PARAM}=1"])
+    r = session.run(["insmod", fi.armed(session, "unchecked_alloc", 1)])
     assert r.status == "signaled" and r.returncode == -9
     (inject,) = fi.events(r)
     assert (inject.op, inject.api, inject.file, inject.line) == (
@@ -209,7 +222,7 @@ def test_unchecked_allocation_oopses_in_init_when_injected(session, instrumented
 def test_two_file_module_links_one_shim_and_names_each_file(session, instrumented):
     """Does a module of two files get one shim (one counter) and records naming each file?"""
     fi = instrumented("two_files")
-    assert defined_symbols(fi.ko).count("kmodlab_fi_begin") == 1
+    assert sum(s.startswith("kfi_arm_") for s in defined_symbols(fi.ko)) == 1
     session.push_modules([fi.ko])
     load = session.run("insmod two_files.ko")
     assert load.ok, load.stderr
@@ -223,7 +236,7 @@ def test_two_file_module_links_one_shim_and_names_each_file(session, instrumente
     ]
     assert [e.nth for e in fallible_calls(events)] == [1, 2]
     assert outstanding(events) == []
-    r = session.run(["insmod", "two_files.ko", f"{FAIL_PARAM}=2"])
+    r = session.run(["insmod", fi.armed(session, "two_files", 2)])
     assert r.returncode == 1
     assert fallible_calls(fi.events(r))[-1].file == "helper.c"
     assert outstanding(fi.events(r)) == []
@@ -236,29 +249,30 @@ def test_two_modules_of_one_folder_count_apart_and_nofail_is_never_failed(sessio
     kos = fi.kos()
     assert sorted(kos) == ["alpha", "beta"]
     for ko in kos.values():
-        assert defined_symbols(ko).count("kmodlab_fi_begin") == 1
+        assert sum(s.startswith("kfi_arm_") for s in defined_symbols(ko)) == 1
     session.push_modules(kos.values())
-    alpha = session.run(["insmod", "alpha.ko", f"{FAIL_PARAM}=1"])
-    assert alpha.ok, alpha.stderr  # call 1 is __GFP_NOFAIL: not failed
+    alpha = session.run(["insmod", fi.armed(session, "alpha", 1)])
+    assert alpha.ok, alpha.stderr  # its only call is __GFP_NOFAIL: not counted, not failed
     beta = session.run(["insmod", "beta.ko"])
     assert beta.ok, beta.stderr
     events = fi.events(alpha, beta)
     assert [(e.module, e.nth, e.op, e.api, e.file) for e in events] == [
-        ("alpha", 1, "acquire", "kmalloc", "alpha.c"),
+        ("alpha", None, "acquire", "kmalloc", "alpha.c"),
         ("beta", 1, "acquire", "kzalloc", "beta.c"),
     ]
     unload = session.run("rmmod alpha beta")
     assert unload.ok, unload.stderr
     assert outstanding(fi.events(alpha, beta, unload)) == []
-    failed = session.run(["insmod", "beta.ko", f"{FAIL_PARAM}=1"])
+    failed = session.run(["insmod", fi.armed(session, "beta", 1)])
     assert failed.returncode == 1
     assert [(e.module, e.op) for e in fi.events(failed)] == [("beta", "inject")]
 
 
-def test_address_taken_and_undefined_names_build_and_only_calls_are_recorded(session, instrumented):
+def test_address_taken_parenthesised_and_undefined_calls_are_all_recorded(session, instrumented):
     """Do an address taken, a (parenthesised) call, #undef, KMEM_CACHE and
-    debugfs_remove_recursive build, with only the plain calls recorded? Does a pr_fmt
-    defined before the includes still apply, under the student's -Werror?"""
+    debugfs_remove_recursive build, and is every one of those calls recorded at the
+    student's line (the bypasses from their return address, at link level)? Does a
+    pr_fmt defined before the includes still apply, under the student's -Werror?"""
     fi = instrumented("odd_uses")
     src = GRADER / "odd_uses" / "odd_uses.c"
     assert [d.message for d in fi.result.diagnostics if d.file == "odd_uses.c"] == [
@@ -272,15 +286,23 @@ def test_address_taken_and_undefined_names_build_and_only_calls_are_recorded(ses
     assert unload.ok
     events = fi.events(load, unload)
     assert sites(events) == [
+        ("acquire", "kmalloc", "odd_uses.c", line_of(src, "odd_paren = (kzalloc)(")),
         ("acquire", "kmem_cache_create", "odd_uses.c", line_of(src, "KMEM_CACHE(")),
         ("acquire", "debugfs_create_dir", "odd_uses.c", line_of(src, "= debugfs_create_dir(")),
         ("acquire", "proc_create_single", "odd_uses.c", line_of(src, "proc_create_single(")),
+        ("acquire", "kmalloc", "odd_uses.c", line_of(src, "odd_plain = kmalloc(")),
         ("release", "remove_proc_entry", "odd_uses.c", line_of(src, "remove_proc_entry(")),
         ("release", "debugfs_remove", "odd_uses.c", line_of(src, "debugfs_remove_recursive(")),
         ("release", "kmem_cache_destroy", "odd_uses.c", line_of(src, "kmem_cache_destroy(")),
+        ("release", "kfree", "odd_uses.c", line_of(src, "odd_release(odd_plain)")),
+        # exit's last call is a tail call (a jmp): its return address is the kernel's,
+        # so this one release is recorded without a line.
+        ("release", "kfree", None, None),
     ]
-    assert events[0].detail["name"] == "odd_item"
+    assert events[1].detail["name"] == "odd_item"
+    assert "ret" in events[0].detail and "ret" not in events[1].detail
     assert outstanding(events) == []
+    assert import_report(fi.result.build_dir, "odd_uses").tampering == ()
 
 
 MANY_APIS = [
@@ -353,7 +375,7 @@ def test_every_wrapped_api_records_and_unwinds_at_every_point(session, instrumen
     assert freed["proc_remove"] == 1 and freed["debugfs_remove"] == 1  # subtrees
 
     for n in range(1, len(MANY_APIS) + 1):
-        r = session.run(["insmod", "many_apis.ko", f"{FAIL_PARAM}={n}"])
+        r = session.run(["insmod", fi.armed(session, "many_apis", n)])
         assert r.returncode == 1 and "Cannot allocate memory" in r.stderr, (n, r.stderr)
         events = fi.events(r)
         point = fallible_calls(events)[n - 1]  # calls made after it in the same batch follow it

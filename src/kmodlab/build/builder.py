@@ -358,6 +358,10 @@ def _unexplained_failure(log: str, returncode: int | None) -> Diagnostic:
 def _write_tree(build_dir: Path, files: Mapping[str, bytes]) -> None:
     for rel, data in files.items():
         path = build_dir / rel
+        # An unchanged file keeps its time stamp: a rebuild in place (reuse_dir)
+        # then recompiles only what changed.
+        if path.is_file() and path.read_bytes() == data:
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
@@ -392,6 +396,7 @@ def build_submission(
     ldflags: Sequence[str] = (),
     link: bool = True,
     memory: MemoryCap | None = None,
+    reuse_dir: Path | None = None,
 ) -> BuildResult:
     """Build the modules of the submission folder `src` against the kbuild tree `headers`.
 
@@ -406,6 +411,9 @@ def build_submission(
     every compiler and modpost message, no .ko (result.modules is empty).
     memory is the cgroup whose one cap the build shares (a grade's builds
     share one); without it the build gets a cap of its own where it can.
+    reuse_dir (an earlier result's build_dir) builds again in that folder:
+    only files whose content changed are written, so make redoes only what
+    depends on them (the instrumented build relinks this way).
     """
     started = time.monotonic()
     sub = src if isinstance(src, Submission) else load_submission(Path(src))
@@ -421,7 +429,7 @@ def build_submission(
         extra_objs=extra_objs,
         ldflags=ldflags,
     )
-    build_dir = _fresh_build_dir(out_dir)
+    build_dir = Path(reuse_dir) if reuse_dir is not None else _fresh_build_dir(out_dir)
     _write_tree(build_dir, plan.files)
     command = make_argv(headers, build_dir, link=link)
     if sandboxed:

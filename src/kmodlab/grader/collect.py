@@ -28,7 +28,7 @@ from kmodlab.build.memcap import capped
 from kmodlab.errors import InputError
 from kmodlab.grader import integrity, interfaces, kmemtrace, ledger, state, timers
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
-from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
+from kmodlab.grader.instrument import arm, import_report, instrumented_build
 from kmodlab.grader.modinfo import depends, load_order, module_name, read_modinfo
 from kmodlab.vm.console import unexpected_taint
 from kmodlab.vm.guest import CommandResult, GuestError
@@ -112,6 +112,8 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
     if ev.build.ok:
         ev.kos = {module_name(m.name): m.ko for m in ev.build.modules}
         ev.order = load_order({n: depends(read_modinfo(ko)) for n, ko in ev.kos.items()})
+    if ev.build.ok and ev.instrumented:
+        ev.imports = {n: import_report(ev.build.build_dir, n) for n in ev.kos}
 
 
 def _step(session: Session, name: str, argv: list[str], timeout_s: float) -> Step:
@@ -318,13 +320,22 @@ def _cycle(ev: Evidence, s: Session, limits: Limits) -> bool:
 
 
 def fault_points(ev: Evidence) -> dict[str, list[object]]:
-    """The fallible calls each module's init made during the clean load, in order."""
+    """The fallible calls each module's init made during the clean load, in order.
+
+    Only the module's own records count: while a consumer loads, a provider
+    it calls may record calls of its own, which failing the consumer's
+    call N would never reach.
+    """
     out: dict[str, list[object]] = {}
     build_dir = ev.build.build_dir if ev.build else None
+    file_map = ev.build.file_map if ev.build else None
     for step in ev.loads:
         name = step.name.removeprefix("load ")
-        events = ledger.parse_ledger(step.kmsg, ev.nonce or "", build_dir=build_dir)
-        out[name] = list(ledger.fallible_calls(events))
+        events = ledger.parse_ledger(
+            step.kmsg, ev.nonce or "", build_dir=build_dir, kos=ev.kos, file_map=file_map
+        )
+        own = [e for e in events if e.module == name]
+        out[name] = list(ledger.fallible_calls(ledger.loads(own)[0] if own else []))
     return out
 
 
@@ -344,16 +355,61 @@ def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
     known = ev.state_after if reuse and not limits.naive else None
     if known is None:
         s.restart()
+    traced = _trace_points(ev, s)
     for module, calls in points.items():
         deps = ev.order[: ev.order.index(module)]
-        for index, call in enumerate(calls[: limits.max_points], start=1):
+        for call in calls[: limits.max_points]:
+            index = call.nth  # the shim's own count: what arm() fails
             point = PointEvidence(module, index, call)
             ev.points.append(point)
+            ko = ev.kos[module]
+            s.push_modules([arm(ko, index, ko.parent / "armed" / ko.name)], depmod=False)
             clean = _run_point(point, s, ev, limits, None if deps else known)
+            if traced == s.boots and clean:
+                point.trace = _step_trace(s, limits, ev.trace_instance)
             known = point.state_after if clean else None
             if not clean or limits.naive:
                 s.restart()
                 known = None
+                traced = _trace_points(ev, s)
+
+
+def _point_trace_command(instance: str | None) -> str:
+    """Print the kmem trace of the point just run and empty it, leaving it on for the next.
+
+    It is the grade's private buffer (a random name), as in the main guest.
+    """
+    return f"""
+cd {kmemtrace.instance_dir(instance)} || exit 1
+echo '@@ stats'; cat per_cpu/cpu*/stats
+echo '@@ trace'; cat trace
+echo > trace
+echo '@@ end'
+"""
+
+
+def _trace_points(ev: Evidence, s: Session) -> int | None:
+    """Start the kmem trace for the points in this guest; the guest's boot number, if on.
+
+    The trace is the kernel's witness that what the ledger says was released
+    at a point was freed (witness.contradicted_releases); it costs one read
+    per point.
+    """
+    if not ev.tracing:
+        return None
+    try:
+        enable = kmemtrace.enable_commands(instance=ev.trace_instance)
+        return s.boots if s.sh(enable).ok else None
+    except GuestError:
+        return None
+
+
+def _step_trace(s: Session, limits: Limits, instance: str | None) -> str | None:
+    try:
+        r = s.sh(_point_trace_command(instance), timeout_s=limits.command_timeout_s)
+    except GuestError:
+        return None
+    return r.stdout if r.ok else None
 
 
 def _run_point(
@@ -364,7 +420,9 @@ def _run_point(
     for dep in deps:
         s.run(["@load", ev.ko_file(dep)], timeout_s=limits.load_timeout_s)
     point.state_before = known if known is not None else s.sh(state.STATE_SCRIPT).stdout
-    argv = ["@load", ev.ko_file(point.module), f"{FAIL_PARAM}={point.index}"]
+    # The same command as a normal load: the guest's file is now a copy armed to
+    # fail call `index` (same name, same arguments: nothing for init to read).
+    argv = ["@load", ev.ko_file(point.module)]
     point.load = _step(
         s, f"load {point.module} failing call {point.index}", argv, limits.load_timeout_s
     )

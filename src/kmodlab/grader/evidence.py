@@ -34,12 +34,13 @@ class PointEvidence:
     """One fault-injection point: init run with exactly the Nth fallible call failing."""
 
     module: str
-    index: int  # 1-based, the value given to kmodlab_fail_nth
+    index: int  # 1-based, the call number instrument.arm() fails
     call: object  # the LedgerEvent of that call in the clean load
     load: Step | None = None
     unload: Step | None = None  # only when init ignored the failure and returned 0
     state_before: str | None = None
     state_after: str | None = None
+    trace: str | None = None  # the kmem trace of this load (kmemtrace.parse_trace), if recorded
 
 
 @dataclass
@@ -71,6 +72,9 @@ class Evidence:
     # ran again (kmemtrace.peek_command): what a later clearing cannot erase.
     trace_reads: list[str] = field(default_factory=list)
     sections: dict[str, dict[str, int]] = field(default_factory=dict)
+    # module -> instrument.ImportReport: what the link-level wrappers intercept,
+    # imports they cannot fail ("untested"), imports of the instrumentation itself
+    imports: dict[str, object] = field(default_factory=dict)
     loads: list[Step] = field(default_factory=list)
     # The module's interfaces read after load (interfaces.py), in the main guest.
     reads: list[Step] = field(default_factory=list)

@@ -2,38 +2,59 @@
 
     result, nonce = instrumented_build(src, headers=kernel.headers, out_dir=tmp)
     session.push_modules([m.ko for m in result.modules])
-    r = session.run(["insmod", "hello.ko", f"{FAIL_PARAM}=3"])
-    events = parse_ledger(r.kmsg, nonce, build_dir=result.build_dir)
+    r = session.run(["insmod", "hello.ko"])                  # records every call
+    armed = arm(result.modules[0].ko, 3, tmp / "armed")      # call 3 fails in this copy
+    session.push_modules([armed]); session.run(["insmod", armed.name])
+    events = parse_ledger(r.kmsg, nonce, build_dir=result.build_dir, kos=...)
 
-Two files from the package's fi/ folder go into the build folder:
+Interception is at link level, on the module's imports: every way of
+spelling a call (`kmalloc(...)`, `(kmalloc)(...)`, after `#undef`, through a
+function pointer) ends in the same undefined symbol, and ld's `--wrap=SYM`
+sends it to the shim's __wrap_SYM. Three files go into the build folder:
 
-- kmodlab_fi.h, force-included (-include) into every file of the module. It
-  redefines kmalloc, kzalloc, misc_register, proc_create, ... as macros
-  that pass the call site's __FILE__ and __LINE__ to inline wrappers.
-- the shim, one copy linked into each module (extra_objs). It holds the call
-  counter, the FAIL_PARAM module parameter and the code that writes the
-  records (see kmodlab.grader.ledger) with the per-build nonce.
+- kmodlab_fi.h, force-included (-include) into every file: macros that only
+  name the call (the API as written, __FILE__:__LINE__) for the wrapper;
+- one shim per module (kmodlab_fi_<token>_<i>.c, extra_objs), holding the
+  wrappers, the call counter and the record writer, with the per-build nonce.
 
-The nonce is written into the shim's source, and the shim is given a random
-file name, so the student's code cannot `#include` it to learn the nonce.
-(Kbuild here has no per-object flags to pass it as a -D only to the shim.)
+The build runs twice in one folder: first compiled and checked (no final
+link), then the shim of each module is filled in with a wrapper for each
+wrappable symbol that module's own objects import, and the modules are
+relinked with the matching --wrap flags; only the shims are compiled again.
+Wrapping only what is imported keeps a module's imports its own (a shim
+calling every API would make a non-GPL module import GPL-only symbols).
+
+Which call fails is never a module parameter a module could read: arm()
+patches a copy of the .ko (four bytes of the shim's data) per injected load.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from kmodlab.build import BuildResult, build_submission, load_submission, module_specs
 from kmodlab.build.memcap import MemoryCap
 
-FAIL_PARAM = "kmodlab_fail_nth"
 HEADER = "kmodlab_fi.h"
 SHIM_TEMPLATE = "kmodlab_fi_shim.c"
 NONCE_PLACEHOLDER = b"@KMODLAB_NONCE@"
+TOKEN_PLACEHOLDER = b"@KMODLAB_TOKEN@"
+KEY_PLACEHOLDER = b"@KMODLAB_KEY@"
+WRAPS_PLACEHOLDER = b"@KMODLAB_WRAPS@"
+ARM_PREFIX = "kfi_arm_"  # the shim's variable that arm() patches
+SHIM_PREFIX = "kmodlab_fi_"  # the shims' file names
 _NONCE = re.compile(r"^[0-9a-f]{8,64}$")
+_GUARD = re.compile(rb"^#ifdef KFI_W_(\w+)$", re.M)
 
 # Flags for every file of the instrumented build, after the student's own.
 INSTRUMENT_CCFLAGS: tuple[str, ...] = (
@@ -44,20 +65,77 @@ INSTRUMENT_CCFLAGS: tuple[str, ...] = (
     "-Wno-error",
 )
 
+# Wrappers that allocate through __kmalloc_node_track_caller (so the kmem
+# trace names the student's call site): they need it wrapped as well.
+_TRACK_CALLER = "__kmalloc_node_track_caller"
+_NEED_TRACK_CALLER = frozenset(
+    {
+        *("kmalloc_trace", "kmalloc_node_trace", "__kmalloc", "__kmalloc_node"),
+        *("kmalloc_large", "kmalloc_large_node", "kstrdup", "kstrndup", "kmemdup"),
+        *("kmemdup_nul", "kasprintf", "kvasprintf"),
+    }
+)
+
+# Imports that acquire or register something: those the shim does not wrap
+# are calls fault injection cannot fail ("not tested"). A pattern, not a list:
+# the point is to name what the instrumentation missed.
+_ACQUIRING = re.compile(
+    r"(alloc|create|register|request_|kmalloc|vmalloc|get_free_page|strdup|memdup|"
+    r"asprintf|mkdir|symlink|_add$|_add_|init_queue|kobject_init|ioremap|devm_)"
+)
+# Imports that undo something (unregister_*, *_free, ...): the undoing half of a pair.
+_RELEASING = re.compile(
+    r"^(un|free|destroy|remove|release|put_|del_|kill_)|_(free|destroy|remove|release|put|del)$"
+)
+# Imports of that shape that acquire nothing to undo (or are undone by the kernel).
+_NOT_ACQUIRING = re.compile(
+    r"^(__list_add_valid|add_timer|add_timer_on|add_wait_queue.*|__init_waitqueue_head|"
+    r"queue_work_on|queue_delayed_work_on|mod_timer|__mutex_init|__init_rwsem|"
+    r"register_sysctl.*|alloc_workqueue_attrs|__alloc_percpu|free_percpu|"
+    r"kthread_create_worker.*|refcount_.*|atomic_.*|idr_alloc.*|ida_alloc_range|"
+    r"__kfifo_alloc|kmalloc_caches|wake_up_process|__wake_up|init_timer_key|_dev_.*|__dynamic_.*)$"
+)
+
 
 def fi_source(name: str) -> bytes:
     """A file of the package's fi/ folder (the forced header or the shim template)."""
     return resources.files("kmodlab.grader").joinpath("fi", name).read_bytes()
 
 
-def shim_source(nonce: str) -> bytes:
-    """The shim's C source with the nonce filled in."""
+def wrappable() -> frozenset[str]:
+    """Every kernel symbol the shim has a wrapper for."""
+    return frozenset(m.decode() for m in _GUARD.findall(fi_source(SHIM_TEMPLATE)))
+
+
+def wraps_for(imports: Iterable[str]) -> list[str]:
+    """The symbols to wrap in a module whose own objects import `imports`."""
+    chosen = set(imports) & wrappable()
+    if chosen & _NEED_TRACK_CALLER:
+        chosen.add(_TRACK_CALLER)
+    return sorted(chosen)
+
+
+def _fill(template: bytes, placeholder: bytes, value: bytes, *, once: bool = True) -> bytes:
+    if once and template.count(placeholder) != 1:
+        raise RuntimeError(f"the fi/ template must hold {placeholder.decode()} exactly once")
+    return template.replace(placeholder, value)
+
+
+def header_source(token: str) -> bytes:
+    """The forced header, with the hint function's random name."""
+    return _fill(fi_source(HEADER), TOKEN_PLACEHOLDER, token.encode(), once=False)
+
+
+def shim_source(nonce: str, token: str = "0", key: int = 0x5A5A5A5A, wraps=()) -> bytes:
+    """The shim's C source with the nonce, token, key and wrapped symbols filled in."""
     if not _NONCE.match(nonce):
         raise ValueError(f"a nonce must be 8 to 64 lowercase hex digits: {nonce!r}")
-    template = fi_source(SHIM_TEMPLATE)
-    if template.count(NONCE_PLACEHOLDER) != 1:
-        raise RuntimeError(f"{SHIM_TEMPLATE} must hold the nonce placeholder exactly once")
-    return template.replace(NONCE_PLACEHOLDER, nonce.encode())
+    if not 0 < key < 1 << 32:
+        raise ValueError("the key must be a non-zero 32-bit value")
+    text = _fill(fi_source(SHIM_TEMPLATE), NONCE_PLACEHOLDER, nonce.encode())
+    text = _fill(text, KEY_PLACEHOLDER, f"{key:#010x}".encode())
+    text = _fill(text, WRAPS_PLACEHOLDER, "".join(f"#define KFI_W_{s}\n" for s in wraps).encode())
+    return text.replace(TOKEN_PLACEHOLDER, token.encode())
 
 
 def instrumented_build(
@@ -78,22 +156,145 @@ def instrumented_build(
     the student the diagnostics of their ordinary build instead.
     """
     nonce = nonce if nonce is not None else secrets.token_hex(8)
-    shim = shim_source(nonce)
+    token = secrets.token_hex(6)
+    key = secrets.randbits(31) | 1 << 31
     # The module names are needed up front to link a shim into each one.
     sub = load_submission(Path(src))
     spec = module_specs(sub.files, kbuild=sub.text("Kbuild"), makefile=sub.text("Makefile"))
     # One copy per module: an object linked into two modules is compiled once,
     # with KBUILD_MODNAME "a:b", so its records could not say which module wrote them.
-    token = secrets.token_hex(6)
-    stems = {m.name: f"kmodlab_fi_{token}_{i}" for i, m in enumerate(spec.modules)}
-    result = build_submission(
-        Path(src),
+    stems = {m.name: f"{SHIM_PREFIX}{token}_{i}" for i, m in enumerate(spec.modules)}
+    common = dict(
         headers=headers,
-        out_dir=out_dir,
         allow_unsandboxed=allow_unsandboxed,
-        extra_files={HEADER: fi_source(HEADER), **{f"{s}.c": shim for s in stems.values()}},
         extra_ccflags=INSTRUMENT_CCFLAGS,
         extra_objs={name: [stem] for name, stem in stems.items()},
         memory=memory,
     )
-    return result, nonce
+    header = header_source(token)
+    bare = shim_source(nonce, token, key)
+    first = build_submission(
+        Path(src),
+        out_dir=out_dir,
+        link=False,
+        extra_files={HEADER: header, **{f"{s}.c": bare for s in stems.values()}},
+        **common,
+    )
+    if not first.ok:
+        return first, nonce
+    wraps = {name: wraps_for(own_imports(first.build_dir, name)) for name in stems}
+    flags = sorted({f"--wrap={s}" for chosen in wraps.values() for s in chosen})
+    shims = {f"{stems[n]}.c": shim_source(nonce, token, key, wraps[n]) for n in stems}
+    result = build_submission(
+        Path(src),
+        reuse_dir=first.build_dir,
+        extra_files={HEADER: header, **shims},
+        ldflags=flags,
+        **common,
+    )
+    # The compiler spoke in the first pass; the relink recompiled only the shims.
+    seen = set(first.diagnostics)
+    diagnostics = first.diagnostics + [d for d in result.diagnostics if d not in seen]
+    log = first.log + result.log
+    duration = first.duration_s + result.duration_s
+    return dataclasses.replace(result, diagnostics=diagnostics, log=log, duration_s=duration), nonce
+
+
+# ---- what a module imports --------------------------------------------------
+
+
+def _undefined(obj: Path) -> set[str]:
+    with obj.open("rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        if not isinstance(symtab, SymbolTableSection):
+            return set()
+        return {
+            s.name
+            for s in symtab.iter_symbols()
+            if s.name and s["st_shndx"] == "SHN_UNDEF" and s["st_info"]["bind"] != "STB_LOCAL"
+        }
+
+
+def module_objects(build_dir: Path, module: str) -> list[Path]:
+    """The student's own objects of one module (kbuild lists them in <module>.mod)."""
+    listing = Path(build_dir) / f"{module}.mod"
+    names = listing.read_text().split() if listing.is_file() else []
+    objs = [Path(build_dir) / n for n in names]
+    return [o for o in objs if o.is_file() and not o.name.startswith(SHIM_PREFIX)]
+
+
+def own_imports(build_dir: Path, module: str) -> set[str]:
+    """Kernel symbols the student's objects of `module` refer to but do not define."""
+    objs = module_objects(build_dir, module)
+    defined: set[str] = set()
+    undefined: set[str] = set()
+    for obj in objs:
+        undefined |= _undefined(obj)
+        with obj.open("rb") as f:
+            symtab = ELFFile(f).get_section_by_name(".symtab")
+            if isinstance(symtab, SymbolTableSection):
+                defined |= {s.name for s in symtab.iter_symbols() if s["st_shndx"] != "SHN_UNDEF"}
+    return undefined - defined
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What the link-level instrumentation saw of one module's imports."""
+
+    wrapped: tuple[str, ...]  # intercepted: counted, failed on request, recorded
+    untested: tuple[str, ...]  # acquire or register something, but have no wrapper
+    tampering: tuple[str, ...]  # name the instrumentation itself: no honest module does
+
+
+def import_report(build_dir: Path, module: str) -> ImportReport:
+    """Sort a module's own imports into wrapped, untested and tampering (see ImportReport)."""
+    imports = own_imports(build_dir, module)
+    wrapped = set(wraps_for(imports))
+    # Hints are the header's to make; anything else of ours, or ld's wrap
+    # names (a __real_kmalloc_trace is kmalloc_trace, unwrapped), is reaching in.
+    ours = re.compile(r"^(__real_|__wrap_|kfi_|kmodlab_fi)")
+    tampering = sorted(s for s in imports if ours.match(s) and not s.startswith("kfi_hint_"))
+    untested = sorted(
+        s
+        for s in imports - wrapped
+        if _ACQUIRING.search(s)
+        and not (_NOT_ACQUIRING.match(s) or _RELEASING.search(s) or ours.match(s))
+    )
+    return ImportReport(tuple(sorted(wrapped)), tuple(untested), tuple(tampering))
+
+
+# ---- arming a copy for one injected load --------------------------------------
+
+
+def _arm_offset(elf: ELFFile) -> int:
+    symtab = elf.get_section_by_name(".symtab")
+    if not isinstance(symtab, SymbolTableSection):
+        raise RuntimeError("the instrumented module has no symbol table")
+    for sym in symtab.iter_symbols():
+        if sym.name.startswith(ARM_PREFIX) and isinstance(sym["st_shndx"], int):
+            section = elf.get_section(sym["st_shndx"])
+            if section["sh_type"] != "SHT_PROGBITS" or sym["st_size"] != 4:
+                raise RuntimeError(f"{sym.name} is not a 4-byte variable with bytes in the file")
+            return section["sh_offset"] + sym["st_value"]
+    raise RuntimeError("not an instrumented module: no fault-injection variable")
+
+
+def arm(ko: Path, nth: int, out: Path) -> Path:
+    """A copy of the instrumented `ko` at `out` whose `nth` fallible call fails (0: none).
+
+    Loaded, it is the same module as ko in every way a module can ask
+    (name, arguments, parameters); only four bytes of the shim's data differ.
+    """
+    if not 0 <= nth < 1 << 31:
+        raise ValueError(f"not a call number: {nth}")
+    data = bytearray(Path(ko).read_bytes())
+    with Path(ko).open("rb") as f:
+        offset = _arm_offset(ELFFile(f))
+    value = int.from_bytes(data[offset : offset + 4], "little")
+    data[offset : offset + 4] = (value ^ nth).to_bytes(4, "little")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    shutil.move(tmp, out)
+    return out

@@ -121,7 +121,7 @@ DEBUGFS_PATH = re.compile(r"/sys/kernel/debug\b")
 OPEN_BY_PATH = frozenset(
     {"filp_open", "file_open_name", "file_open_root", "kern_path", "kernel_read_file_from_path"}
 )
-INSTRUMENTATION_PREFIXES = ("kmodlab_fi", "kmodlab_fail", "kmodlab_ledger", "__kmodlab")
+INSTRUMENTATION_PREFIXES = ("kmodlab_fi", "kmodlab_fail", "kmodlab_ledger", "__kmodlab", "kfi_arm_")
 WRAP_PREFIXES = ("__real_", "__wrap_")
 
 
@@ -131,9 +131,8 @@ def _instrumentation_names() -> frozenset[str]:
     for entry in resources.files("kmodlab.grader").joinpath("fi").iterdir():
         if entry.name.endswith((".h", ".c")):
             names |= set(re.findall(r"\b_*kmodlab_\w+", entry.read_text(errors="replace")))
-    from kmodlab.grader.instrument import FAIL_PARAM
-
-    return frozenset(names | {FAIL_PARAM})
+    # The old module parameter's name: no honest module mentions it either.
+    return frozenset(names | {"kmodlab_fail_nth"})
 
 
 INSTRUMENTATION_NAMES = _instrumentation_names()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kmodlab.grader import integrity, interfaces, kmemtrace, labels, ledger, state, timers
+from kmodlab.grader import integrity, interfaces, kmemtrace, labels, ledger, state, timers, witness
 from kmodlab.grader.decode import SourceLocation, decode_frame
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
@@ -378,7 +378,11 @@ def _events(ev: Evidence, steps: list[Step]) -> list:
     if not (ev.instrumented and ev.nonce):
         return []
     build_dir = ev.build.build_dir if ev.build else None
-    return ledger.parse_ledger([r for s in steps for r in s.kmsg], ev.nonce, build_dir=build_dir)
+    records = [r for s in steps for r in s.kmsg]
+    file_map = ev.build.file_map if ev.build else None
+    return ledger.parse_ledger(
+        records, ev.nonce, build_dir=build_dir, kos=ev.kos, file_map=file_map
+    )
 
 
 def _outstanding(ev: Evidence, memory: bool) -> list:
@@ -632,8 +636,24 @@ def _resource(e) -> dict[str, object]:
     return {"api": e.api, "file": file, "line": line, "handle": getattr(e, "handle", None)}
 
 
+def _injection(events: list, p: PointEvidence):
+    """The record of this point's own injection: its module, its call number."""
+    return next(
+        (e for e in events if e.op == "inject" and e.module == p.module and e.nth == p.index),
+        None,
+    )
+
+
 def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
-    """One point's verdict in the shape the report's ladder draws."""
+    """One point's verdict in the shape the report's ladder draws.
+
+    A point passes only where the injection happened: the module's own
+    record of failing call `index` in that load. Otherwise ("not-injected",
+    never a pass) init never reached the call: it took another path than in
+    the normal load, as an init that detects the injection and bails out
+    would. Points are taken from each module's own records (collect.
+    fault_points), so a call another module made during this init is no point.
+    """
     file, line = _site(p.call)
     out: dict[str, object] = {
         "index": p.index,
@@ -649,7 +669,9 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     step = p.load
     if step is None:
         return {**out, "verdict": "fail", "message": "not run"}
-    view = ledger.unwind(_events(ctx.ev, [step]))
+    events = [e for e in _events(ctx.ev, [step]) if e.module == p.module]
+    injected = _injection(events, p)
+    view = ledger.unwind(events) if injected else None
     if view is not None:
         out.update(
             acquired=[_resource(e) for e in view.acquired],
@@ -668,12 +690,22 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     if r.status == "timeout":
         return {**out, "verdict": "fail", "message": "init never returned after the failure"}
     out["init_returned"] = -r.returncode if r.returncode else 0
+    if injected is None:
+        return {
+            **out,
+            "verdict": "not-injected",
+            "message": (
+                f"call {p.index} ({p.call.api}()) was never made in the load meant to fail it: "
+                "init took another path than in the normal load, so nothing was tested"
+            ),
+        }
     before = state.parse_state(p.state_before or "")
     after = state.parse_state(p.state_after or "")
     leftovers = state.diff_state(before, after, module=p.module)
     if r.returncode == 0 and p.unload is not None:
         # It loaded: what it holds is judged after the grader unloaded it (exit released it).
-        view = ledger.unwind(_events(ctx.ev, [step, p.unload]))
+        both = _events(ctx.ev, [step, p.unload])
+        view = ledger.unwind([e for e in both if e.module == p.module])
     if view is not None:
         left = [e for e in view.left if not _thread_ended(e, after, leftovers)]
         out["leaked"] = [_resource(e) for e in left]
@@ -701,14 +733,22 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
             )
         return {**out, "verdict": "pass" if benign else "fail", "message": msg}
     out["leftovers"] = [lo.message for lo in leftovers]
+    contradicted = witness.contradicted_releases(events, p.trace)
+    if contradicted:
+        out["contradicted"] = [_resource(e) for e in contradicted]
     hints = []
     for leaked in out["leaked"]:
         if hint := _label_hint(ctx, leaked, p):
             leaked["hint"] = hint
             hints.append(hint)
-    if out["leaked"] or leftovers:
+    if out["leaked"] or leftovers or contradicted:
         what = [f"{x['api']}() at {x['file']}:{x['line']}" for x in out["leaked"]] + [
             lo.message for lo in leftovers
+        ]
+        what += [
+            f"{e.api}() at {e.where} (the kernel's kmem trace saw no free of it, "
+            "though the ledger records one)"
+            for e in contradicted
         ]
         message = "left behind: " + "; ".join(what)
         if hints:
@@ -808,8 +848,19 @@ def judge_fault_injection(ctx: Context) -> CheckResult:
         return ctx.error("fault-injection", ev.instrument_problem or "no instrumented build")
     if ev.points_error:
         return ctx.error("fault-injection", ev.points_error)
+    untested = untested_calls(ev)
+    notes = [
+        Finding("note", f"not tested: {', '.join(calls)} ({module}): fault injection cannot fail "
+                "these calls", data={"module": module, "calls": list(calls)})
+        for module, calls in untested.items()
+    ]  # fmt: skip
+    evidence = {"untested": untested, "disagreements": fault_injection_disagreements(ctx)}
+    # Said in the summary, which every report format shows, pass or fail.
+    not_tested = sorted({c for calls in untested.values() for c in calls})
+    tail = f"; not tested: {', '.join(not_tested)}" if not_tested else ""
     if not ev.points:
-        return ctx.result("fault-injection", True, "init makes no fallible calls", points=[])
+        summary = "init makes no fallible calls" + tail
+        return ctx.result("fault-injection", True, summary, notes, points=[], **evidence)
     points = [judge_point(ctx, p) for p in ev.points]
     bad = [p for p in points if p["verdict"] != "pass"]
     w = float(ctx.weights.get("fault-injection", 1))
@@ -819,19 +870,22 @@ def judge_fault_injection(ctx: Context) -> CheckResult:
             str(p["message"]),
             p.get("at", {}).get("file", p["file"]),  # type: ignore[union-attr]
             p.get("at", {}).get("line", p["line"]),  # type: ignore[union-attr]
-            {"index": p["index"], "call": p["call"]},
+            {"index": p["index"], "call": p["call"], "module": p["module"]},
         )
         for p in bad
-    ]
+    ] + notes
     summary = f"{len(points) - len(bad)} of {len(points)} failure points handled"
+    ghosts = sum(p["verdict"] == "not-injected" for p in points)
+    if ghosts:
+        summary += f" ({ghosts} never reached the call meant to fail)"
     return CheckResult(
         "fault-injection",
         "fail" if bad else "pass",
         round(w * (len(points) - len(bad)) / len(points), 3),
         w,
-        summary,
+        summary + tail,
         findings,
-        {"points": points},
+        {"points": points, **evidence},
     )
 
 
@@ -844,8 +898,52 @@ def judge_integrity(ctx: Context) -> CheckResult:
     tamper = list(ev.tamper)
     if erased := trace_erased(ev):
         tamper.append(erased)
+    for module, symbols in tampering_imports(ev).items():
+        tamper.append(
+            f"{module}'s own objects refer to kmodlab's instrumentation: {', '.join(symbols)}"
+        )
+    for d in fault_injection_disagreements(ctx):
+        tamper.append(
+            f"the ledger records a release by {d['api']}() at {d['file']}:{d['line']} "
+            f"({d['where']}) that the kernel's kmem trace never saw"
+        )
     found = integrity.findings(ev.sources, ev.objects, tamper, ev.compromised)
     return ctx.result("integrity", not found, integrity.summary(found), found)
+
+
+def untested_calls(ev: Evidence) -> dict[str, list[str]]:
+    """Per module, the imported calls that acquire or register something and that
+    fault injection cannot fail (no wrapper for them): the report names them."""
+    return {m: list(r.untested) for m, r in ev.imports.items() if getattr(r, "untested", ())}
+
+
+def tampering_imports(ev: Evidence) -> dict[str, list[str]]:
+    """Per module, the symbols of kmodlab's instrumentation the student's own objects
+    refer to (ld's __real_/__wrap_ names, the shim's functions): evidence for `integrity`.
+
+    A __real_kmalloc_trace reaches kmalloc_trace around the wrapper; no honest
+    module names these.
+    """
+    return {m: list(r.tampering) for m, r in ev.imports.items() if getattr(r, "tampering", ())}
+
+
+def fault_injection_disagreements(ctx: Context) -> list[dict[str, object]]:
+    """Ledger releases that the kernel's kmem trace contradicts, in the main run and at
+    every fault-injection point: evidence for `integrity` (only a forged record explains
+    one). Each: {"where": "load"|"point N of MODULE", "api", "file", "line", "handle"}."""
+    ev = ctx.ev
+    out: list[dict[str, object]] = []
+    if ev.trace is not None:
+        events = _events(ev, ev.loads + ev.unloads)
+        for e in witness.contradicted_releases(events, ev.trace):
+            out.append({"where": "load", **_resource(e)})
+    for p in ev.points:
+        if p.load is None or p.trace is None:
+            continue
+        events = [e for e in _events(ev, [p.load]) if e.module == p.module]
+        for e in witness.contradicted_releases(events, p.trace):
+            out.append({"where": f"point {p.index} of {p.module}", **_resource(e)})
+    return out
 
 
 GENERIC: tuple[tuple[str, Callable[..., CheckResult]], ...] = (

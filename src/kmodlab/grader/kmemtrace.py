@@ -105,7 +105,7 @@ class SectionRange:
 # -- guest side: shell snippets ---------------------------------------------
 
 
-def _instance_dir(instance: str | None) -> str:
+def instance_dir(instance: str | None) -> str:
     if instance is None:
         return TRACING
     if not re.fullmatch(r"[0-9a-z]{1,32}", instance):
@@ -132,7 +132,7 @@ def enable_commands(buffer_kb: int = DEFAULT_BUFFER_KB, *, instance: str | None 
     events = " ".join(f"kmem/{e}" for e in (*ALLOC_EVENTS, *FREE_EVENTS))
     site = f"call_site >= {MODULE_AREA:#x}"
     probe = f"p:{KPROBE} kvfree_call_rcu head=%di:x64 func=%si:x64"
-    where = _instance_dir(instance)
+    where = instance_dir(instance)
     make = f"mkdir -p {where} || exit 1\n" if instance else ""
     return f"""
 cd {TRACING} || exit 1
@@ -161,7 +161,7 @@ def peek_command(*, instance: str | None = None) -> str:
     clear the buffer; a later read that lacks these events shows it).
     """
     return f"""
-cd {_instance_dir(instance)} || exit 1
+cd {instance_dir(instance)} || exit 1
 echo '@@ stats'; cat per_cpu/cpu*/stats
 echo '@@ trace'; cat trace
 echo '@@ end'
@@ -177,7 +177,7 @@ def read_command(*, instance: str | None = None) -> str:
     """
     events = " ".join(f"kmem/{e}" for e in (*ALLOC_EVENTS, *FREE_EVENTS))
     return f"""
-cd {_instance_dir(instance)} || exit 1
+cd {instance_dir(instance)} || exit 1
 echo 0 > tracing_on
 for e in {events} kprobes/{KPROBE}; do echo 0 > events/$e/enable; done 2>/dev/null
 echo '@@ stats'; cat per_cpu/cpu*/stats

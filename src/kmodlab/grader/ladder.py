@@ -33,7 +33,7 @@ def where(item: Resource) -> str:
 
 def point_title(point: Resource, points: list[Resource]) -> str:
     """ "injected failure 2 of 4", counted within the point's module ("... of 3 in b")
-    when the submission has several: the index is what kmodlab_fail_nth takes."""
+    when the submission has several: the index is the call number instrument.arm() fails."""
     module = point.get("module")
     same = [p for p in points if p.get("module") == module]
     several = len({p.get("module") for p in points}) > 1

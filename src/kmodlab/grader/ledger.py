@@ -5,19 +5,27 @@ kmodlab.grader.instrument and grader/fi/kmodlab_fi_shim.c) and pairs
 acquisitions with releases. One record is one line:
 
     <nonce> <seq> <op> <api> [n=<call>] [key=value ...] mod=<module> load=<id> at=<file>:<line>
+    ... mod=<module> load=<id> ret=<func+0x1c/0x60 [module]>
+
+A call the forced header named carries `at=`; a call that bypassed it (the
+shim intercepts at link level) carries its caller's return address, as the
+kernel symbolised it, last (it holds a space); parse_ledger(kos=...) decodes
+it to the student's file:line with the .ko's debug info.
 
 op is "acquire" (the call succeeded and holds something), "call" (it
 succeeded holding nothing: kmalloc(0), cdev_alloc), "fail" (the real API
 failed), "inject" (the shim failed it on purpose, without calling it) or
 "release". n numbers a module's fallible calls from 1 in each load; it is
-what the kmodlab_fail_nth parameter selects. Lines that do not start with
+what instrument.arm() selects. Lines that do not start with
 the build's nonce are not ours (a student's printk) and are ignored.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -27,7 +35,7 @@ from kmodlab.vm.protocol import KmsgRecord
 
 Op = Literal["call", "acquire", "release", "inject", "fail"]
 OPS: tuple[str, ...] = ("call", "acquire", "release", "inject", "fail")
-# Ops of the calls the shim counted: the ones kmodlab_fail_nth can select.
+# Ops of the calls the shim counted: the ones instrument.arm() can select.
 COUNTED_OPS = frozenset({"call", "acquire", "inject", "fail"})
 
 # What an acquisition holds, by the API that made it.
@@ -74,7 +82,27 @@ ACQUIRE_KIND: dict[str, str] = {
     "debugfs_create_file": "debugfs",
     "kthread_create": "kthread",
     "kthread_run": "kthread",
+    "kthread_create_on_node": "kthread",
+    "kthread_create_on_cpu": "kthread",
     "alloc_workqueue": "workqueue",
+    "kvasprintf": "kmem",
+    "request_irq": "irq",
+    "request_threaded_irq": "irq",
+    "cdev_device_add": "cdev_device",
+    "class_register": "class",
+    "kobject_create_and_add": "kobject",
+    "sysfs_create_file": "sysfs_file",
+    "sysfs_create_group": "sysfs_group",
+    "platform_device_register": "platform_device",
+    "platform_device_register_full": "platform_device",
+    "platform_driver_register": "platform_driver",
+    "register_blkdev": "blkdev",
+    "blk_mq_alloc_tag_set": "tag_set",
+    "blk_mq_init_queue": "queue",
+    "blk_mq_alloc_disk": "gendisk",
+    "add_disk": "disk",
+    "alloc_netdev": "netdev_alloc",
+    "register_netdev": "netdev",
 }
 # Kinds that are memory (the `leaks` check); the others are registrations.
 MEMORY_KINDS = frozenset({"kmem", "vmem", "kvmem", "slab", "pages"})
@@ -102,6 +130,35 @@ RELEASE_KINDS: dict[str, tuple[str, ...]] = {
     "debugfs_remove": ("debugfs",),
     "kthread_stop": ("kthread",),
     "destroy_workqueue": ("workqueue",),
+    "free_irq": ("irq",),
+    "cdev_device_del": ("cdev_device",),
+    "class_unregister": ("class",),
+    # The last reference to a kobject_create_and_add() object removes it, and its files.
+    "kobject_put": ("kobject",),
+    "sysfs_remove_file": ("sysfs_file",),
+    "sysfs_remove_group": ("sysfs_group",),
+    "platform_device_unregister": ("platform_device",),
+    "platform_driver_unregister": ("platform_driver",),
+    "unregister_blkdev": ("blkdev",),
+    "blk_mq_free_tag_set": ("tag_set",),
+    "blk_mq_destroy_queue": ("queue",),
+    "put_disk": ("gendisk",),
+    "del_gendisk": ("disk",),
+    "free_netdev": ("netdev_alloc",),
+    "unregister_netdev": ("netdev",),
+}
+# Releases that drop a reference to something the ledger may not track (a
+# kobject_put on a cdev's kobject, put_disk on a disk still referenced): one
+# that matches nothing is no double free.
+REFERENCE_DROPS = frozenset({"kobject_put", "put_disk"})
+# Released with another acquisition (sysfs files go with their kobject).
+RELEASED_WITH: dict[str, tuple[str, ...]] = {"kobject": ("sysfs_file", "sysfs_group")}
+# Pairs released by (handle, key): the kernel frees only an exact match.
+KEYED_RELEASES: dict[str, str] = {
+    "unregister_chrdev_region": "count",
+    "free_irq": "dev",
+    "sysfs_remove_file": "attr",
+    "sysfs_remove_group": "group",
 }
 
 _NULL = "0" * 16
@@ -124,7 +181,7 @@ class LedgerEvent:
     file: str | None  # the student's file, relative to the submission; a kernel header
     line: int | None
     detail: dict[str, str] = field(default_factory=dict, compare=False)
-    nth: int | None = None  # the counted call's number: what kmodlab_fail_nth selects
+    nth: int | None = None  # the counted call's number: what instrument.arm() selects
     module: str | None = None
     load: str | None = None  # a random id per load of the module
 
@@ -174,7 +231,12 @@ def parse_record(text: str, nonce: str, build_dir: str | Path | None = None) -> 
     if op not in OPS or not _API.match(api):
         return None
     detail: dict[str, str] = {}
-    for word in words[4:]:
+    rest = words[4:]
+    ret = next((i for i, w in enumerate(rest) if w.startswith("ret=")), None)
+    if ret is not None:  # "ret=func+0x1c/0x60 [module]": last, with a space
+        detail["ret"] = " ".join(rest[ret:])[4:]
+        rest = rest[:ret]
+    for word in rest:
         key, sep, value = word.partition("=")
         if not sep or not key:
             return None
@@ -199,13 +261,21 @@ def parse_record(text: str, nonce: str, build_dir: str | Path | None = None) -> 
 
 
 def parse_ledger(
-    records: Iterable[KmsgRecord | str], nonce: str, *, build_dir: str | Path | None = None
+    records: Iterable[KmsgRecord | str],
+    nonce: str,
+    *,
+    build_dir: str | Path | None = None,
+    kos: Mapping[str, Path] | None = None,
+    file_map: Mapping[str, str] | None = None,
 ) -> list[LedgerEvent]:
     """The records of the build with this nonce, each load's in its own order.
 
     Records of one load are sorted by their number (two CPUs may log out of
     order); loads keep the order in which they first appear. build_dir (the
-    BuildResult's) maps __FILE__ paths back to the student's file names.
+    BuildResult's) maps __FILE__ paths back to the student's file names; kos
+    (module name -> instrumented .ko) decodes the call sites of calls that
+    bypassed the header (`ret=`) to the student's file:line, and file_map
+    (the BuildResult's) names a generated build file as the student's file.
     """
     if not nonce:
         raise ValueError("an empty nonce would accept any line")
@@ -214,8 +284,30 @@ def parse_ledger(
         text = record if isinstance(record, str) else record.text
         event = parse_record(text, nonce, build_dir)
         if event is not None:
+            if kos and event.file is None and "ret" in event.detail:
+                event = _located(event, kos, build_dir, file_map or {})
             found.setdefault((event.module, event.load), []).append(event)
     return [e for group in found.values() for e in sorted(group, key=lambda e: e.seq)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _decode_ret(ret: str, ko: Path) -> tuple[str, int] | None:
+    from kmodlab.grader.decode import decode_frame
+
+    loc = decode_frame(ret.split(" ")[0], ko, return_address=True)
+    return (loc.file, loc.line) if loc else None
+
+
+def _located(
+    e: LedgerEvent, kos: Mapping[str, Path], build_dir, file_map: Mapping[str, str]
+) -> LedgerEvent:
+    """e with the file:line of its return address, decoded with its module's .ko."""
+    ko = kos.get(e.module or "")
+    found = _decode_ret(e.detail["ret"], Path(ko)) if ko else None
+    if found is None:
+        return e
+    rel = map_path(found[0], build_dir)
+    return dataclasses.replace(e, file=file_map.get(rel, rel), line=found[1])
 
 
 def loads(events: Iterable[LedgerEvent]) -> list[list[LedgerEvent]]:
@@ -227,7 +319,7 @@ def loads(events: Iterable[LedgerEvent]) -> list[list[LedgerEvent]]:
 
 
 def fallible_calls(events: Iterable[LedgerEvent]) -> list[LedgerEvent]:
-    """The calls the shim counted, in order: the i-th (from 1) is kmodlab_fail_nth=i.
+    """The calls the shim counted, in order: the i-th (from 1) is what arm(ko, i) fails.
 
     Give it one load's events (see loads()); over several loads the numbers repeat.
     """
@@ -291,12 +383,16 @@ def _released(rel: LedgerEvent, live: list[LedgerEvent]) -> list[LedgerEvent]:
         return [a for a in cands if (a.detail.get("class"), a.detail.get("devt")) == key][:1]
     if rel.null_handle:
         return []
-    if rel.api == "unregister_chrdev_region":  # the kernel frees only an exact (from, count)
-        key = (rel.handle, rel.detail.get("count"))
-        return [a for a in cands if (a.handle, a.detail.get("count")) == key][:1]
+    if rel.api in KEYED_RELEASES:  # the kernel frees only an exact (handle, key)
+        name = KEYED_RELEASES[rel.api]
+        key = (rel.handle, rel.detail.get(name))
+        return [a for a in cands if (a.handle, a.detail.get(name)) == key][:1]
     match = [a for a in cands if a.handle == rel.handle][:1]
     if rel.api == "debugfs_remove" and match:
         return _descendants(match[0], live)
+    for a in match[:1]:
+        kinds = RELEASED_WITH.get(_kind(a) or "", ())
+        match += [b for b in live if _kind(b) in kinds and b.handle == a.handle]
     return match
 
 
@@ -316,7 +412,7 @@ def pair(events: Iterable[LedgerEvent]) -> Pairing:
         for e in group:
             if e.op == "release":
                 freed = _released(e, live)
-                if not freed and not e.null_handle:
+                if not freed and not e.null_handle and e.api not in REFERENCE_DROPS:
                     result.unmatched.append(e)
                 for a in freed:
                     result.released_by[a] = e

@@ -12,7 +12,7 @@ unit tests parse with build_dir=CAPTURE_DIR.
 import tempfile
 from pathlib import Path
 
-from kmodlab.grader.instrument import FAIL_PARAM, instrumented_build
+from kmodlab.grader.instrument import arm, instrumented_build
 from kmodlab.vm.session import Session, prepare
 
 HERE = Path(__file__).resolve().parent
@@ -24,8 +24,9 @@ CASES = {
         "four_resources",
         ["insmod four_resources.ko", "rmmod four_resources"],
     ),
-    "four_resources_fail3": ("four_resources", [f"insmod four_resources.ko {FAIL_PARAM}=3"]),
-    "ladder_skips_one_fail4": ("ladder_skips_one", [f"insmod ladder_skips_one.ko {FAIL_PARAM}=4"]),
+    # "ARMED n": insmod a copy of the module armed to fail its call n (instrument.arm).
+    "four_resources_fail3": ("four_resources", ["ARMED 3"]),
+    "ladder_skips_one_fail4": ("ladder_skips_one", ["ARMED 4"]),
     "many_apis_cycle": ("many_apis", ["insmod many_apis.ko", "rmmod many_apis"]),
 }
 
@@ -40,7 +41,14 @@ def main() -> None:
             )
             assert result.ok, result.log
             session.push_modules([m.ko for m in result.modules])
-            lines = [rec.text for command in commands for rec in session.run(command).kmsg]
+            lines = []
+            for command in commands:
+                if command.startswith("ARMED "):
+                    (ko,) = [m.ko for m in result.modules]
+                    armed = arm(ko, int(command.split()[1]), Path(out) / "armed" / ko.name)
+                    session.push_modules([armed], depmod=False)
+                    command = f"insmod {armed.name}"
+                lines += [rec.text for rec in session.run(command).kmsg]
             text = "\n".join(lines).replace(str(result.build_dir), CAPTURE_DIR) + "\n"
             (HERE / "logs" / f"{case}.log").write_text(text)
             print(f"{case}: {len(lines)} records")

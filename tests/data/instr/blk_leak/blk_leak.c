@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0
+/* A block device major (dynamic), with a buffer allocated after it. */
+#include <linux/module.h>
+#include <linux/blkdev.h>
+#include <linux/slab.h>
+
+static int major;
+static void *table;
+
+static int __init blk_leak_init(void)
+{
+	major = register_blkdev(0, "blk_leak");
+	if (major < 0)
+		return major;
+	table = kzalloc(64, GFP_KERNEL);
+	if (!table) {
+		unregister_blkdev(major, "blk_leak");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void __exit blk_leak_exit(void)
+{
+	kfree(table);
+	/* unregister_blkdev(major, "blk_leak") forgotten */
+}
+
+module_init(blk_leak_init);
+module_exit(blk_leak_exit);
+MODULE_LICENSE("GPL");

@@ -1,0 +1,1 @@
+#define IRQ_LINE 49 /* rewritten by the test */
