@@ -3,7 +3,8 @@
     course.check("hello")                            # every check, full marks
     course.check("hello", checks=["greetings"])      # only these checks, full marks
     course.check("unwinding", min_score=10)          # at least 10 points of all checks
-    course.points("hello", 5)                        # nbgrader partial credit (a float)
+    course.points("hello", checks=["greetings"])     # nbgrader partial credit: its points
+    course.points("hello", 5)                        # the same, scaled to 5
 
 What is graded: the exercise's files (the .c and .h names of exercises/NAME/)
 taken from the workspace, the folder the %%kmodule cells write. A header the
@@ -89,21 +90,29 @@ def check(
 
 def points(
     exercise: str,
-    out_of: float,
+    out_of: float | None = None,
     workspace: Path | str | None = None,
     *,
     checks: Sequence[str] | None = None,
     files: Sequence[str] | None = None,
     quiet: bool = False,
 ) -> float:
-    """The score of the checks scaled to out_of: as a test cell's last value, partial credit."""
+    """The points the checks earned: as a test cell's last value, nbgrader's partial credit.
+
+    Without out_of, the points are the report's own (the exercise's
+    expectations), so the cell's nbgrader points must be the checks' points
+    and nbgrader's total is the score `kmodlab grade` gives (one rubric).
+    With out_of, the score is scaled to it.
+    """
     graded = _graded(exercise, workspace, files)
     part = _part(graded.report, checks)
     if not quiet:
         print(to_text(part, sources=graded.sources), end="")
+    if out_of is None:
+        return part.score
     if part.max_score <= 0:
         return float(out_of)
-    return round(out_of * part.score / part.max_score, 2)
+    return round(out_of * part.score / part.max_score, 3)
 
 
 def forget() -> None:
