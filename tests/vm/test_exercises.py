@@ -28,23 +28,28 @@ pytestmark = [pytest.mark.vm, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 WRONG_ANSWERS = ROOT / "tests" / "data" / "exercises"
-STAGES = ("setup", "hello", "params", "symbols", "rules", "unwinding", "capstone")
+STAGES = ("setup", "hello", "kbuild", "params", "symbols", "rules", "unwinding", "capstone")
 
 # (score, max score) of each starter, as docs/exercises.md and its README say:
 # at most 30 % of the points (the scoring policy, docs/expectations.md).
 STARTER = {
     "setup": (3, 12),
     "hello": (4, 14),
+    "kbuild": (0, 15),
     "params": (3.33, 16),
     "symbols": (4, 16),
     "rules": (3, 12),
     "unwinding": (3.33, 14),
     "capstone": (3.33, 16),
 }
+SKIPPED_AFTER_BUILD = dict.fromkeys(GENERIC_CHECKS[1:], "skip")
+# kbuild: the Makefile is judged from the files even when the build fails.
+KBUILD_UNBUILT = {"build": "fail", **SKIPPED_AFTER_BUILD, "makefile": "fail", "pair-log": "skip"}
 # The checks a starter does not pass (all others pass).
 STARTER_FAILS = {
     "setup": {"ready": "fail"},
     "hello": {"greetings": "fail", "modinfo": "fail"},
+    "kbuild": KBUILD_UNBUILT,
     "params": {"count-param": "fail", "name-param": "fail"},
     "symbols": {
         "exports": "fail",
@@ -56,8 +61,6 @@ STARTER_FAILS = {
     "unwinding": {"fault-injection": "fail"},
     "capstone": {"interfaces": "fail", "modinfo": "fail", "fault-injection": "fail"},
 }
-
-SKIPPED_AFTER_BUILD = dict.fromkeys(GENERIC_CHECKS[1:], "skip")
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,41 @@ WRONG: dict[str, dict[str, Wrong]] = {
             0,
             {"build": "fail", **SKIPPED_AFTER_BUILD, "greetings": "skip", "modinfo": "skip"},
             [finding("build", 'has no MODULE_LICENSE(): add MODULE_LICENSE("GPL")', "hello.c")],
+        ),
+    },
+    "kbuild": {
+        # obj-y: nothing for kbuild to build as a module, and no guessing here.
+        "broken_makefile": Wrong(
+            0,
+            KBUILD_UNBUILT,
+            [
+                finding("makefile", "Makefile has no obj-m line: kbuild would build no module"),
+                finding("makefile", "obj-y builds code into the kernel itself"),
+            ],
+        ),
+        # pair_util.o not linked: modpost finds pair_sum undefined; the Makefile says why.
+        "missing_object": Wrong(
+            2.667,
+            KBUILD_UNBUILT,
+            [
+                finding("build", "pair_sum"),
+                finding(
+                    "makefile",
+                    "kbuild would link kmodlab_pair.ko from pair_main.o only: "
+                    "pair_util.o is missing",
+                ),
+            ],
+        ),
+        # pair.ko builds and loads, logging under its name: the name comes from obj-m.
+        "wrong_name": Wrong(
+            3,
+            {"makefile": "fail", "pair-log": "fail"},
+            [
+                finding(
+                    "makefile", "kbuild would build pair.ko from Makefile, and no kmodlab_pair.ko"
+                ),
+                finding("pair-log", "expected on load: 'kmodlab_pair: 2 + 3 = 5'"),
+            ],
         ),
     },
     "params": {

@@ -104,11 +104,13 @@ def sandbox_argv(
     build_dir: Path,
     headers: Path,
     limits: Limits | None = None,
+    env: Mapping[str, str] = MINIMAL_ENV,
 ) -> list[str]:
     """The exact command line the builder runs `command` with, on this machine.
 
     Masks only paths that exist (bwrap cannot create a mount point on the
     read-only root) and applies `limits` with prlimit when prlimit is installed.
+    env is the whole environment inside (the lab adds PWD for a student's Makefile).
     """
     prlimit = shutil.which("prlimit", path=MINIMAL_ENV["PATH"])
     limited = [*limits_argv(limits or Limits(), prlimit), *command] if prlimit else list(command)
@@ -118,6 +120,7 @@ def sandbox_argv(
         kernel_tree=kernel_tree(headers.resolve()),
         masked_dirs=[d for d in MASKED_DIRS + MASKED_SECRET_DIRS if os.path.isdir(d)],
         masked_files=[f for f in MASKED_FILES if os.path.isfile(f)],
+        env=env,
     )
 
 

@@ -9,9 +9,11 @@
 What is graded: the exercise's files (the .c and .h names of exercises/NAME/)
 taken from the workspace, the folder the %%kmodule cells write. A header the
 student was given and did not write (provider.h) comes from the starter when
-the workspace lacks it. Grading is what `kmodlab grade --exercise NAME` does,
-in fresh guests, and happens once per content: the next test cell on the same
-sources reuses the report.
+the workspace lacks it. The Makefile is the starter's, except for an exercise
+that grades the student's own Makefile (a `kbuild` check): then it is theirs.
+Grading is what `kmodlab grade --exercise NAME` does, in fresh guests, and
+happens once per content: the next test cell on the same sources reuses the
+report.
 
 Nothing here writes to stderr while grading: nbgrader gives no points to a
 test cell with any stderr output, so the grader's subprocesses are quieted
@@ -30,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kmodlab.course.exercises import exercise_dir, exercise_files
+from kmodlab.course.exercises import exercise_dir, exercise_files, student_writes_build
 from kmodlab.errors import KmodlabError
 from kmodlab.grader.formats import STATUS_WORD, to_text
 from kmodlab.grader.model import CheckResult, Report
@@ -253,7 +255,11 @@ def _choose_files(exercise: str, folder: Path, files: Sequence[str] | None) -> d
                 chosen[name] = mine.read_bytes()
             elif name.endswith(".h") and starter is not None and (starter / name).is_file():
                 chosen[name] = (starter / name).read_bytes()  # given, not written by the student
-        if starter is not None:  # the exercise's own build description, never the student's
+        if student_writes_build(exercise):  # the kbuild stage grades the student's Makefile
+            for name in BUILD_FILES:
+                if (folder / name).is_file():
+                    chosen[name] = (folder / name).read_bytes()
+        elif starter is not None:  # the exercise's own build description, never the student's
             for name in BUILD_FILES:
                 if (starter / name).is_file():
                     chosen[name] = (starter / name).read_bytes()
@@ -264,7 +270,7 @@ def _choose_files(exercise: str, folder: Path, files: Sequence[str] | None) -> d
             f"{exercise}: no module source in {folder} "
             f"(expected {', '.join(missing) or 'a .c file'}): run the {cells} cell above first"
         )
-    if missing:
+    if missing and not student_writes_build(exercise):
         # The build names the missing module; grading what exists still says the most.
         chosen = {n: d for n, d in chosen.items() if n not in BUILD_FILES}
     return chosen

@@ -801,17 +801,16 @@ def judge_kbuild(check: KbuildCheck, evidence: Evidence) -> CheckResult:
         result.data["fallback"] = True
         return result
     problems = []
+    failed = 0
     made = ", ".join(f"{m}.ko" for m in built)
     for name, objects in check.modules:
-        if name not in built:
+        if name not in built:  # its name and all its objects: every item of it fails
             msg = (
                 f"kbuild would build {made} from {where}, and no {name}.ko: "
                 f"obj-m must list {name}.o (the module's name is the name in obj-m)"
             )
-            problems += [Finding("kbuild", msg)] + [
-                Finding("kbuild", f"{name}.ko is not built, so {o}.o is not linked into it")
-                for o in objects
-            ]
+            problems.append(Finding("kbuild", msg))
+            failed += 1 + len(objects)
             continue
         got = list(built[name])
         linked = " ".join(f"{o}.o" for o in got)
@@ -822,15 +821,18 @@ def judge_kbuild(check: KbuildCheck, evidence: Evidence) -> CheckResult:
                     f"(list it in {name}-y := ...)"
                 )
                 problems.append(Finding("kbuild", msg))
+                failed += 1
         for o in got:
             if o not in objects:
                 msg = f"kbuild would also link {o}.o into {name}.ko, which the task does not ask"
                 problems.append(Finding("kbuild", msg))
-    extra = [m for m in built if m not in dict(check.modules)]
-    for m in extra:
-        problems.append(Finding("kbuild", f"kbuild would also build {m}.ko (obj-m lists {m}.o)"))
-    failed = min(total, len(problems))
-    return _verdict(check, total, problems, noun, failed=failed)
+                failed += 1
+    if all(name in built for name, _ in check.modules):  # else named in "would build" above
+        for m in [m for m in built if m not in dict(check.modules)]:
+            msg = f"kbuild would also build {m}.ko (obj-m lists {m}.o)"
+            problems.append(Finding("kbuild", msg))
+            failed += 1
+    return _verdict(check, total, problems, noun, failed=min(total, failed))
 
 
 JUDGES: Mapping[str, Judge] = {
