@@ -69,6 +69,7 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
         ("%kmod depmod", "depmod -a"),
         ("%kmod modinfo knobs", "parm:           primes:Up to four numbers (array of int)"),
         ("level=3 who=kmodlab", "HELLO, kmodlab! level=3 primes=4"),
+        ("cd /sys/module/virtio &&", "holders: virtio_"),
         ("cd /sys/module/knobs/parameters", "2,3,5,7"),
         ("echo nobody >", "Permission denied"),
         ("level=loud", "`loud' invalid for parameter `level'"),

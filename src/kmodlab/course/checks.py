@@ -110,6 +110,8 @@ def points(
     part = _part(graded.report, checks)
     if not quiet:
         print(to_text(part, sources=graded.sources), end="")
+        if part.score + 1e-9 < part.max_score:  # what to fix, as check() would say it
+            print(failure_message(part, part.max_score, graded.sources))
     if out_of is None:
         return part.score
     if part.max_score <= 0:
