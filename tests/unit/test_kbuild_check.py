@@ -13,7 +13,7 @@ import pytest
 from kmodlab.errors import InputError
 from kmodlab.grader import expectations as ex
 from kmodlab.grader.exercises import kbuild_evidence
-from kmodlab.grader.model import GENERIC_CHECKS, CheckResult
+from kmodlab.grader.model import GENERIC_CHECKS, CheckResult, Finding
 
 ROOT = Path(__file__).resolve().parents[2]
 WRONG = ROOT / "tests" / "data" / "exercises" / "kbuild"
@@ -158,5 +158,20 @@ def test_a_makefile_that_builds_nothing_counts_nothing_else():
     scored = ex.score_report(exp, checks)
     assert sum(c.score for c in scored) == 0
     assert "counts 0%: kbuild builds no module from this Makefile (see makefile)" in (
-        scored[0].summary
+        scored[1].summary  # load; build itself is rewritten (below)
     )
+
+
+def test_a_guessed_build_is_not_offered_as_what_happened():
+    """With the Makefile in fallback, is the build check a fail without the per-.c note?"""
+    exp = ex.load_expectations(ROOT / "autograder" / "kbuild" / "expectations.toml")
+    guessed = Finding(
+        "no-obj-m", "Makefile has no obj-m line; each .c file is built as a module of its own"
+    )
+    other = Finding("undefined-symbol", "pair_main.ko uses pair_sum, which no module exports")
+    build = CheckResult("build", "pass", 1.0, 1.0, "built 2 modules", [guessed, other])
+    checks = [build, judged(ROOT / "exercises" / "kbuild")]
+    scored = ex.score_report(exp, checks)[0]
+    assert (scored.status, scored.score) == ("fail", 0)
+    assert scored.findings == [other]
+    assert "does not build one module per .c file" in scored.summary

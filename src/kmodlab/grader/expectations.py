@@ -877,6 +877,7 @@ def score_report(expectations: Expectations, checks: Sequence[CheckResult]) -> l
     available = sum(c.max_score for c in out if c.id in taught)
     fallback = [c.id for c in out if c.data.get("fallback")]
     if fallback:  # a kbuild exercise whose Makefile builds nothing: nothing else counts
+        out = [_no_guessed_build(c, fallback[0]) if c.id == "build" else c for c in out]
         factor = 0.0
         why = f"counts 0%: kbuild builds no module from this Makefile (see {fallback[0]})"
     elif not taught or available <= 0 or earned >= available:
@@ -901,6 +902,21 @@ def score_report(expectations: Expectations, checks: Sequence[CheckResult]) -> l
             score = target
         out[i] = replace(c, score=score, summary=f"{c.summary} ({why})")
     return out
+
+
+# The builder's note when it builds one module per .c file for want of obj-m.
+_GUESSED_BUILD = "each .c file is built as a module of its own"
+
+
+def _no_guessed_build(c: CheckResult, kbuild_check: str) -> CheckResult:
+    """The build check of an exercise that takes its modules from the Makefile only:
+    kmodlab's one-module-per-.c build does not count, and is not offered as what happened."""
+    findings = [f for f in c.findings if _GUESSED_BUILD not in f.message]
+    summary = (
+        f"kbuild builds no module from this Makefile (see {kbuild_check}); this exercise "
+        "does not build one module per .c file"
+    )
+    return replace(c, status="fail", score=0.0, summary=summary, findings=findings)
 
 
 def _require_calls(expectations: Expectations, c: CheckResult) -> CheckResult:
