@@ -2,7 +2,8 @@
 
 Starts `jupyter lab` (the venv's, so its kernel is the venv's Python with
 kmodlab installed) on a free port with a random token, opens a copy of
-notebooks/00-lab-demo.ipynb, runs all cells from the Run menu, waits for the
+tests/data/browser/hello-demo.ipynb (hello, insmod, dmesg, rmmod: what
+`./kmodlab lab --demo` shows without a browser), runs all cells from the Run menu, waits for the
 module's "Hello, world!" in an output area, saves a screenshot to
 artifacts/jupyterlab-hello.png, and checks that stopping the server stops the
 kernel's guest too.
@@ -29,7 +30,7 @@ from tests.conftest import unavailable
 pytestmark = [pytest.mark.vm, pytest.mark.browser, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "00-lab-demo.ipynb"
+NOTEBOOK = ROOT / "tests" / "data" / "browser" / "hello-demo.ipynb"
 SCREENSHOT = ROOT / "artifacts" / "jupyterlab-hello.png"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -20,6 +20,7 @@ COURSE = REPO / "course"
 STAGES = {
     "01-setup": "setup",
     "02-hello": "hello",
+    "02b-kbuild": "kbuild",
     "03-managing": "params",
     "04-symbols": "symbols",
     "05-rules": "rules",

@@ -101,6 +101,22 @@ def test_points_scales_the_selected_checks(graded, workspace):
     assert checks.points("hello", 3, workspace, checks=["build"], quiet=True) == 3.0
 
 
+def test_points_without_out_of_are_the_reports_own(graded, workspace):
+    """Does points() without out_of give the checks' own points (one rubric)?"""
+    assert checks.points("hello", workspace=workspace, quiet=True) == 2.0  # 2 of 4
+    assert checks.points("hello", workspace=workspace, checks=["greetings"], quiet=True) == 0.0
+
+
+def test_points_says_what_is_not_passing(graded, workspace, capsys):
+    """Does a partial points() cell print the report and what to fix, on stdout only?"""
+    checks.points("hello", workspace=workspace, checks=["build", "greetings"])
+    out, err = capsys.readouterr()
+    assert "Not passing: greetings" in out and "hello.c:6" in out
+    assert err == ""
+    checks.points("hello", workspace=workspace, checks=["build"])
+    assert "Not passing" not in capsys.readouterr().out
+
+
 def test_only_the_exercise_files_are_graded(graded, workspace):
     calls, _ = graded
     checks.check("hello", workspace, checks=["build"], quiet=True)

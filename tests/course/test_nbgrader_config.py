@@ -137,27 +137,40 @@ def test_source_notebook_is_well_formed(name):
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
-@pytest.mark.parametrize("name", ASSIGNMENTS)
-def test_test_cells_award_points_for_checks_that_exist(name):
-    known = set(GENERIC_CHECKS) | {c.id for c in load(name).expectations.checks}
-    tests = [c for c in source(name).cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert tests
-    for cell in tests:
-        meta = cell.metadata["nbgrader"]
-        assert meta["locked"] and meta["points"] > 0
+def grade_cells(name: str) -> list[tuple[dict, list[str]]]:
+    """(nbgrader metadata, the checks its course.points call awards) of each test cell."""
+    out = []
+    for cell in source(name).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if not meta.get("grade"):
+            continue
         (call,) = [
             n
             for n in ast.walk(ast.parse(cell.source))
             if isinstance(n, ast.Call) and getattr(n.func, "attr", "") in ("check", "points")
         ]
+        # One rubric: every test cell returns the points its checks earned, unscaled.
+        assert call.func.attr == "points" and len(call.args) == 1, cell.source
         assert ast.literal_eval(call.args[0]) == name
-        for kw in call.keywords:
-            if kw.arg == "checks":
-                assert set(ast.literal_eval(kw.value)) <= known, cell.source
-        if call.func.attr == "points":  # partial credit: the call is the cell's value
-            assert ast.literal_eval(call.args[1]) == meta["points"]
-            code = [ln for ln in cell.source.splitlines() if ln.strip() and ln[0] != "#"]
-            assert code[-1].rstrip().endswith(")")
+        (checks,) = [ast.literal_eval(kw.value) for kw in call.keywords if kw.arg == "checks"]
+        code = [ln for ln in cell.source.splitlines() if ln.strip() and ln[0] != "#"]
+        assert code[-1].rstrip().endswith(")"), "the call must be the cell's value"
+        out.append((meta, checks))
+    return out
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_test_cells_award_the_expectations_points(name):
+    """Is each test cell worth exactly its checks' points, every check in one cell?"""
+    expectations = load(name).expectations
+    known = [*GENERIC_CHECKS, *(c.id for c in expectations.checks)]
+    cells = grade_cells(name)
+    awarded = [check for _, checks in cells for check in checks]
+    assert sorted(awarded) == sorted(known), "each check counts once, in one cell"
+    for meta, checks in cells:
+        assert meta["locked"]
+        assert meta["points"] == sum(expectations.points(c) for c in checks), checks
+    assert sum(meta["points"] for meta, _ in cells) == expectations.max_score
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)

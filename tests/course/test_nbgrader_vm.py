@@ -1,9 +1,11 @@
 """The nbgrader round trip in a temporary copy of course/, against the real guest.
 
 For every assignment of course/source/: generate_assignment -> a student who
-submits the reference solution (full marks) and one who submits the release
-untouched (low marks) -> autograde -> generate_feedback, whose HTML names the
-failing checks and lines -> export. One nbgrader command per step for all the
+submits the reference solution (full marks, the exercise's maximum) and one
+who submits the release untouched (low marks), plus, for hello, a wrong
+answer that must score what `kmodlab grade` gives it (one rubric) ->
+autograde -> generate_feedback, whose HTML names the failing checks and
+lines -> export. One nbgrader command per step for all the
 assignments at once (nbgrader takes a glob), so the tier pays nbgrader's
 start-up four times, not four times per assignment.
 """
@@ -18,7 +20,12 @@ import nbformat
 import pytest
 
 from kmodlab.course.nbgrader import C_STUB, solved
+from kmodlab.grader.exercises import load
 from tests.course.conftest import ASSIGNMENTS, nbgrader
+from tests.vm.test_exercises import WRONG, WRONG_ANSWERS
+
+# A wrong answer of tests/vm/test_exercises.py, whose `kmodlab grade` score is measured there.
+ONE_RUBRIC_CASE = "capital_world"
 
 pytestmark = [pytest.mark.vm, pytest.mark.timeout(2400)]
 
@@ -44,6 +51,14 @@ def test_round_trip_of_every_assignment(course_copy, lab_machine):
             folder = course / "submitted" / who / name
             folder.mkdir(parents=True)
             nbformat.write(nb, str(folder / f"{name}.ipynb"))
+    # One rubric: a wrong answer scores in nbgrader what `kmodlab grade` gives it.
+    wrong = with_module(
+        nbformat.read(str(course / "source" / "hello" / "hello.ipynb"), as_version=4),
+        "hello",
+        (WRONG_ANSWERS / "hello" / ONE_RUBRIC_CASE / "hello.c").read_text(),
+    )
+    (course / "submitted" / ONE_RUBRIC_CASE / "hello").mkdir(parents=True)
+    nbformat.write(wrong, str(course / "submitted" / ONE_RUBRIC_CASE / "hello" / "hello.ipynb"))
 
     nbgrader(course, "autograde", "*")
     nbgrader(course, "generate_feedback", "*")
@@ -52,8 +67,16 @@ def test_round_trip_of_every_assignment(course_copy, lab_machine):
     with open(course / "grades.csv", newline="") as f:
         rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(f)}
     problems = []
+    graded = float(rows["hello", ONE_RUBRIC_CASE]["score"])
+    if graded != WRONG["hello"][ONE_RUBRIC_CASE].score:
+        problems.append(
+            f"hello/{ONE_RUBRIC_CASE}: nbgrader gives {graded}, `kmodlab grade` "
+            f"{WRONG['hello'][ONE_RUBRIC_CASE].score}\n" + outputs(course, ONE_RUBRIC_CASE, "hello")
+        )
     for name in ASSIGNMENTS:
         full = float(rows[name, "reference"]["max_score"])
+        if full != load(name).expectations.max_score:
+            problems.append(f"{name}: nbgrader's maximum {full} is not the exercise's")
         reference = float(rows[name, "reference"]["score"])
         starter = float(rows[name, "starter"]["score"])
         if not full or reference != full:
@@ -72,6 +95,14 @@ def test_round_trip_of_every_assignment(course_copy, lab_machine):
         if (course / "feedback" / "starter" / name / "kmodlab-workspace").exists():
             problems.append(f"{name}: the lab's folder was copied into the feedback")
     assert not problems, "\n\n".join(problems)
+
+
+def with_module(nb, stem: str, c_source: str):
+    """The notebook as a student who wrote c_source in its %%kmodule STEM cell submits it."""
+    nb = solved(nb)
+    (cell,) = [c for c in nb.cells if c.source.startswith(f"%%kmodule {stem}\n")]
+    cell.source = f"%%kmodule {stem}\n{c_source}"
+    return nb
 
 
 def outputs(course, who: str, name: str) -> str:

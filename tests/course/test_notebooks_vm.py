@@ -43,6 +43,23 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
         ("%kmod insmod early", "early: early_init is at"),
         ("%kmod check --exercise hello", "FAIL   greetings"),
     ],
+    "02b-kbuild": [
+        ("for name in sorted(os.listdir(", "solo.mod.c"),
+        ("for name in sorted(os.listdir(", "modules.order"),
+        ('solo.mod.c").read_text()', "__versions"),
+        ('solo.mod.c").read_text()', ".init = init_module"),
+        ('"modules.order", "Module.symvers"', "--- Module.symvers (0 bytes)"),
+        ("modinfo -F vermagic solo", "modversions"),
+        ("%kmod insmod solo", "solo: built by your own Makefile"),
+        ("%kmod make clean", "CLEAN"),
+        ("rm /lib/modules/$(uname -r)/extra/solo.ko", "Module solo not found"),
+        ("%kmod make install", "extra/solo.ko"),
+        ("%kmod make install", "Skipping depmod"),
+        ("%kmod install staging", "/extra/solo.ko"),
+        ("modprobe solo && lsmod", "solo "),
+        ("%kmod check --exercise kbuild", "FAIL   makefile"),
+        ("%kmod check --exercise kbuild", "has no obj-m line"),
+    ],
     "03-managing": [
         ("cd / && insmod plain.ko", "No such file or directory"),
         ("/tmp/anything.ko", "plain "),
@@ -52,6 +69,7 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
         ("%kmod depmod", "depmod -a"),
         ("%kmod modinfo knobs", "parm:           primes:Up to four numbers (array of int)"),
         ("level=3 who=kmodlab", "HELLO, kmodlab! level=3 primes=4"),
+        ("cd /sys/module/virtio &&", "holders: virtio_"),
         ("cd /sys/module/knobs/parameters", "2,3,5,7"),
         ("echo nobody >", "Permission denied"),
         ("level=loud", "`loud' invalid for parameter `level'"),
@@ -144,6 +162,17 @@ def specific_claims(name: str, ran: Executed) -> list[str]:
         untainted = ran.text(ran.by_id("hello-untainted"))
         if not re.search(r"^0$", untainted, re.M):
             problems.append(f"the fresh guest is not untainted:\n{untainted}")
+    if name == "02b-kbuild":
+        made = ran.text(ran.by_id("kbuild-make"))
+        for expected in ("CC [M]", "MODPOST", "LD [M]", "pushed to the guest: solo.ko"):
+            if expected not in made:
+                problems.append(f"%kmod make does not show {expected!r}:\n{made[-1500:]}")
+        starter = ran.text(ran.by_id("kbuild-ex-make"))
+        if "pushed to the guest" in starter:
+            problems.append(f"the starter's Makefile (no obj-m) built a module:\n{starter}")
+        cleaned = ran.text(ran.by_id("kbuild-ls-clean"))
+        if "['Makefile', 'solo.c']" not in cleaned:
+            problems.append(f"make clean should leave the Makefile and solo.c:\n{cleaned}")
     if name == "05-rules":
         built = ran.text(ran.cell("kstrtoint"))
         if "built nolibc.ko" not in built:

@@ -196,11 +196,13 @@ def sandbox_argv(
     build_dir: Path,
     headers: Path,
     limits: Limits | None = None,
+    env: Mapping[str, str] = MINIMAL_ENV,
 ) -> list[str]:
     """The exact command line the builder runs `command` with, on this machine.
 
     Applies `limits` with prlimit when prlimit is installed. The build folder
-    must have been handed over (hand_over()) when running as root.
+    must have been handed over (hand_over()) when running as root. env is the
+    whole environment inside (the lab adds PWD for a student's Makefile).
     """
     prlimit = shutil.which("prlimit", path=MINIMAL_ENV["PATH"])
     limited = [*limits_argv(limits or Limits(), prlimit), *command] if prlimit else list(command)
@@ -212,6 +214,7 @@ def sandbox_argv(
         view=host_view(),
         drop_to=build_uid(),
         setpriv=setpriv,
+        env=env,
     )
 
 

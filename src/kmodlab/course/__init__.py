@@ -3,7 +3,7 @@
     from kmodlab import course
     course.check("hello")                      # an nbgrader test cell: full marks or AssertionError
     course.check("hello", checks=["greetings"])
-    course.points("hello", 5)                  # partial credit: the last value of a test cell
+    course.points("hello", checks=["greetings"])  # an nbgrader test cell: the points earned
     course.grade("hello")                      # the Report itself
 
 check() grades the notebook's workspace (the folder the %%kmodule cells

@@ -3,14 +3,17 @@
     course.check("hello")                            # every check, full marks
     course.check("hello", checks=["greetings"])      # only these checks, full marks
     course.check("unwinding", min_score=10)          # at least 10 points of all checks
-    course.points("hello", 5)                        # nbgrader partial credit (a float)
+    course.points("hello", checks=["greetings"])     # nbgrader partial credit: its points
+    course.points("hello", 5)                        # the same, scaled to 5
 
 What is graded: the exercise's files (the .c and .h names of exercises/NAME/)
 taken from the workspace, the folder the %%kmodule cells write. A header the
 student was given and did not write (provider.h) comes from the starter when
-the workspace lacks it. Grading is what `kmodlab grade --exercise NAME` does,
-in fresh guests, and happens once per content: the next test cell on the same
-sources reuses the report.
+the workspace lacks it. The Makefile is the starter's, except for an exercise
+that grades the student's own Makefile (a `kbuild` check): then it is theirs.
+Grading is what `kmodlab grade --exercise NAME` does, in fresh guests, and
+happens once per content: the next test cell on the same sources reuses the
+report.
 
 Nothing here writes to stderr while grading: nbgrader gives no points to a
 test cell with any stderr output, so the grader's subprocesses are quieted
@@ -29,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kmodlab.course.exercises import exercise_dir, exercise_files
+from kmodlab.course.exercises import exercise_dir, exercise_files, student_writes_build
 from kmodlab.errors import KmodlabError
 from kmodlab.grader.formats import STATUS_WORD, to_text
 from kmodlab.grader.model import CheckResult, Report
@@ -89,21 +92,31 @@ def check(
 
 def points(
     exercise: str,
-    out_of: float,
+    out_of: float | None = None,
     workspace: Path | str | None = None,
     *,
     checks: Sequence[str] | None = None,
     files: Sequence[str] | None = None,
     quiet: bool = False,
 ) -> float:
-    """The score of the checks scaled to out_of: as a test cell's last value, partial credit."""
+    """The points the checks earned: as a test cell's last value, nbgrader's partial credit.
+
+    Without out_of, the points are the report's own (the exercise's
+    expectations), so the cell's nbgrader points must be the checks' points
+    and nbgrader's total is the score `kmodlab grade` gives (one rubric).
+    With out_of, the score is scaled to it.
+    """
     graded = _graded(exercise, workspace, files)
     part = _part(graded.report, checks)
     if not quiet:
         print(to_text(part, sources=graded.sources), end="")
+        if part.score + 1e-9 < part.max_score:  # what to fix, as check() would say it
+            print(failure_message(part, part.max_score, graded.sources))
+    if out_of is None:
+        return part.score
     if part.max_score <= 0:
         return float(out_of)
-    return round(out_of * part.score / part.max_score, 2)
+    return round(out_of * part.score / part.max_score, 3)
 
 
 def forget() -> None:
@@ -244,7 +257,11 @@ def _choose_files(exercise: str, folder: Path, files: Sequence[str] | None) -> d
                 chosen[name] = mine.read_bytes()
             elif name.endswith(".h") and starter is not None and (starter / name).is_file():
                 chosen[name] = (starter / name).read_bytes()  # given, not written by the student
-        if starter is not None:  # the exercise's own build description, never the student's
+        if student_writes_build(exercise):  # the kbuild stage grades the student's Makefile
+            for name in BUILD_FILES:
+                if (folder / name).is_file():
+                    chosen[name] = (folder / name).read_bytes()
+        elif starter is not None:  # the exercise's own build description, never the student's
             for name in BUILD_FILES:
                 if (starter / name).is_file():
                     chosen[name] = (starter / name).read_bytes()
@@ -255,7 +272,7 @@ def _choose_files(exercise: str, folder: Path, files: Sequence[str] | None) -> d
             f"{exercise}: no module source in {folder} "
             f"(expected {', '.join(missing) or 'a .c file'}): run the {cells} cell above first"
         )
-    if missing:
+    if missing and not student_writes_build(exercise):
         # The build names the missing module; grading what exists still says the most.
         chosen = {n: d for n, d in chosen.items() if n not in BUILD_FILES}
     return chosen

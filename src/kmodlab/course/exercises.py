@@ -39,3 +39,14 @@ def exercise_files(name: str) -> list[str]:
     if folder is None:
         return []
     return sorted(p.name for p in folder.iterdir() if p.suffix in SOURCE_SUFFIXES and p.is_file())
+
+
+def student_writes_build(name: str) -> bool:
+    """Whether the exercise grades the student's own Makefile (its checks include kbuild)."""
+    from kmodlab.grader.exercises import load
+
+    try:
+        checks = load(name).expectations.checks
+    except Exception:  # no such exercise here: the starter's build description, as usual
+        return False
+    return any(c.kind == "kbuild" for c in checks)

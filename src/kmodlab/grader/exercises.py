@@ -54,6 +54,23 @@ class Plan:
     def judge(self, ev: Evidence, ctx: Any) -> list[CheckResult]:
         return [exp.judge(check, ev.exercise) for check in self.expectations.checks]
 
+    def unbuilt(self, ev: Evidence) -> list[CheckResult]:
+        """The exercise's checks when the build failed: those judged from the files alone
+        (what kbuild makes of the Makefile) are judged, the others skipped."""
+        out = []
+        for c in self.expectations.checks:
+            if c.kind in exp.HOST_KINDS:
+                ev.exercise.setdefault("kbuild", kbuild_evidence(ev.submission))
+                out.append(exp.judge(c, ev.exercise))
+            else:
+                why = "not run: the build failed"
+                out.append(CheckResult(c.id, "skip", 0.0, float(c.points), why))
+        return out
+
+    def score(self, checks: list[CheckResult]) -> list[CheckResult]:
+        """Every check of the report, rescored by the scoring policy (exp.score_report)."""
+        return exp.score_report(self.expectations, checks)
+
 
 def load(name: str) -> Plan:
     path = autograder_dir() / name / "expectations.toml"
@@ -85,6 +102,41 @@ def read_symvers(path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+def kbuild_evidence(submission: Path) -> dict[str, Any]:
+    """What kbuild makes of the submission's own Makefile (or Kbuild), read as data.
+
+    {"origin": "Makefile" | "Kbuild" | None, "modules": {name: [objects]}
+    (empty: no obj-m), "problem": why kbuild would refuse it or None, "notes":
+    warnings about settings kbuild ignores here (obj-y...)}. Never one module
+    per .c file: that is kmodlab's convenience, not kbuild's.
+    """
+    from kmodlab.build.objm import module_specs
+    from kmodlab.build.validate import load_submission
+
+    out: dict[str, Any] = {"origin": None, "modules": {}, "problem": None, "notes": []}
+    try:
+        sub = load_submission(submission)
+    except InputError as e:
+        return out | {"problem": e.line()}
+    kbuild, makefile = sub.text("Kbuild"), sub.text("Makefile")
+    if kbuild is None and makefile is None:
+        return out
+    out["origin"] = "Kbuild" if kbuild is not None else "Makefile"
+    try:
+        spec = module_specs(sub.files, kbuild=kbuild, makefile=makefile)
+    except InputError as e:
+        return out | {"problem": e.line()}
+    fallback = any(d.kind == "no-obj-m" for d in spec.findings)
+    if not fallback:
+        out["modules"] = {m.name: list(m.objects) for m in spec.modules}
+    out["notes"] = [
+        f"{d.file} line {d.line}: {d.message}" if d.line else d.message
+        for d in spec.findings
+        if d.kind == "ignored-setting"
+    ]
+    return out
+
+
 def host_evidence(ev: Evidence) -> dict[str, Any]:
     """What the generic run and the .ko files already tell."""
     modinfo = {}
@@ -101,6 +153,7 @@ def host_evidence(ev: Evidence) -> dict[str, Any]:
         # A module that exports nothing is still evidence (of exporting nothing).
         "exports": {name: {} for name in ev.kos}
         | (read_symvers(ev.build.build_dir / "Module.symvers") if ev.build else {}),
+        "kbuild": kbuild_evidence(ev.submission),
     }
 
 
@@ -137,7 +190,7 @@ def _params(check: exp.ParamCheck, ev: Evidence, s: Session, timeout_s: float) -
     types = dict(
         v.split(":", 1) for v in ev.exercise["modinfo"].get(m, {}).get("parmtype", []) if ":" in v
     )
-    entry: dict[str, Any] = {"type": types.get(name), "default": None}
+    entry: dict[str, Any] = {"type": types.get(name), "default": None, "perm": None}
     deps = ev.order[: ev.order.index(m)] if m in ev.order else []
     for dep in deps:
         s.run(["@load", ev.ko_file(dep)], timeout_s=timeout_s)
@@ -145,6 +198,9 @@ def _params(check: exp.ParamCheck, ev: Evidence, s: Session, timeout_s: float) -
     if s.run(["@load", ko], timeout_s=timeout_s).ok:
         r = s.run(["cat", f"/sys/module/{m}/parameters/{name}"])
         entry["default"] = r.stdout.rstrip("\n") if r.ok else None
+        if check.perm is not None:
+            r = s.run(["stat", "-c", "%a", f"/sys/module/{m}/parameters/{name}"])
+            entry["perm"] = r.stdout.strip() if r.ok else None
         s.run(["@unload", m], timeout_s=timeout_s)
     if check.value is not None:
         r = s.run(["@load", ko, f"{name}={check.value}"], timeout_s=timeout_s)

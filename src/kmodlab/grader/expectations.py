@@ -22,7 +22,7 @@ import functools
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -31,6 +31,9 @@ from kmodlab.grader.model import GENERIC_CHECKS, CheckResult, Finding
 
 VERSION = 1
 KINDS = ("log", "modinfo", "exports", "params", "files", "provider-in-use", "unknown-symbol")
+KINDS += ("kbuild",)
+# Kinds judged from the submission's files alone: judged even when the build fails.
+HOST_KINDS = ("kbuild",)
 # Points of the generic checks unless [generic] says otherwise: the one place they are set.
 DEFAULT_GENERIC_POINTS: Mapping[str, float] = {
     "build": 1,
@@ -52,6 +55,7 @@ PARAM_TYPES += ("charp", "bool", "invbool", "string")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _MODULE = re.compile(r"^[A-Za-z0-9_-]+$")
 _SYMBOL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PERM = re.compile(r"^0?[0-7]{3}$")
 
 Evidence = Mapping[str, Any]
 
@@ -118,6 +122,7 @@ class ParamCheck(Check):
     default: str | None  # as /sys/module/<m>/parameters/<name> shows it
     value: str | None  # passed as name=value at insmod
     log: Pattern | None  # the line that load must log
+    perm: int | None = None  # the sysfs file's permission bits (module_param's third argument)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +142,12 @@ class UnknownSymbolCheck(Check):
     symbols: tuple[str, ...]  # empty: any unknown symbol will do
 
 
+@dataclass(frozen=True, kw_only=True)
+class KbuildCheck(Check):
+    # {module: its objects without .o}, as the student's Makefile (or Kbuild) must say
+    modules: tuple[tuple[str, tuple[str, ...]], ...]
+
+
 @dataclass(frozen=True)
 class Expectations:
     path: Path
@@ -145,6 +156,15 @@ class Expectations:
     checks: tuple[Check, ...]
     generic_points: Mapping[str, float]
     version: int = VERSION
+    # Check ids the stage teaches (the scoring policy, score_report); None: the own checks.
+    teaches: tuple[str, ...] | None = None
+    # Fallible calls init must make: fault injection without them proves nothing.
+    requires: tuple[str, ...] = ()
+
+    @property
+    def taught(self) -> tuple[str, ...]:
+        """The checks that measure what the stage teaches (scored as judged)."""
+        return self.teaches if self.teaches is not None else tuple(c.id for c in self.checks)
 
     def points(self, check_id: str) -> float:
         """Max score of a generic or exercise check."""
@@ -176,14 +196,41 @@ def load_expectations(path: Path) -> Expectations:
         raise InputError(f"{path}: not valid TOML ({e})", "fix the syntax at that place") from None
     top = _Fields(doc, "top level", path).only("version", "exercise", "generic", "checks")
     _check_version(top)
-    ex = _Fields(top.table("exercise", required=True), "[exercise]", path).only("name", "title")
+    ex = _Fields(top.table("exercise", required=True), "[exercise]", path)
+    ex.only("name", "title", "teaches", "requires")
     name = ex.string("name", required=True, pattern=_ID, what="a lower-case slug like misc-device")
     title = ex.string("title", default=name)
     generic = _generic_points(top.table("generic", default={}), path)
     entries = top.get("checks", list, default=[], what="a list of [[checks]] tables")
     checks = tuple(_check(e, i, path) for i, e in enumerate(entries))
     _unique_ids(checks, path)
-    return Expectations(path, name, title, checks, generic)
+    teaches = _teaches(ex, checks)
+    requires = _names(ex, "requires", "fallible calls such as kzalloc")
+    return Expectations(path, name, title, checks, generic, teaches=teaches, requires=requires)
+
+
+def _names(f: _Fields, key: str, what: str) -> tuple[str, ...]:
+    items = f.get(key, list, default=[], what=f"a list of {what}")
+    for item in items:
+        if not isinstance(item, str) or not _SYMBOL.match(item):
+            f.fail(f"{key}: {item!r} is not a C identifier", f"list {what} as strings")
+    return tuple(items)
+
+
+def _teaches(ex: _Fields, checks: Sequence[Check]) -> tuple[str, ...] | None:
+    if "teaches" not in ex.data:
+        return None
+    ids = [*GENERIC_CHECKS, *(c.id for c in checks)]
+    items = ex.get("teaches", list, what="a list of check ids")
+    for item in items:
+        if item not in ids:
+            ex.fail(
+                f"teaches: {item!r} is not a check of this exercise",
+                f"use some of: {', '.join(ids)}",
+            )
+    if not items:
+        ex.fail("`teaches` is empty", "name the checks the stage teaches, or leave teaches out")
+    return tuple(items)
 
 
 def _check_version(top: _Fields) -> None:
@@ -303,11 +350,20 @@ def _parse_params(f: _Fields, common: dict[str, Any]) -> Check:
         f.fail("both `log` and `log_regex`", "keep one of them")
     if logs and value is None:
         f.fail("`log` without `value`", "add value = ... to pass at insmod")
-    if default is None and value is None and ptype is None:
-        f.fail("nothing to check", "add type, default, or value (with log)")
+    perm_text = f.string("perm", pattern=_PERM, what='an octal permission like "0444"')
+    perm = int(perm_text, 8) if perm_text is not None else None
+    if default is None and value is None and ptype is None and perm is None:
+        f.fail("nothing to check", "add type, default, perm, or value (with log)")
     log = logs[0] if logs else None
     return ParamCheck(
-        **common, module=module, name=name, type=ptype, default=default, value=value, log=log
+        **common,
+        module=module,
+        name=name,
+        type=ptype,
+        default=default,
+        value=value,
+        log=log,
+        perm=perm,
     )
 
 
@@ -351,15 +407,33 @@ def _parse_unknown_symbol(f: _Fields, common: dict[str, Any]) -> Check:
     return UnknownSymbolCheck(**common, consumer=consumer, symbols=tuple(symbols))
 
 
+def _parse_kbuild(f: _Fields, common: dict[str, Any]) -> Check:
+    table = f.table("modules", required=True)
+    modules = []
+    for name, objects in table.items():
+        if not _MODULE.match(name):
+            f.fail(f"modules: {name!r} is not a module name", "use letters, digits, _ and -")
+        if not isinstance(objects, list) or not objects:
+            f.fail(f"modules.{name} must list its objects", f'write {name} = ["{name}_main.o"]')
+        for obj in objects:
+            if not isinstance(obj, str) or not re.fullmatch(r"[A-Za-z0-9_][\w/.+-]*\.o", obj):
+                f.fail(f"modules.{name}: {obj!r} is not an object name", "write names like util.o")
+        modules.append((name, tuple(o[:-2] for o in objects)))
+    if not modules:
+        f.fail("`modules` is empty", 'name the modules, e.g. modules = { pair = ["a.o", "b.o"] }')
+    return KbuildCheck(**common, modules=tuple(modules))
+
+
 _COMMON_FIELDS = ("id", "kind", "points", "title", "partial")
 _KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "log": ("on_load", "on_load_regex", "on_unload", "on_unload_regex", "level", "public"),
     "modinfo": ("module", "fields"),
     "exports": ("module", "symbols"),
-    "params": ("module", "name", "type", "default", "value", "log", "log_regex"),
+    "params": ("module", "name", "type", "default", "value", "log", "log_regex", "perm"),
     "files": ("paths",),
     "provider-in-use": ("provider", "consumer"),
     "unknown-symbol": ("consumer", "symbols"),
+    "kbuild": ("modules",),
 }
 _PARSERS: dict[str, Callable[[_Fields, dict[str, Any]], Check]] = {
     "log": _parse_log,
@@ -369,6 +443,7 @@ _PARSERS: dict[str, Callable[[_Fields, dict[str, Any]], Check]] = {
     "files": _parse_files,
     "provider-in-use": _parse_in_use,
     "unknown-symbol": _parse_unknown_symbol,
+    "kbuild": _parse_kbuild,
 }
 
 
@@ -673,7 +748,7 @@ def judge_exports(check: ExportsCheck, evidence: Evidence) -> CheckResult:
 def judge_params(check: ParamCheck, evidence: Evidence) -> CheckResult:
     """Is the parameter declared with its type and default, and does the value take effect?"""
     seen = _need(evidence, "params", check.module, check.name)
-    total = sum(x is not None for x in (check.type, check.default, check.value))
+    total = sum(x is not None for x in (check.type, check.default, check.value, check.perm))
     if seen.get("type") is None:
         msg = f"{check.module} has no parameter {check.name} (module_param is missing)"
         problem = [Finding("param", msg)]
@@ -689,9 +764,24 @@ def judge_params(check: ParamCheck, evidence: Evidence) -> CheckResult:
         elif shown.strip() != check.default:
             msg = f"{check.name} defaults to {shown.strip()!r}, expected {check.default!r}"
             problems.append(Finding("param", msg))
+    if check.perm is not None:
+        problems += _param_perm_problems(check, seen.get("perm"))
     if check.value is not None:
         problems += _param_value_problems(check, _need(seen, "with_value"))
     return _verdict(check, total, problems, "parameter checks passed")
+
+
+def _param_perm_problems(check: ParamCheck, shown: object) -> list[Finding]:
+    want = f"{check.perm:04o}"
+    where = f"/sys/module/{check.module}/parameters/{check.name}"
+    if shown is None:
+        msg = f"{where} does not exist: module_param({check.name}, ..., 0) has no sysfs file"
+        return [Finding("param", f"{msg}; the task asks for permission {want}")]
+    got = int(str(shown).strip(), 8)
+    if got != check.perm:
+        msg = f"{check.name} has permission {got:04o} in sysfs, expected {want}"
+        return [Finding("param", f"{msg} (the third argument of module_param)")]
+    return []
 
 
 def _param_value_problems(check: ParamCheck, run: Mapping[str, Any]) -> list[Finding]:
@@ -772,6 +862,72 @@ def judge_unknown_symbol(check: UnknownSymbolCheck, evidence: Evidence) -> Check
     return _verdict(check, total, problems, noun)
 
 
+@_judge
+def judge_kbuild(check: KbuildCheck, evidence: Evidence) -> CheckResult:
+    """Does the student's own Makefile make kbuild build the modules, from the objects asked?
+
+    No guessing: without a usable obj-m, kbuild builds nothing, and so does
+    this exercise (data.fallback tells the scoring policy to count nothing else).
+    """
+    seen = _need(evidence, "kbuild")
+    total = sum(1 + len(objects) for _, objects in check.modules)
+    noun = "Makefile items as kbuild reads them"
+    where = seen.get("origin") or "the folder"
+    problem = seen.get("problem")
+    built: Mapping[str, Sequence[str]] = seen.get("modules") or {}
+    if problem or not built:
+        if problem:
+            msg = f"kbuild refuses {where}: {problem}"
+        elif seen.get("origin") is None:
+            msg = (
+                "there is no Makefile (or Kbuild): make has nothing to read and kbuild builds "
+                "no module (this exercise never guesses modules from the .c files)"
+            )
+        else:
+            msg = (
+                f"{where} has no obj-m line: kbuild would build no module "
+                "(this exercise never builds one module per .c file)"
+            )
+        notes = [str(n) for n in seen.get("notes", [])]
+        findings = [Finding("kbuild", msg), *(Finding("kbuild", n) for n in notes)]
+        result = _verdict(check, total, findings, noun, failed=total)
+        result.data["fallback"] = True
+        return result
+    problems = []
+    failed = 0
+    made = ", ".join(f"{m}.ko" for m in built)
+    for name, objects in check.modules:
+        if name not in built:  # its name and all its objects: every item of it fails
+            msg = (
+                f"kbuild would build {made} from {where}, and no {name}.ko: "
+                f"obj-m must list {name}.o (the module's name is the name in obj-m)"
+            )
+            problems.append(Finding("kbuild", msg))
+            failed += 1 + len(objects)
+            continue
+        got = list(built[name])
+        linked = " ".join(f"{o}.o" for o in got)
+        for o in objects:
+            if o not in got:
+                msg = (
+                    f"kbuild would link {name}.ko from {linked} only: {o}.o is missing "
+                    f"(list it in {name}-y := ...)"
+                )
+                problems.append(Finding("kbuild", msg))
+                failed += 1
+        for o in got:
+            if o not in objects:
+                msg = f"kbuild would also link {o}.o into {name}.ko, which the task does not ask"
+                problems.append(Finding("kbuild", msg))
+                failed += 1
+    if all(name in built for name, _ in check.modules):  # else named in "would build" above
+        for m in [m for m in built if m not in dict(check.modules)]:
+            msg = f"kbuild would also build {m}.ko (obj-m lists {m}.o)"
+            problems.append(Finding("kbuild", msg))
+            failed += 1
+    return _verdict(check, total, problems, noun, failed=min(total, failed))
+
+
 JUDGES: Mapping[str, Judge] = {
     "log": judge_log,
     "modinfo": judge_modinfo,
@@ -780,9 +936,113 @@ JUDGES: Mapping[str, Judge] = {
     "files": judge_files,
     "provider-in-use": judge_provider_in_use,
     "unknown-symbol": judge_unknown_symbol,
+    "kbuild": judge_kbuild,
 }
 
 
 def judge(check: Check, evidence: Evidence) -> CheckResult:
     """The verdict of one exercise check on the evidence the pipeline collected."""
     return JUDGES[check.kind](check, evidence)
+
+
+# -- the scoring policy: a score that measures what the stage teaches ------------
+# Stated once, here; docs/expectations.md ("The scoring policy") explains it.
+#
+# 1. Required calls. A fault-injection check passes vacuously when init makes
+#    no fallible call. When the exercise lists the calls its init must make
+#    (`requires`), each one missing from the calls fault injection failed is a
+#    finding naming it, and the check keeps only the share of its score the
+#    calls present justify.
+# 2. Gating. The checks the stage teaches (`teaches`, by default the
+#    exercise's own checks) are scored as judged. Every other check (the
+#    generic ones an empty module passes: build, load, unload...) earns its
+#    points times the share of the taught checks' points earned, but at least
+#    GATE_FLOOR of them: a module that builds and runs cleanly is worth
+#    something, an untouched starter little, a complete answer everything.
+GATE_FLOOR = 1 / 3
+
+
+def score_report(expectations: Expectations, checks: Sequence[CheckResult]) -> list[CheckResult]:
+    """The checks rescored by the policy (a pure function; the input is not changed)."""
+    out = [_require_calls(expectations, c) if c.id == "fault-injection" else c for c in checks]
+    taught = set(expectations.taught)
+    earned = sum(c.score for c in out if c.id in taught)
+    available = sum(c.max_score for c in out if c.id in taught)
+    fallback = [c.id for c in out if c.data.get("fallback")]
+    if fallback:  # a kbuild exercise whose Makefile builds nothing: nothing else counts
+        out = [_no_guessed_build(c, fallback[0]) if c.id == "build" else c for c in out]
+        factor = 0.0
+        why = f"counts 0%: kbuild builds no module from this Makefile (see {fallback[0]})"
+    elif not taught or available <= 0 or earned >= available:
+        return out
+    else:
+        factor = max(earned / available, GATE_FLOOR)
+        why = (
+            f"counts {factor:.0%}: the checks this stage teaches earned "
+            f"{_num(earned)} of {_num(available)} points"
+        )
+    gated = [i for i, c in enumerate(out) if c.id not in taught and c.score > 0]
+    if fallback:
+        gated = [i for i, c in enumerate(out) if c.id not in fallback and c.score > 0]
+    # Whole report to 2 decimals: the gated scores add up to their total times the factor.
+    target = round(sum(out[i].score for i in gated) * factor, 2)
+    for n, i in enumerate(gated):
+        c = out[i]
+        if n < len(gated) - 1:
+            score = round(c.score * factor, 3)
+            target = round(target - score, 3)
+        else:
+            score = target
+        out[i] = replace(c, score=score, summary=f"{c.summary} ({why})")
+    return out
+
+
+# The builder's note when it builds one module per .c file for want of obj-m.
+_GUESSED_BUILD = "each .c file is built as a module of its own"
+
+
+def _no_guessed_build(c: CheckResult, kbuild_check: str) -> CheckResult:
+    """The build check of an exercise that takes its modules from the Makefile only:
+    kmodlab's one-module-per-.c build does not count, and is not offered as what happened."""
+    findings = [f for f in c.findings if _GUESSED_BUILD not in f.message]
+    summary = (
+        f"kbuild builds no module from this Makefile (see {kbuild_check}); this exercise "
+        "does not build one module per .c file"
+    )
+    return replace(c, status="fail", score=0.0, summary=summary, findings=findings)
+
+
+def _require_calls(expectations: Expectations, c: CheckResult) -> CheckResult:
+    points = c.data.get("points")
+    if (
+        not expectations.requires
+        or c.status not in ("pass", "fail")
+        or not isinstance(points, list)
+    ):
+        return c
+    made = {p.get("call") for p in points if isinstance(p, Mapping)}
+    missing = [call for call in expectations.requires if call not in made]
+    if not missing:
+        return c
+    findings = [
+        Finding(
+            "missing-call",
+            f"init never calls {call}(): the task asks for it, so fault injection "
+            f"could not test how init handles its failure",
+            data={"call": call},
+        )
+        for call in missing
+    ]
+    present = len(expectations.requires) - len(missing)
+    names = ", ".join(f"{m}()" for m in missing)
+    return replace(
+        c,
+        status="fail",
+        score=round(c.score * present / len(expectations.requires), 3),
+        summary=f"{c.summary}; required but never called: {names}",
+        findings=[*findings, *c.findings],
+    )
+
+
+def _num(x: float) -> str:
+    return f"{round(x, 2):g}"

@@ -123,12 +123,11 @@ def _judge(ev: Evidence, limits: Limits, plan) -> list[CheckResult]:  # type: ig
             )
         checks.append(result)
     if plan is not None and (ev.build is None or not ev.build.ok):
-        checks += [
-            CheckResult(c.id, "skip", 0.0, float(c.points), "not run: the build failed")
-            for c in plan.expectations.checks
-        ]
+        checks += plan.unbuilt(ev)  # skipped, but for checks of the files alone (kbuild)
     elif plan is not None:
         checks += plan.judge(ev, ctx)
+    if plan is not None:
+        checks = plan.score(checks)  # the exercise's scoring policy (docs/expectations.md)
     if ev.compromised:
         why = "not graded: the guest's answers were forged (see integrity)"
         checks = [c if c.id in ("build", INTEGRITY_CHECK) else ctx.error(c.id, why) for c in checks]

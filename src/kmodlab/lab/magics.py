@@ -6,6 +6,8 @@
     %kmod modinfo hello   %kmod modprobe ARGS   %kmod depmod   %kmod dmesg [--all]
     %kmod sh COMMAND...   %kmod check [--exercise NAME]   %kmod graph
     %kmod build NAME [--warn-as-error] [--load [param=value ...]]  (NAME.c edited elsewhere)
+    %kmod make [TARGET|VAR=value ...]  (the folder's own Makefile, in the build sandbox)
+    %kmod install TREE  (TREE/lib/modules/... from modules_install, into the guest)
     %kmod workspace [PATH]   %kmod delete NAME   %kmod restart   %kmod help
 
 The magics parse, call the Workspace, and display its view; they return
@@ -110,6 +112,16 @@ def _build(rest: str) -> Rendered:
     return ws.view_cell(ws.kmodule(name, None, warn_as_error=warn, load=load))
 
 
+def _make(rest: str) -> Rendered:
+    ws = state.current_workspace()
+    return ws.view_step(ws.make(shlex.split(rest)))
+
+
+def _install(rest: str) -> Rendered:
+    ws = state.current_workspace()
+    return ws.view_step(ws.install(_need(rest, "install TREE (the INSTALL_MOD_PATH folder)")[0]))
+
+
 def _insmod(rest: str) -> Rendered:
     name, *params = _need(rest, "insmod NAME [param=value ...]")
     ws = state.current_workspace()
@@ -208,6 +220,8 @@ def _help(rest: str) -> Rendered:
 
 _SUBCOMMANDS: dict[str, Callable[[str], Any]] = {
     "build": _build,
+    "make": _make,
+    "install": _install,
     "insmod": _insmod,
     "rmmod": _rmmod,
     "lsmod": _simple("lsmod"),

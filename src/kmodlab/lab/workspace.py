@@ -411,6 +411,87 @@ class Workspace:
             return [old]  # still loaded (in use by another module): loading again would fail
         return ([] if not_loaded else [old]) + [self.insmod(name, params)]
 
+    # -- the student's own Makefile ---------------------------------------------
+    def make(self, args: Sequence[str]) -> Step:
+        """`make ARGS` in the folder, with its own Makefile, inside the build sandbox.
+
+        Never on the host: a Makefile runs any command its recipes name. KDIR
+        is set to the guest kernel's headers (a Makefile's `KDIR ?= /lib/modules/
+        $(shell uname -r)/build` would name the host's) and PWD to the folder,
+        as a shell would. The .ko files it leaves at the top of the folder are
+        pushed into the guest, as a %%kmodule cell's are.
+        """
+        from kmodlab.build.builder import DEFAULT_MAX_OUTPUT, DEFAULT_TIMEOUT_S, run_capped
+        from kmodlab.build.sandbox import MINIMAL_ENV, hand_over, sandbox_argv, sandbox_available
+
+        folder = self.folder.resolve()
+        if not (folder / "Makefile").is_file():
+            raise InputError(
+                f"there is no Makefile in {folder}",
+                "write one first (e.g. %%writefile with the workspace's path), then %kmod make",
+            )
+        if not sandbox_available():
+            raise InputError(
+                "the lab runs your own Makefile only inside the build sandbox, "
+                "and bubblewrap is not usable here",
+                "install bubblewrap (apt-get install bubblewrap); `kmodlab doctor` says more",
+            )
+        headers = self.headers().resolve()
+        command = ["make", f"KDIR={headers}", *args]
+        env = {**MINIMAL_ENV, "PWD": str(folder)}
+        hand_over(folder)  # as root the build runs as nobody: it must be able to write here
+        argv = sandbox_argv(command, build_dir=folder, headers=headers, env=env)
+        before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.ko")}
+        out = run_capped(
+            argv, cwd=folder, timeout_s=DEFAULT_TIMEOUT_S, max_output=DEFAULT_MAX_OUTPUT
+        )
+        for key in folder.glob(".kmodlab-probe-*"):  # kmodlab's probe cache key, not theirs
+            key.unlink(missing_ok=True)
+        text = out.output.decode("utf-8", errors="replace")
+        if out.timed_out:
+            text += f"\n(make did not finish in {DEFAULT_TIMEOUT_S:g} s and was stopped)\n"
+        status = "timeout" if out.timed_out else "exited"
+        code = None if out.timed_out else out.returncode
+        result = CommandResult(["make", *args], status, code, text, "")
+        self.last_result = result
+        made = [
+            p for p in sorted(folder.glob("*.ko")) if before.get(p.name) != p.stat().st_mtime_ns
+        ]
+        if result.ok and made:
+            pushed = self._guarded(["push"], lambda: self._push_files(made))
+            if pushed.crash is not None:
+                return Step(result, pushed.crash)
+            result.stdout += f"pushed to the guest: {', '.join(p.name for p in made)}\n"
+        return Step(result)
+
+    def _push_files(self, kos: Sequence[Path]) -> CommandResult:
+        self.session.push_modules(kos, depmod=False)
+        self._depmod_needed = True
+        return CommandResult(["push"], "exited", 0, "", "")
+
+    def install(self, tree: str) -> Step:
+        """Copy what `make modules_install INSTALL_MOD_PATH=TREE` put under TREE/lib/modules
+        into the guest's /lib/modules, at the same places (then: depmod, modprobe)."""
+        root = (self.folder / tree).resolve()
+        base = root / "lib" / "modules"
+        kos = sorted(base.glob("*/**/*.ko")) if base.is_dir() else []
+        if not kos:
+            raise InputError(
+                f"there is no .ko under {base}",
+                "run %kmod make with modules_install and INSTALL_MOD_PATH=$(CURDIR)/" + tree,
+            )
+
+        def put() -> CommandResult:
+            guest = self.session.guest
+            lines = []
+            for ko in kos:
+                dest = "/" + ko.relative_to(root).as_posix()
+                guest.put(dest, ko.read_bytes())
+                lines.append(f"installed {dest}")
+            return CommandResult(["install", tree], "exited", 0, "\n".join(lines) + "\n", "")
+
+        return self._guarded(["install", tree], put)
+
     # -- guest commands -------------------------------------------------------
     def run(self, argv: Sequence[str] | str, *, timeout_s: float = 30.0) -> Step:
         argv = shlex.split(argv) if isinstance(argv, str) else list(argv)

@@ -1,0 +1,120 @@
+"""One rubric: nbgrader, `kmodlab grade`, `grade-batch` and Gradescope agree on a score.
+
+The four paths run for real here, down to the pipeline's verdicts: only the
+guest is left out (evidence is canned, judged by the real judges and the
+real scoring policy). tests/course/test_nbgrader_vm.py checks the same with
+the real nbgrader autograde and the real guest.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import pytest
+from nbgrader.utils import determine_grade
+
+from kmodlab import cli
+from kmodlab.course import checks as course_checks
+from kmodlab.grader import judges, pipeline
+from kmodlab.grader.model import GENERIC_CHECKS
+from tests.course.conftest import COURSE
+
+# A hello with a capital W and only a license: 1 of 2 greetings, 1 of 3 modinfo fields.
+EVIDENCE = {
+    "load_log": ["Hello, World!"],
+    "unload_log": ["Goodbye, world!"],
+    "load_levels": [6],
+    "unload_levels": [6],
+    "modinfo": {"hello": {"license": ["GPL"]}},
+}
+HELLO_C = '// %%kmodule hello\n#include <linux/module.h>\nMODULE_LICENSE("GPL");\n'
+
+
+@pytest.fixture
+def canned_pipeline(monkeypatch):
+    """pipeline.grade with every generic check passing and EVIDENCE for the exercise."""
+
+    def collect(ev, workdir, headers, machine, limits, plan):  # type: ignore[no-untyped-def]
+        ev.build = SimpleNamespace(ok=True)
+        ev.exercise.update(EVIDENCE)
+
+    def passing(check_id):  # type: ignore[no-untyped-def]
+        return lambda ctx, *_: ctx.result(check_id, True, "fine")
+
+    monkeypatch.delenv("KMODLAB_AUTOGRADER", raising=False)
+    monkeypatch.setattr(pipeline, "_collect", collect)
+    monkeypatch.setattr(judges, "GENERIC", tuple((c, passing(c)) for c in GENERIC_CHECKS))
+    kernel = SimpleNamespace(headers=Path("/nonexistent"), abi="6.1.0-test")
+    monkeypatch.setattr(pipeline, "current_kernel", lambda: kernel)
+    monkeypatch.setattr("kmodlab.vm.session.prepare", lambda: None)
+    course_checks.forget()
+    yield
+    course_checks.forget()
+
+
+def nbgrader_total(workspace: Path, monkeypatch) -> tuple[float, float]:
+    """Run each test cell of the hello assignment and score its output as nbgrader does."""
+    monkeypatch.setattr(course_checks, "workspace_folder", lambda _ws: workspace)
+    from kmodlab import course
+
+    nb = nbformat.read(str(COURSE / "source" / "hello" / "hello.ipynb"), as_version=4)
+    score = max_score = 0.0
+    for cell in nb.cells:
+        if not cell.metadata.get("nbgrader", {}).get("grade"):
+            continue
+        tree = ast.parse(cell.source, mode="eval")
+        value = eval(compile(tree, "cell", "eval"), {"course": course})
+        cell.outputs = [
+            nbformat.v4.new_output("stream", name="stdout", text="report\n"),
+            nbformat.v4.new_output("execute_result", data={"text/plain": repr(value)}),
+        ]
+        earned, available = determine_grade(cell)
+        score += earned
+        max_score += available
+    return round(score, 3), max_score
+
+
+def test_the_four_paths_give_one_score(canned_pipeline, monkeypatch, tmp_path, capsys):
+    """Do nbgrader's cells, `grade`, `grade --format gradescope` and `grade-batch` agree?"""
+    submissions = tmp_path / "submissions"
+    sub = submissions / "alice"
+    sub.mkdir(parents=True)
+    (sub / "hello.c").write_text(HELLO_C)
+    (sub / "Makefile").write_text("obj-m := hello.o\n")
+
+    assert cli.main(["grade", str(sub), "--exercise", "hello", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert cli.main(["grade", str(sub), "--exercise", "hello", "--format", "gradescope"]) == 0
+    gradescope = json.loads(capsys.readouterr().out)
+    out = tmp_path / "out"
+    assert (
+        cli.main(["grade-batch", str(submissions), "--output-dir", str(out), "--exercise", "hello"])
+        == 0
+    )
+    with open(out / "summary.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    nb_score, nb_max = nbgrader_total(sub, monkeypatch)
+
+    # The policy at work: 1 of 2 greetings + 1 of 3 fields = 2 of 5 taught points,
+    # so the generic checks' 9 points count 40 %.
+    assert (report["score"], report["max_score"]) == (5.6, 14)
+    assert gradescope["score"] == report["score"]
+    assert sum(t["max_score"] for t in gradescope["tests"]) == report["max_score"]
+    assert (float(row["score"]), float(row["max_score"])) == (5.6, 14)
+    assert (nb_score, nb_max) == (5.6, 14)
+
+
+def test_a_partial_cell_gets_its_partial_points(canned_pipeline, monkeypatch, tmp_path):
+    """Does the 2-point greetings cell that shows 1 of 2 give 1 point in nbgrader, not 0?"""
+    (tmp_path / "hello.c").write_text(HELLO_C)
+    monkeypatch.setattr(course_checks, "workspace_folder", lambda _ws: tmp_path)
+    value = course_checks.points("hello", checks=["greetings"], quiet=True)
+    cell = nbformat.v4.new_code_cell("course.points('hello', checks=['greetings'])")
+    cell.metadata["nbgrader"] = {"grade": True, "grade_id": "t", "points": 2, "solution": False}
+    cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": repr(value)})]
+    assert determine_grade(cell) == (1.0, 2.0)
