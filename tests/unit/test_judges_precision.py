@@ -150,6 +150,17 @@ def test_bad_page_state_in_an_error_path_fails_that_point():
     assert "Bad page state" in points[2]["report"]
 
 
+def test_an_ignored_failure_stays_the_cause_of_a_report_after_it():
+    """When init returned 0 despite the failure, is that the message, with the report kept?"""
+    ev = captured("pages_bad_page")
+    p = ev.points[1]
+    p.load.result.returncode = 0
+    verdict = judges.judge_point(judges.Context(ev), p)
+    assert verdict["verdict"] == "fail"
+    assert verdict["message"] == "init ignored the failure of kzalloc() and returned 0"
+    assert "Bad page state" in verdict["report"]
+
+
 def test_the_correct_error_path_passes_every_point():
     """Does the control, which clears the reservation before freeing, pass both points?"""
     assert judge("pages_ok", "fault-injection").status == "pass"
