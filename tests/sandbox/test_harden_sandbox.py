@@ -161,7 +161,7 @@ def test_the_build_runs_unprivileged(tmp_path: Path, build_dir: Path, kbuild_dir
 
 
 def test_a_root_only_file_stays_unreadable_even_if_bound(build_dir: Path, kbuild_dir: Path) -> None:
-    """Would a 0600 root file that a bind exposed by mistake still be unreadable? (not root: moot)"""
+    """Would a 0600 root file that a bind exposed by mistake still be unreadable?"""
     if os.geteuid() != 0:
         pytest.skip("only a build started by root drops privileges")
     secret = build_dir / "root-only"
