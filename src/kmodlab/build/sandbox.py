@@ -54,7 +54,8 @@ class Limits:
 
     file_size: int = 64 << 20  # a .ko with debug info is a few MiB; `.incbin "/dev/zero"` is not
     address_space: int = 2 << 30  # cc1 needs ~100 MiB; `#include "/dev/zero"` would eat all RAM
-    # Not enforced for root (the kernel exempts uid 0 from RLIMIT_NPROC). None: leave as is.
+    # Counts every process of the build's uid on the host (nobody, when started as
+    # root; the kernel exempts uid 0, so it was moot before the switch). None: leave as is.
     processes: int | None = 512
     open_files: int = 1024
 
