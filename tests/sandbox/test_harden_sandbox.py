@@ -127,9 +127,10 @@ def test_control_without_the_sandbox_the_incbin_attack_builds(
 
 
 def test_the_sandbox_shows_no_private_place(build_dir: Path, kbuild_dir: Path) -> None:
-    """Are /etc (but two entries), /var, /home, /proc absent, and /root only the tree's path?"""
+    """Are /etc (but two entries), /var, /home, /proc absent, /usr/local empty, /root a path?"""
     done = in_sandbox(
-        "ls -A /etc; echo ---; ls -A /; echo ---; ls -A /root; ls /var /home /proc /run 2>&1",
+        "ls -A /etc; echo ---; ls -A /; echo ---; ls -A /usr/local; ls -A /root;"
+        " ls /var /home /proc /run 2>&1",
         build_dir,
         kbuild_dir,
     )
