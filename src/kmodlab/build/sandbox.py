@@ -39,9 +39,9 @@ SYSTEM_DIRS: tuple[str, ...] = ("/usr",)
 # (A hello build only looks its folders up on PATH.)
 LOCAL_DIRS: tuple[str, ...] = ("/usr/local",)
 TOP_LEVEL: tuple[str, ...] = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-# Measured with strace on a hello build: the loader reads ld.so.cache (without
-# it every program still starts, only slower) and /usr/bin/cc and awk are links
-# through /etc/alternatives. Nothing else under /etc is opened.
+# Measured with strace on a hello build: every program start reads ld.so.cache,
+# and /usr/bin/cc and awk are links through /etc/alternatives. Nothing else
+# under /etc is opened.
 ETC_ENTRIES: tuple[str, ...] = ("/etc/ld.so.cache", "/etc/alternatives")
 # The uid and gid a build runs as when kmodlab runs as root: nobody/nogroup.
 UNPRIVILEGED_ID = 65534
