@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 
 import kmodlab.build.builder as builder
 from kmodlab.build import build_submission, memcap, sandbox_argv
-from kmodlab.build.sandbox import MINIMAL_ENV, UNPRIVILEGED_ID, hand_over
+from kmodlab.build.sandbox import MINIMAL_ENV, UNPRIVILEGED_ID, bwrap_argv, hand_over, host_view
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("require_sandbox")]
 
@@ -206,3 +207,29 @@ def test_control_a_normal_build_fits_in_a_small_share_of_the_cap(
         peak = cap.peak()
     assert result.ok, result.log
     assert peak is not None and peak < memcap.GRADE_MEMORY // 4
+
+
+def test_started_by_an_ordinary_user_the_sandbox_keeps_that_user() -> None:
+    """Does the ordinary-user command line (a user namespace, no setpriv) work, as that user?"""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root to become an ordinary user for the test")
+    with tempfile.TemporaryDirectory(prefix="kmodlab-user-") as tmp:
+        build_dir = Path(tmp)
+        build_dir.chmod(0o755)
+        os.chown(build_dir, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
+        done = _as_nobody(build_dir)
+    if "No permissions to create new namespace" in done.stderr:
+        pytest.skip("unprivileged user namespaces are disabled here")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(UNPRIVILEGED_ID), "alternatives", "ld.so.cache", "ok"]
+
+
+def _as_nobody(build_dir: Path) -> subprocess.CompletedProcess:
+    command = ["sh", "-c", "id -u; ls -A /etc; echo ok > f && cat f"]
+    argv = bwrap_argv(
+        command, build_dir=build_dir, kernel_tree=Path("/"), view=host_view(), drop_to=None
+    )
+    as_user = ["setpriv", f"--reuid={UNPRIVILEGED_ID}", f"--regid={UNPRIVILEGED_ID}"]
+    return subprocess.run(
+        [*as_user, "--clear-groups", *argv], capture_output=True, text=True, timeout=60
+    )
