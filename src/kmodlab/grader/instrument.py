@@ -26,7 +26,13 @@ import secrets
 from importlib import resources
 from pathlib import Path
 
-from kmodlab.build import BuildResult, build_submission, load_submission, module_specs
+from kmodlab.build import (
+    BuildResult,
+    Submission,
+    build_submission,
+    load_submission,
+    module_specs,
+)
 from kmodlab.build.memcap import MemoryCap
 
 FAIL_PARAM = "kmodlab_fail_nth"
@@ -61,7 +67,7 @@ def shim_source(nonce: str) -> bytes:
 
 
 def instrumented_build(
-    src: Path,
+    src: Path | Submission,
     *,
     headers: Path,
     out_dir: Path | None = None,
@@ -80,14 +86,14 @@ def instrumented_build(
     nonce = nonce if nonce is not None else secrets.token_hex(8)
     shim = shim_source(nonce)
     # The module names are needed up front to link a shim into each one.
-    sub = load_submission(Path(src))
+    sub = src if isinstance(src, Submission) else load_submission(Path(src))
     spec = module_specs(sub.files, kbuild=sub.text("Kbuild"), makefile=sub.text("Makefile"))
     # One copy per module: an object linked into two modules is compiled once,
     # with KBUILD_MODNAME "a:b", so its records could not say which module wrote them.
     token = secrets.token_hex(6)
     stems = {m.name: f"kmodlab_fi_{token}_{i}" for i, m in enumerate(spec.modules)}
     result = build_submission(
-        Path(src),
+        sub,
         headers=headers,
         out_dir=out_dir,
         allow_unsandboxed=allow_unsandboxed,
