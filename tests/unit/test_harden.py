@@ -176,11 +176,13 @@ HOSTILE = {
     "markup": "[bold red]boom[link=x]",
     "undecodable": os.fsdecode(b"caf\xe9"),
     "plain": "alice",
+    "edge": "é" * 100,  # 200 bytes: the longest name kept as the file name
 }
 
 
 def test_report_stem_is_a_short_plain_file_name_or_the_name_itself() -> None:
     assert report_stem("alice") == "alice"
+    assert report_stem("é" * 100) == "é" * 100 and report_stem("é" * 101) != "é" * 101
     assert report_stem("Doe, Jane_123_assignsubmission") == "Doe, Jane_123_assignsubmission"
     for key in ("long", "newline", "dash", "undecodable"):
         stem = report_stem(HOSTILE[key])
