@@ -75,6 +75,16 @@ def test_a_symlinked_source_the_build_would_take_is_refused(linked: Path) -> Non
         load_submission(linked)
 
 
+def test_a_file_swapped_for_a_link_after_the_check_is_not_followed(linked: Path) -> None:
+    """Is a source that became a symlink between lstat and open refused, not read?"""
+    from kmodlab.build import validate
+
+    (linked / "late.c").symlink_to(linked / "sub" / "Makefile")
+    with pytest.raises(InputError, match=r"^late\.c cannot be read"):
+        validate._read_text(linked, "late.c", validate.MAX_FILE_BYTES)
+    assert validate._read_text(linked, "hello.c", validate.MAX_FILE_BYTES).startswith(b"//")
+
+
 def test_reports_quote_no_file_the_validator_did_not_take(linked: Path) -> None:
     """Do text and Gradescope reports show the #line'd findings without the host file's lines?"""
     sources = read_sources(linked)
@@ -166,11 +176,13 @@ HOSTILE = {
     "markup": "[bold red]boom[link=x]",
     "undecodable": os.fsdecode(b"caf\xe9"),
     "plain": "alice",
+    "edge": "é" * 100,  # 200 bytes: the longest name kept as the file name
 }
 
 
 def test_report_stem_is_a_short_plain_file_name_or_the_name_itself() -> None:
     assert report_stem("alice") == "alice"
+    assert report_stem("é" * 100) == "é" * 100 and report_stem("é" * 101) != "é" * 101
     assert report_stem("Doe, Jane_123_assignsubmission") == "Doe, Jane_123_assignsubmission"
     for key in ("long", "newline", "dash", "undecodable"):
         stem = report_stem(HOSTILE[key])

@@ -35,10 +35,13 @@ MINIMAL_ENV: Mapping[str, str] = {
 # The toolchain. On a merged-/usr system (Debian 12) the top-level folders are
 # links into /usr and are recreated as links; otherwise they are bound read-only.
 SYSTEM_DIRS: tuple[str, ...] = ("/usr",)
+# Inside /usr, the machine's own software, not Debian's toolchain: shown empty.
+# (A hello build only looks its folders up on PATH.)
+LOCAL_DIRS: tuple[str, ...] = ("/usr/local",)
 TOP_LEVEL: tuple[str, ...] = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-# Measured with strace on a hello build: the loader reads ld.so.cache (without
-# it every program still starts, only slower) and /usr/bin/cc and awk are links
-# through /etc/alternatives. Nothing else under /etc is opened.
+# Measured with strace on a hello build: every program start reads ld.so.cache,
+# and /usr/bin/cc and awk are links through /etc/alternatives. Nothing else
+# under /etc is opened.
 ETC_ENTRIES: tuple[str, ...] = ("/etc/ld.so.cache", "/etc/alternatives")
 # The uid and gid a build runs as when kmodlab runs as root: nobody/nogroup.
 UNPRIVILEGED_ID = 65534
@@ -54,7 +57,8 @@ class Limits:
 
     file_size: int = 64 << 20  # a .ko with debug info is a few MiB; `.incbin "/dev/zero"` is not
     address_space: int = 2 << 30  # cc1 needs ~100 MiB; `#include "/dev/zero"` would eat all RAM
-    # Not enforced for root (the kernel exempts uid 0 from RLIMIT_NPROC). None: leave as is.
+    # Counts every process of the build's uid on the host (nobody, when started as
+    # root; the kernel exempts uid 0, so it was moot before the switch). None: leave as is.
     processes: int | None = 512
     open_files: int = 1024
 
@@ -78,15 +82,20 @@ def kernel_tree(headers: Path) -> Path:
     return headers
 
 
-def system_view(top_level: Mapping[str, str | None], etc: Sequence[str]) -> list[str]:
+def system_view(
+    top_level: Mapping[str, str | None], etc: Sequence[str], local: Sequence[str] = LOCAL_DIRS
+) -> list[str]:
     """bwrap options that show the toolchain: /usr, the top-level folders, a few /etc files.
 
     top_level maps each top-level folder that exists to its link target (e.g.
-    "/bin" -> "usr/bin") or None for a real folder. Pure.
+    "/bin" -> "usr/bin") or None for a real folder; local are folders inside
+    /usr shown empty. Pure.
     """
     argv: list[str] = []
     for d in SYSTEM_DIRS:
         argv += ["--ro-bind", d, d]
+    for d in local:
+        argv += ["--tmpfs", d, "--remount-ro", d]
     for path, target in top_level.items():
         argv += ["--symlink", target, path] if target is not None else ["--ro-bind", path, path]
     made: list[str] = list(SYSTEM_DIRS)
@@ -171,7 +180,8 @@ def host_view() -> list[str]:
             top[path] = os.readlink(path)
         elif os.path.isdir(path):
             top[path] = None
-    return system_view(top, [p for p in ETC_ENTRIES if os.path.lexists(p)])
+    etc = [p for p in ETC_ENTRIES if os.path.lexists(p)]
+    return system_view(top, etc, [d for d in LOCAL_DIRS if os.path.isdir(d)])
 
 
 def hand_over(build_dir: Path) -> None:

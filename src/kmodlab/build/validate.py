@@ -161,7 +161,14 @@ def _stat_files(root: Path, taken: list[str], max_file: int, max_total: int) -> 
 
 
 def _read_text(root: Path, rel: str, max_file: int) -> bytes:
-    with open(root / rel, "rb") as f:
+    try:
+        # O_NOFOLLOW: a file swapped for a link since lstat is refused, not followed.
+        fd = os.open(root / rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        raise InputError(
+            f"{_shown(rel)} cannot be read ({e.strerror})", "copy the file itself into the folder"
+        ) from None
+    with open(fd, "rb") as f:
         data = f.read(max_file + 1)  # the file may have grown since lstat
     if len(data) > max_file:
         raise InputError(

@@ -236,6 +236,10 @@ def _graded(exercise: str, workspace: Path | str | None, files: Sequence[str] | 
     return graded
 
 
+def _regular(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
 def _choose_files(exercise: str, folder: Path, files: Sequence[str] | None) -> dict[str, bytes]:
     """{file name: content} to grade: the exercise's files from the workspace."""
     __tracebackhide__ = True
@@ -248,12 +252,13 @@ def _choose_files(exercise: str, folder: Path, files: Sequence[str] | None) -> d
     chosen: dict[str, bytes] = {}
     if not wanted:  # no starter known: the whole workspace is the answer
         for p in sorted(folder.iterdir()):
-            if p.is_file() and (p.suffix in (".c", ".h") or p.name in BUILD_FILES):
+            # Never a symbolic link: its target would be graded and quoted.
+            if _regular(p) and (p.suffix in (".c", ".h") or p.name in BUILD_FILES):
                 chosen[p.name] = p.read_bytes()
     else:
         for name in wanted:
             mine = folder / name
-            if mine.is_file():
+            if _regular(mine):
                 chosen[name] = mine.read_bytes()
             elif name.endswith(".h") and starter is not None and (starter / name).is_file():
                 chosen[name] = (starter / name).read_bytes()  # given, not written by the student

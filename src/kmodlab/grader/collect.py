@@ -68,7 +68,7 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
     linked after all and run, and the checks that need the ledger say so.
     """
     try:
-        # Taken once: the plain build and the report's quotes use these very bytes.
+        # Taken once: both builds and the report's quotes use these very bytes.
         sub = load_submission(ev.submission)
         ev.sources = sub.texts()
         ev.nonce = secrets.token_hex(8)
@@ -84,7 +84,7 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
             )
             inst_job = pool.submit(
                 instrumented_build,
-                ev.submission,
+                sub,
                 headers=headers,
                 out_dir=workdir / "instrumented",
                 nonce=ev.nonce,

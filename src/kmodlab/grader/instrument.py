@@ -42,7 +42,13 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from kmodlab.build import BuildResult, build_submission, load_submission, module_specs
+from kmodlab.build import (
+    BuildResult,
+    Submission,
+    build_submission,
+    load_submission,
+    module_specs,
+)
 from kmodlab.build.memcap import MemoryCap
 
 HEADER = "kmodlab_fi.h"
@@ -139,7 +145,7 @@ def shim_source(nonce: str, token: str = "0", key: int = 0x5A5A5A5A, wraps=()) -
 
 
 def instrumented_build(
-    src: Path,
+    src: Path | Submission,
     *,
     headers: Path,
     out_dir: Path | None = None,
@@ -159,7 +165,7 @@ def instrumented_build(
     token = secrets.token_hex(6)
     key = secrets.randbits(31) | 1 << 31
     # The module names are needed up front to link a shim into each one.
-    sub = load_submission(Path(src))
+    sub = src if isinstance(src, Submission) else load_submission(Path(src))
     spec = module_specs(sub.files, kbuild=sub.text("Kbuild"), makefile=sub.text("Makefile"))
     # One copy per module: an object linked into two modules is compiled once,
     # with KBUILD_MODNAME "a:b", so its records could not say which module wrote them.
@@ -174,7 +180,7 @@ def instrumented_build(
     header = header_source(token)
     bare = shim_source(nonce, token, key)
     first = build_submission(
-        Path(src),
+        sub,
         out_dir=out_dir,
         link=False,
         extra_files={HEADER: header, **{f"{s}.c": bare for s in stems.values()}},
@@ -186,7 +192,7 @@ def instrumented_build(
     flags = sorted({f"--wrap={s}" for chosen in wraps.values() for s in chosen})
     shims = {f"{stems[n]}.c": shim_source(nonce, token, key, wraps[n]) for n in stems}
     result = build_submission(
-        Path(src),
+        sub,
         reuse_dir=first.build_dir,
         extra_files={HEADER: header, **shims},
         ldflags=flags,
