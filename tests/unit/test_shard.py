@@ -191,3 +191,22 @@ def test_merge_of_a_folder_without_reports_is_an_error(tmp_path, capsys):
     assert "no reports" in capsys.readouterr().err
     with pytest.raises(InputError):
         merge([tmp_path / "nope"], tmp_path / "m")
+
+
+def test_merge_names_a_hashed_report_by_its_submission(tmp_path) -> None:
+    """Does a shard's report filed under a hashed name merge under the student's own name?"""
+    hostile = "=HYPERLINK(" + "x" * 240 + ")"
+    subs = make_class(tmp_path, names=("alice", hostile))
+
+    def grade(sub: Path) -> Report:
+        return Report(sub.name, "6.1.0-56-amd64", [CheckResult("build", "pass", 1, 1, "ok")])
+
+    outs = []
+    for k in (1, 2):
+        out = tmp_path / f"out{k}"
+        grade_batch(subs, out, grade=grade, progress=False, shard=(k, 2))
+        outs.append(out)
+    result = merge(outs, tmp_path / "merged")
+    assert result.missing == [] and result.reports == 2
+    rows = (tmp_path / "merged" / "summary.csv").read_text().splitlines()
+    assert sorted(r.split(",")[0] for r in rows[1:]) == sorted(["alice", "'" + hostile])

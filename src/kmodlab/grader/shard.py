@@ -151,8 +151,11 @@ def merge(inputs: Sequence[Path], dest: Path) -> MergeResult:
         text = folder / f"{name}.txt"
         if text.is_file():
             atomic_write(dest / f"{name}.txt", text.read_bytes())
-    reports = {n: load_report(folder / f"{n}.json") for n, (folder, _b) in everything.items()}
-    reports = {n: r for n, r in reports.items() if r is not None}
+    by_stem = {n: load_report(folder / f"{n}.json") for n, (folder, _b) in everything.items()}
+    by_stem = {n: r for n, r in by_stem.items() if r is not None}
+    # Files are named by report_stem() (a hostile folder name is hashed); the
+    # summary names each submission as its report does.
+    reports = {r.submission: r for r in by_stem.values()}
     dest.mkdir(parents=True, exist_ok=True)
     atomic_write(dest / SUMMARY_CSV, summary_csv(reports).encode("utf-8"))
     atomic_write(dest / GRADEBOOK_CSV, gradebook_csv(reports).encode("utf-8"))
@@ -163,7 +166,9 @@ def merge(inputs: Sequence[Path], dest: Path) -> MergeResult:
     if by_shard:
         doc = {"shards": [by_shard[k] for k in sorted(by_shard)]}
         atomic_write(dest / MERGED_FILE, (json.dumps(doc, indent=2) + "\n").encode())
-    result.missing = sorted(listed - set(reports))
+    from kmodlab.grader.batch import report_stem
+
+    result.missing = sorted(n for n in listed if report_stem(n) not in by_stem)
     return result
 
 
