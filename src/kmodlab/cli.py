@@ -474,8 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "grade-batch",
         help="grade one submission per subfolder, resumable, with a CSV summary",
-        description="Grade every subfolder of SUBMISSIONS_DIR. Reports (NAME.json, NAME.txt) "
-        "and summary.csv go to --output-dir; a rerun skips submissions already graded.",
+        description="Grade every subfolder of SUBMISSIONS_DIR. Reports (NAME.json, NAME.txt), "
+        "summary.csv (a column per check) and gradebook.csv (student, total, max, percent: "
+        "for an LMS) go to --output-dir; a rerun skips submissions already graded. With "
+        "--shard K/N, only a stable 1/N of them (then `kmodlab merge` the shards' folders).",
     )
     s.add_argument("submissions", metavar="SUBMISSIONS_DIR")
     s.add_argument("--output-dir", required=True, metavar="DIR")
@@ -506,7 +508,10 @@ def build_parser() -> argparse.ArgumentParser:
         "lab",
         help="the main job: set up, then JupyterLab on the course notebooks",
         description="Set up (packages, Python, guest kernel), then start JupyterLab on "
-        "notebooks/. Open 01-setup.ipynb first. --demo instead builds and runs hello once.",
+        "the course notebooks (the checkout's notebooks/, else ./notebooks as `kmodlab course "
+        "init` makes it, or --notebooks). Open 01-setup.ipynb first. --demo instead builds "
+        "and runs hello once. SIGTERM and SIGHUP are passed on to JupyterLab. "
+        "Needs kmodlab[lab].",
     )
     s.add_argument("--skip-setup", action="store_true", help=argparse.SUPPRESS)
     s.add_argument("--debs", type=Path, metavar="DIR", help="as for `setup`")
