@@ -228,6 +228,25 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 1 if result.missing or result.absent_shards else 0
 
 
+def cmd_gradescope(args: argparse.Namespace) -> int:
+    from kmodlab.gradescope import build_bundle
+
+    output = Path(args.output)
+    names = build_bundle(
+        args.exercise,
+        output,
+        debs=args.debs,
+        wheels=args.wheels,
+        hide=args.hide or (),
+        hide_exercise_checks=args.hide_exercise_checks,
+        say=_say,
+    )
+    wheels = sum(n.startswith("wheels/") for n in names)
+    debs = sum(n.startswith("debs/") for n in names)
+    print(f"{output}: setup.sh, run_autograder, {wheels} wheels, {debs} kernel packages")
+    return 0
+
+
 def cmd_shell(args: argparse.Namespace) -> int:
     from kmodlab.lab.shell import run_shell
 
@@ -503,6 +522,49 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("outputs", nargs="+", metavar="OUT", help="grade-batch --output-dir folders")
     s.add_argument("-o", "--output-dir", required=True, metavar="DIR", help="the merged folder")
     s.set_defaults(func=cmd_merge)
+
+    s = sub.add_parser(
+        "gradescope",
+        help="write a Gradescope autograder zip for an exercise",
+        description="Write the zip Gradescope builds its autograder from: setup.sh (installs "
+        "kmodlab from the bundled wheels and the guest kernel from the bundled .debs; only "
+        "the distribution's package archive is needed), run_autograder (grades "
+        "/autograder/submission and always writes /autograder/results/results.json), and "
+        "the exercise's expectations.",
+    )
+    s.add_argument("exercise", metavar="EXERCISE")
+    s.add_argument(
+        "-o",
+        "--output",
+        default="autograder.zip",
+        metavar="ZIP",
+        help="the zip to write (default autograder.zip)",
+    )
+    s.add_argument(
+        "--debs",
+        type=Path,
+        metavar="DIR",
+        help="the four kernel .debs (as for `setup --debs`); default: download the packages "
+        "of the kernel set up here",
+    )
+    s.add_argument(
+        "--wheels",
+        type=Path,
+        metavar="DIR",
+        help="kmodlab's wheel and its dependencies' (default: build and fetch them)",
+    )
+    s.add_argument(
+        "--hide",
+        action="append",
+        metavar="CHECK",
+        help="show this check to students only after grades are published (repeatable)",
+    )
+    s.add_argument(
+        "--hide-exercise-checks",
+        action="store_true",
+        help="hide every check of the exercise's expectations.toml that way",
+    )
+    s.set_defaults(func=cmd_gradescope)
 
     s = sub.add_parser(
         "lab",
