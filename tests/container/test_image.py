@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.timeout(1200)]
 IMAGE = "localhost/kmodlab:test"
 # What a default container forbids and the sandbox needs (measured, docs/instructors.md):
 # bubblewrap mounts a fresh /proc, which the kernel refuses while podman's masks cover
