@@ -236,6 +236,25 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 1 if result.missing or result.absent_shards else 0
 
 
+def cmd_gradescope(args: argparse.Namespace) -> int:
+    from kmodlab.gradescope import build_bundle
+
+    output = Path(args.output)
+    names = build_bundle(
+        args.exercise,
+        output,
+        debs=args.debs,
+        wheels=args.wheels,
+        hide=args.hide or (),
+        hide_exercise_checks=args.hide_exercise_checks,
+        say=_say,
+    )
+    wheels = sum(n.startswith("wheels/") for n in names)
+    debs = sum(n.startswith("debs/") for n in names)
+    print(f"{output}: setup.sh, run_autograder, {wheels} wheels, {debs} kernel packages")
+    return 0
+
+
 def cmd_shell(args: argparse.Namespace) -> int:
     from kmodlab.lab.shell import run_shell
 
@@ -483,8 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
         "grade-batch",
         help="grade one submission per subfolder, resumable, with a CSV summary",
         description="Grade every subfolder of SUBMISSIONS_DIR. Reports (NAME.json, NAME.txt; "
-        "a short name with a hash when a folder's name is not a plain file name) and "
-        "summary.csv go to --output-dir; a rerun skips submissions already graded. "
+        "a short name with a hash when a folder's name is not a plain file name), "
+        "summary.csv (a column per check) and gradebook.csv (student, total, max, percent: "
+        "for an LMS) go to --output-dir; a rerun skips submissions already graded. With "
+        "--shard K/N, only a stable 1/N of them (then `kmodlab merge` the shards' folders). "
         "Exit status: 0 when every submission was graded, 1 when some could not be "
         "(each is listed on stderr), 2 on a usage error.",
     )
@@ -519,10 +540,56 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_merge)
 
     s = sub.add_parser(
+        "gradescope",
+        help="write a Gradescope autograder zip for an exercise",
+        description="Write the zip Gradescope builds its autograder from: setup.sh (installs "
+        "kmodlab from the bundled wheels and the guest kernel from the bundled .debs; only "
+        "the distribution's package archive is needed), run_autograder (grades "
+        "/autograder/submission and always writes /autograder/results/results.json), and "
+        "the exercise's expectations.",
+    )
+    s.add_argument("exercise", metavar="EXERCISE")
+    s.add_argument(
+        "-o",
+        "--output",
+        default="autograder.zip",
+        metavar="ZIP",
+        help="the zip to write (default autograder.zip)",
+    )
+    s.add_argument(
+        "--debs",
+        type=Path,
+        metavar="DIR",
+        help="the four kernel .debs (as for `setup --debs`); default: download the packages "
+        "of the kernel set up here",
+    )
+    s.add_argument(
+        "--wheels",
+        type=Path,
+        metavar="DIR",
+        help="kmodlab's wheel and its dependencies' (default: build and fetch them)",
+    )
+    s.add_argument(
+        "--hide",
+        action="append",
+        metavar="CHECK",
+        help="show this check to students only after grades are published (repeatable)",
+    )
+    s.add_argument(
+        "--hide-exercise-checks",
+        action="store_true",
+        help="hide every check of the exercise's expectations.toml that way",
+    )
+    s.set_defaults(func=cmd_gradescope)
+
+    s = sub.add_parser(
         "lab",
         help="the main job: set up, then JupyterLab on the course notebooks",
         description="Set up (packages, Python, guest kernel), then start JupyterLab on "
-        "notebooks/. Open 01-setup.ipynb first. --demo instead builds and runs hello once.",
+        "the course notebooks (the checkout's notebooks/, else ./notebooks as `kmodlab course "
+        "init` makes it, or --notebooks). Open 01-setup.ipynb first. --demo instead builds "
+        "and runs hello once. SIGTERM and SIGHUP are passed on to JupyterLab. "
+        "Needs kmodlab[lab].",
     )
     s.add_argument("--skip-setup", action="store_true", help=argparse.SUPPRESS)
     s.add_argument("--debs", type=Path, metavar="DIR", help="as for `setup`")

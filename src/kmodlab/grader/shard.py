@@ -39,7 +39,7 @@ def parse_shard(text: str) -> tuple[int, int]:
         return int(k), int(n)
     raise InputError(
         f"--shard {text!r} is not K/N with 1 <= K <= N",
-        "pass e.g. --shard 1/4 (Slurm: --shard $((SLURM_ARRAY_TASK_ID))/$SLURM_ARRAY_TASK_COUNT)",
+        "pass e.g. --shard 1/4 (in a Slurm array: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)",
     )
 
 

@@ -1,0 +1,35 @@
+# kmodlab in a container: JupyterLab on the course, as `docker run -p 8888:8888`
+# or as a JupyterHub single-user image. Set-up is the README's set-up command
+# (`./kmodlab setup`), run at build time, so starting the container needs no
+# network. Built and run here with Debian's podman (tests/container):
+#
+#   podman build -t kmodlab .
+#   podman run --rm -p 8888:8888 --security-opt unmask=/proc/* kmodlab
+#
+# The one privilege beyond a default container: the build sandbox (bubblewrap)
+# mounts a fresh /proc, which the kernel refuses while the container's /proc has
+# masked paths. Docker's equivalent is --security-opt systempaths=unconfined (not
+# measured here). No --privileged, no added capability, no /dev/kvm (the guest
+# runs under TCG; add --device /dev/kvm where KVM works). Details:
+# docs/instructors.md, "Containers".
+ARG BASE=debian:12
+FROM ${BASE}
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    KMODLAB_HOME=/opt/kmodlab-cache \
+    PATH=/opt/kmodlab/.venv/bin:$PATH
+RUN apt-get update -q \
+    && apt-get install -y -q --no-install-recommends python3 python3-venv ca-certificates
+
+COPY . /opt/kmodlab
+WORKDIR /opt/kmodlab
+# The README's set-up: the Python environment, the host packages, the guest
+# kernel and a saved booted guest, all in the image.
+ARG JUPYTERHUB_VERSION=5.*
+RUN ./kmodlab setup \
+    && .venv/bin/python -m pip install -q --disable-pip-version-check "jupyterhub==${JUPYTERHUB_VERSION}" \
+    && rm -rf /var/lib/apt/lists/* /root/.cache/pip
+
+EXPOSE 8888
+# JupyterHub replaces this command with its own (jupyterhub-singleuser).
+CMD ["kmodlab", "lab", "--skip-setup", "--ip", "0.0.0.0", "--port", "8888"]
