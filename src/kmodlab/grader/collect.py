@@ -2,10 +2,13 @@
 
     fresh guest (restored) -> { build: instrumented + plain (checked only),
                                 meanwhile in the guest: taint and state before,
-                                kmem trace on }
-    -> load in dependency order -> unload in reverse
-    -> settle (trace read and state after, then the rest of the wait)
-    -> load/unload cycles -> taint after
+                                kmem trace and timer trace on }
+    -> load in dependency order
+    -> read what the modules created (/proc, /dev, debugfs, sysfs; /proc
+       and sysfs go on being read during the unload: interfaces.py)
+    -> unload in reverse
+    -> settle (timer and kmem traces read, state after, then the rest of the wait)
+    -> load/unload cycles, as many as fit the budget -> taint after
     -> fault injection: one load per fallible call in init, that call failing
 
 The guest only reports; judges.py decides. A step that crashes or hangs the
@@ -262,7 +265,8 @@ def plan_cycles(limits: Limits, steps: list[Step]) -> tuple[int, float, str]:
     one_s = sum(st.result.guest_ms for st in steps if st.result) / 1000
     cycles, why = limits.cycles, ""
     if one_s * cycles > limits.cycle_budget_s:
-        cycles = max(limits.min_cycles, min(cycles, int(limits.cycle_budget_s / max(one_s, 1e-3))))
+        fit = int(limits.cycle_budget_s / max(one_s, 1e-3))
+        cycles = min(limits.cycles, max(limits.min_cycles, fit))
         why = (
             f"one load and unload took {one_s:.1f} s: {cycles} cycles instead of"
             f" {limits.cycles}, to fit {limits.cycle_budget_s:g} s"
