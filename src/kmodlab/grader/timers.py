@@ -33,6 +33,16 @@ statement of the callback) leaves the kernel's address on the stack; an
 earlier arming from init still names the line.
 Which check: `registrations` (something the module registered with the
 kernel, here with the timer wheel or a workqueue, survives rmmod).
+
+When the guest dies before the trace is read (an hrtimer left in the
+kernel's tree is walked into at once, during rmmod itself), what was
+recorded just before rmmod (snapshot_command(), read with the interface
+listing) stands in, and the kernel's report of touching the module's freed
+code or data (freed_access()) fails `kernel-health` at that symbol.
+
+The module runs with full privilege and could write to the instance's
+files; like the kmem trace, this witness is only as strong as the trace
+hardening around it.
 """
 
 from __future__ import annotations
