@@ -182,15 +182,11 @@ def _read_interfaces(ev: Evidence, s: Session, limits: Limits) -> None:
     With freed memory poisoned, a use after free becomes a kernel report (or
     poison in what the read returned) at the student's line; see interfaces.py.
     """
-    if ev.state_before is None:
+    listed = next((st for st in ev.reads if st.name == "list interfaces"), None)
+    if ev.state_before is None or listed is None or not listed.result:
         return
-    # The timers recorded so far come along (no extra request): if rmmod
-    # crashes the guest, they are what is known of the timers left armed.
-    script = interfaces.LIST_SCRIPT + (timers.snapshot_command() if ev.timer_tracing else "")
-    listed = _step(s, "list interfaces", ["/bin/sh", "-c", script], 10.0)
-    if listed.crash or not listed.result.ok:
-        ev.reads.append(listed)
-        return
+    # The timers recorded until now came along: if rmmod crashes the guest,
+    # they are what is known of the timers left armed.
     if ev.timer_tracing:
         ev.timer_trace_loaded = listed.result.stdout
     paths = interfaces.new_interfaces(
@@ -241,7 +237,18 @@ def _load_all(ev: Evidence, s: Session, limits: Limits) -> bool:
         ev.loads.append(step)
         if step.crash or not step.result.ok:
             return False
-        ev.sections[name] = s.section_addresses(name)
+        if name != ev.order[-1] or ev.state_before is None:
+            ev.sections[name] = s.section_addresses(name)
+            continue
+        # With the last module in, the same request lists what the modules
+        # created (and the timers armed so far): no round trip of its own.
+        script = interfaces.LIST_SCRIPT + (timers.snapshot_command() if ev.timer_tracing else "")
+        try:
+            ev.sections[name], listed = s.section_addresses_then(name, script)
+        except GuestError as e:
+            ev.reads.append(Step("list interfaces", crash=e))
+            return False
+        ev.reads.append(Step("list interfaces", listed))
     return True
 
 
