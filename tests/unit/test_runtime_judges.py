@@ -43,6 +43,12 @@ def test_very_slow_init_still_gets_the_minimum() -> None:
     assert cycles == 2 and timeout > 2 * 9 * 3
 
 
+def test_fewer_cycles_asked_for_are_never_raised_to_the_minimum() -> None:
+    """Does --cycles 1 stay 1 cycle, even for a slow module?"""
+    cycles, _, _ = plan_cycles(Limits(cycles=1), _steps(9000, 10))
+    assert cycles == 1
+
+
 def _evidence(cycle: Step, load_ms: int = 2000) -> Evidence:
     ev = Evidence(submission=Path("s"), order=["m"])
     ev.loads, ev.unloads = _steps(load_ms, 10)[:1], _steps(load_ms, 10)[1:]

@@ -44,13 +44,18 @@ def reports(machine, tmp_path_factory) -> dict[str, Report]:
     for case in CORRECT + MUTANTS:
         shutil.copytree(DATA / case, subs / case)
     out = tmp_path_factory.mktemp("reports")
-    summary = grade_batch(
-        subs, out, grade=lambda s: grade(s, machine=machine), jobs=2, progress=False
-    )
+    shutil.copytree(DATA / "hello_near_miss", subs / "hello_near_miss")
+
+    def one(sub: Path) -> Report:
+        # The near miss is graded as the hello exercise, whose log check is public.
+        exercise = "hello" if sub.name == "hello_near_miss" else None
+        return grade(sub, machine=machine, exercise=exercise)
+
+    summary = grade_batch(subs, out, grade=one, jobs=2, progress=False)
     assert summary.errors == []
     return {
         case: Report.from_dict(json.loads((out / f"{case}.json").read_text()))
-        for case in CORRECT + MUTANTS
+        for case in [*CORRECT, *MUTANTS, "hello_near_miss"]
     }
 
 
@@ -132,3 +137,15 @@ def test_use_after_free_is_a_kernel_report_at_the_students_line(reports, case, u
     health = _check(report, "kernel-health")
     assert health.status == "fail", to_text(report)
     assert (f"{case}.c", _line(case, used_at)) in _located(report, "kernel-health"), to_text(report)
+
+
+def test_missing_log_line_is_shown_beside_the_closest_one(reports):
+    """Does the hello exercise's greeting check show the line the module did log and the
+    comma it lacks?"""
+    report = reports["hello_near_miss"]
+    greetings = _check(report, "greetings")
+    assert greetings.status == "fail", to_text(report)
+    (finding,) = greetings.findings
+    assert finding.data["closest"] == "Hello world!"
+    assert finding.data["difference"] == "missing ',' after 'Hello'"
+    assert "closest logged: 'Hello world!'" in to_text(report)

@@ -2,10 +2,13 @@
 
     fresh guest (restored) -> { build: instrumented + plain (checked only),
                                 meanwhile in the guest: taint and state before,
-                                kmem trace on }
-    -> load in dependency order -> unload in reverse
-    -> settle (trace read and state after, then the rest of the wait)
-    -> load/unload cycles -> taint after
+                                kmem trace and timer trace on }
+    -> load in dependency order
+    -> read what the modules created (/proc, /dev, debugfs, sysfs; /proc
+       and sysfs go on being read during the unload: interfaces.py)
+    -> unload in reverse
+    -> settle (timer and kmem traces read, state after, then the rest of the wait)
+    -> load/unload cycles, as many as fit the budget -> taint after
     -> fault injection: one load per fallible call in init, that call failing
 
 The guest only reports; judges.py decides. A step that crashes or hangs the
@@ -195,15 +198,11 @@ def _read_interfaces(ev: Evidence, s: Session, limits: Limits) -> None:
     With freed memory poisoned, a use after free becomes a kernel report (or
     poison in what the read returned) at the student's line; see interfaces.py.
     """
-    if ev.state_before is None:
+    listed = next((st for st in ev.reads if st.name == "list interfaces"), None)
+    if ev.state_before is None or listed is None or not listed.result:
         return
-    # The timers recorded so far come along (no extra request): if rmmod
-    # crashes the guest, they are what is known of the timers left armed.
-    script = interfaces.LIST_SCRIPT + (timers.snapshot_command() if ev.timer_tracing else "")
-    listed = _step(s, "list interfaces", ["/bin/sh", "-c", script], 10.0)
-    if listed.crash or not listed.result.ok:
-        ev.reads.append(listed)
-        return
+    # The timers recorded until now came along: if rmmod crashes the guest,
+    # they are what is known of the timers left armed.
     if ev.timer_tracing:
         ev.timer_trace_loaded = listed.result.stdout
     paths = interfaces.new_interfaces(
@@ -255,7 +254,20 @@ def _load_all(ev: Evidence, s: Session, limits: Limits) -> bool:
         ev.loads.append(step)
         if step.crash or not step.result.ok:
             return False
-        ev.sections[name] = s.section_addresses(name)
+        if name != ev.order[-1] or ev.state_before is None:
+            ev.sections[name] = s.section_addresses(name)
+        else:
+            # With the last module in, the same request lists what the modules
+            # created (and the timers armed so far): no round trip of its own.
+            script = interfaces.LIST_SCRIPT + (
+                timers.snapshot_command() if ev.timer_tracing else ""
+            )
+            try:
+                ev.sections[name], listed = s.section_addresses_then(name, script)
+            except GuestError as e:
+                ev.reads.append(Step("list interfaces", crash=e))
+                return False
+            ev.reads.append(Step("list interfaces", listed))
         if ev.tracing:
             # Out of the guest before the module runs again (its exit could
             # clear the buffer): judges compare this with the final read.
@@ -289,7 +301,8 @@ def plan_cycles(limits: Limits, steps: list[Step]) -> tuple[int, float, str]:
     one_s = sum(st.result.guest_ms for st in steps if st.result) / 1000
     cycles, why = limits.cycles, ""
     if one_s * cycles > limits.cycle_budget_s:
-        cycles = max(limits.min_cycles, min(cycles, int(limits.cycle_budget_s / max(one_s, 1e-3))))
+        fit = int(limits.cycle_budget_s / max(one_s, 1e-3))
+        cycles = min(limits.cycles, max(limits.min_cycles, fit))
         why = (
             f"one load and unload took {one_s:.1f} s: {cycles} cycles instead of"
             f" {limits.cycles}, to fit {limits.cycle_budget_s:g} s"

@@ -15,9 +15,10 @@ tracepoints in a trace instance of its own; the host replays them:
 
 What is recorded (filters keep the kernel's own traffic out):
 - timer_start / hrtimer_start whose callback is module code, or a delayed
-  work's timer (callback delayed_work_timer_fn); every timer_cancel and
-  hrtimer_cancel, unfiltered: the kernel traces a cancel for each expiry and
-  each deletion, and a cancelled timer may live in kmalloc'd memory;
+  work's timer (callback delayed_work_timer_fn); timer_cancel and
+  hrtimer_cancel of timers in kmalloc'd memory or the module area (the
+  kernel traces a cancel for each expiry and each deletion; those on kernel
+  stacks, the bulk of them, are left out);
 - workqueue_queue_work / workqueue_execute_start of module work functions;
 - kprobes on the calls that arm (mod_timer, add_timer, add_timer_on,
   timer_reduce, hrtimer_start_range_ns, queue_delayed_work_on,
@@ -33,6 +34,16 @@ statement of the callback) leaves the kernel's address on the stack; an
 earlier arming from init still names the line.
 Which check: `registrations` (something the module registered with the
 kernel, here with the timer wheel or a workqueue, survives rmmod).
+
+When the guest dies before the trace is read (an hrtimer left in the
+kernel's tree is walked into at once, during rmmod itself), what was
+recorded just before rmmod (snapshot_command(), read with the interface
+listing) stands in, and the kernel's report of touching the module's freed
+code or data (freed_access()) fails `kernel-health` at that symbol.
+
+The module runs with full privilege and could write to the instance's
+files; like the kmem trace, this witness is only as strong as the trace
+hardening around it.
 """
 
 from __future__ import annotations
@@ -88,6 +99,13 @@ _EVENTS = (
 )
 
 
+# Cancels cannot be filtered by callback (the event has none). Most are of
+# timers on a kernel stack (every poll, nanosleep and schedule_timeout), in
+# the vmalloc area, or static in the kernel image: kept are those in the
+# direct map (kmalloc'd) and in the module area (a module's statics).
+_NOT_ON_STACK = "timer < 0xffffc90000000000 || timer >= 0xffffffffc0000000"
+
+
 # -- guest side: shell snippets -----------------------------------------------
 def enable_commands(buffer_kb: int = BUFFER_KB) -> str:
     """A sh snippet that starts recording in kmodlab's own trace instance.
@@ -118,6 +136,8 @@ echo {int(buffer_kb)} > buffer_size_kb || exit 1
 dwork=$(grep -m1 ' {DWORK_TIMER_FN}$' /proc/kallsyms | cut -d' ' -f1)
 echo "function >= {area} || function == 0x${{dwork:-0}}" > events/timer/timer_start/filter || exit 1
 echo 'function >= {area}' > events/timer/hrtimer_start/filter || exit 1
+echo '{_NOT_ON_STACK}' > events/timer/timer_cancel/filter || exit 1
+echo '{_NOT_ON_STACK.replace("timer", "hrtimer")}' > events/timer/hrtimer_cancel/filter || exit 1
 echo 'function >= {area}' > events/workqueue/workqueue_queue_work/filter || exit 1
 echo 'function >= {area}' > events/workqueue/workqueue_execute_start/filter || exit 1
 echo > trace

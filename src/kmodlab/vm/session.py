@@ -238,15 +238,25 @@ class Session:
 
     def section_addresses(self, module: str) -> dict[str, int]:
         """Load addresses of a loaded module's sections (to decode its oopses later)."""
+        return self.section_addresses_then(module, "")[0]
+
+    def section_addresses_then(
+        self, module: str, script: str
+    ) -> tuple[dict[str, int], CommandResult]:
+        """section_addresses(), then a shell script in the same request (one round trip
+        less under emulation); returns the addresses and the whole result."""
         folder = f"/sys/module/{shlex.quote(module)}/sections"
         # Every code section: gcc puts __cold functions in .text.unlikely. And
         # its data: a timer left armed in a static is found by the kernel
         # walking into freed .data or .bss after rmmod.
         sections = ".text* .init.text* .exit.text* .data .bss"
-        r = self.sh(f"cd {folder} && grep . {sections} 2>/dev/null")
+        listing = f"cd {folder} && grep . {sections} 2>/dev/null\necho '@@ sections end'\n"
+        r = self.sh(listing + script)
         out: dict[str, int] = {}
         for line in r.stdout.splitlines():
+            if line == "@@ sections end":
+                break
             name, _, value = line.partition(":")
             if value.strip().startswith("0x"):
                 out[name] = int(value.strip(), 16)
-        return out
+        return out, r
