@@ -264,9 +264,8 @@ def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
             ev.points.append(point)
             ko = ev.kos[module]
             s.push_modules([arm(ko, index, ko.parent / "armed" / ko.name)], depmod=False)
-            clean = _run_point(point, s, deps, limits, None if deps else known)
-            if traced == s.boots and clean:
-                point.trace = _step_trace(s, limits)
+            tracing = traced is not None and traced == s.boots
+            clean = _run_point(point, s, deps, limits, None if deps else known, tracing)
             known = point.state_after if clean else None
             if not clean or limits.naive:
                 s.restart()
@@ -274,11 +273,19 @@ def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
                 traced = _trace_points(ev, s)
 
 
-# Print the kmem trace of the point just run and empty it, leaving it on for the next.
+# Print the kmem trace of the point just run and empty it, leaving it on for the
+# next. Frees are traced kernel-wide (a module's object may be freed by kernel
+# code), some 3,000 lines per point, almost all of other objects: awk keeps the
+# allocations (already only the module area's) and the frees of those objects.
 _POINT_TRACE = f"""
 cd {kmemtrace.TRACING} || exit 1
 echo '@@ stats'; cat per_cpu/cpu*/stats
-echo '@@ trace'; cat trace
+echo '@@ trace'
+awk '/ (kmalloc|kmem_cache_alloc): / {{
+  if (match($0, /ptr=[0-9a-fx]+/)) seen[substr($0, RSTART, RLENGTH)] = 1; print; next }}
+/ (kfree|kmem_cache_free): / {{
+  if (match($0, /ptr=[0-9a-fx]+/) && (substr($0, RSTART, RLENGTH) in seen)) print; next }}
+{{ print }}' trace
 echo > trace
 echo '@@ end'
 """
@@ -288,8 +295,8 @@ def _trace_points(ev: Evidence, s: Session) -> int | None:
     """Start the kmem trace for the points in this guest; the guest's boot number, if on.
 
     The trace is the kernel's witness that what the ledger says was released
-    at a point was freed (witness.contradicted_releases); it costs one read
-    per point.
+    at a point was freed (witness.contradicted_releases); each point's is
+    read with the state after it, in the same guest command.
     """
     if not ev.tracing:
         return None
@@ -299,16 +306,17 @@ def _trace_points(ev: Evidence, s: Session) -> int | None:
         return None
 
 
-def _step_trace(s: Session, limits: Limits) -> str | None:
-    try:
-        r = s.sh(_POINT_TRACE, timeout_s=limits.command_timeout_s)
-    except GuestError:
-        return None
-    return r.stdout if r.ok else None
+# Printed between the state and the trace of a point, in one guest command.
+_TRACE_SPLIT = "@@@@ kmodlab point trace"
 
 
 def _run_point(
-    point: PointEvidence, s: Session, deps: list[str], limits: Limits, known: str | None
+    point: PointEvidence,
+    s: Session,
+    deps: list[str],
+    limits: Limits,
+    known: str | None,
+    tracing: bool = False,
 ) -> bool:
     """Run one point; True if the guest is still clean for the next one."""
     for dep in deps:
@@ -330,7 +338,12 @@ def _run_point(
             return False
     if point.load.result.status == "timeout":
         return False
-    point.state_after = s.sh(state.STATE_SCRIPT).stdout
+    if tracing:  # the trace rides on the state's command: no extra round trip
+        script = f"{state.STATE_SCRIPT}\necho '{_TRACE_SPLIT}'\n{_POINT_TRACE}"
+        point.state_after, _, trace = s.sh(script).stdout.partition(f"{_TRACE_SPLIT}\n")
+        point.trace = trace or None
+    else:
+        point.state_after = s.sh(state.STATE_SCRIPT).stdout
     for dep in reversed(deps):
         s.run(["@unload", dep], timeout_s=limits.load_timeout_s)
     clean = not state.diff_state(
