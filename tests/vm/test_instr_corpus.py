@@ -22,7 +22,7 @@ from kmodlab.grader.model import GENERIC_CHECKS, Report
 from kmodlab.grader.pipeline import Limits, grade
 from kmodlab.vm.session import Session
 
-# One batch of 23 graded submissions: on a loaded 2-core machine (TCG) it takes
+# One batch of 24 graded submissions: on a loaded 2-core machine (TCG) it takes
 # minutes, beyond the suite's default per-test timeout.
 pytestmark = [pytest.mark.vm, pytest.mark.timeout(1800)]
 # Cycling is not what these cases test: a few rounds keep the batch short.
@@ -42,6 +42,7 @@ CORPUS: dict[str, dict[str, str]] = {
     "args_detect": {"fault-injection": "fail"},
     # C: a forged release record; the kmem trace has the last word.
     "forge_release": {"leaks": "fail"},
+    "forge_point": {"fault-injection": "fail"},
     # D: the provider's call made during the consumer's init is not the consumer's point.
     "provider_points": {},
     # E: newly covered APIs, each unwound correctly and (where safe) leaked.
@@ -175,6 +176,20 @@ def test_forged_release_is_contradicted_by_the_kernels_trace(reports):
     assert disagreement["line"] == _line("forge_release", "kept = kzalloc(")
     clean = _check(reports["clean_bypass"], "fault-injection")
     assert clean.data["disagreements"] == []
+
+
+def test_forged_release_in_an_error_path_fails_its_point(reports):
+    """Does an error path that writes a release record instead of freeing fail its point,
+    the kmem trace read at that point contradicting the record?"""
+    fi = _check(reports["forge_point"], "fault-injection")
+    points = fi.data["points"]
+    assert [p["verdict"] for p in points] == ["pass", "fail"]
+    line = _line("forge_point", "buf = kzalloc(")
+    assert [(x["api"], x["line"]) for x in points[1]["contradicted"]] == [("kzalloc", line)]
+    assert points[1]["leaked"] == []  # the ledger alone was fooled
+    assert [(d["where"], d["line"]) for d in fi.data["disagreements"]] == [
+        ("point 2 of forge_point", line)
+    ]
 
 
 def test_points_belong_to_the_module_that_made_the_call(reports):
