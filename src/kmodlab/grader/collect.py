@@ -234,7 +234,7 @@ def fault_points(ev: Evidence) -> dict[str, list[object]]:
         events = ledger.parse_ledger(
             step.kmsg, ev.nonce or "", build_dir=build_dir, kos=ev.kos, file_map=file_map
         )
-        own = [e for e in events if e.module == name]
+        own = [e for e in events if ledger.same_module(e.module, name)]
         out[name] = list(ledger.fallible_calls(ledger.loads(own)[0] if own else []))
     return out
 
