@@ -133,3 +133,12 @@ def test_an_init_that_bails_out_at_some_points_cannot_pass_on_the_others():
     assert check.status == "fail" and check.score == 0.5 * check.max_score
     assert "1 of 2" in check.summary and "never reached" in check.summary
     assert [p["verdict"] for p in check.data["points"]] == ["pass", "not-injected"]
+
+
+def test_a_dashed_module_name_is_the_same_module_as_its_records():
+    """Is the point of module `m-1` (as kbuild's obj-m names it) injected when its
+    records say mod=m_1 (KBUILD_MODNAME)?"""
+    record = _rec(1, "inject", "kzalloc", "via=kmalloc", nth=1).replace("mod=m", "mod=m_1")
+    p = _point(1, [record])
+    p.module = "m-1"
+    assert judge_point(_context([p]), p)["verdict"] == "pass"

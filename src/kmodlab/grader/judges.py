@@ -639,7 +639,11 @@ def _resource(e) -> dict[str, object]:
 def _injection(events: list, p: PointEvidence):
     """The record of this point's own injection: its module, its call number."""
     return next(
-        (e for e in events if e.op == "inject" and e.module == p.module and e.nth == p.index),
+        (
+            e
+            for e in events
+            if e.op == "inject" and ledger.same_module(e.module, p.module) and e.nth == p.index
+        ),
         None,
     )
 
@@ -669,7 +673,7 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     step = p.load
     if step is None:
         return {**out, "verdict": "fail", "message": "not run"}
-    events = [e for e in _events(ctx.ev, [step]) if e.module == p.module]
+    events = [e for e in _events(ctx.ev, [step]) if ledger.same_module(e.module, p.module)]
     injected = _injection(events, p)
     view = ledger.unwind(events) if injected else None
     if view is not None:
@@ -946,7 +950,7 @@ def fault_injection_disagreements(ctx: Context) -> list[dict[str, object]]:
     for p in ev.points:
         if p.load is None or p.trace is None:
             continue
-        events = [e for e in _events(ev, [p.load]) if e.module == p.module]
+        events = [e for e in _events(ev, [p.load]) if ledger.same_module(e.module, p.module)]
         for e in witness.contradicted_releases(events, p.trace):
             out.append({"where": f"point {p.index} of {p.module}", **_resource(e)})
     return out

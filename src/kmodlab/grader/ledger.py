@@ -205,6 +205,12 @@ class LedgerEvent:
         return f"{self.op} {self.api}{n}{h} at {self.where}"
 
 
+def same_module(a: str | None, b: str | None) -> bool:
+    """Do two module names name the same module? kbuild and kmod treat - and _ alike
+    (hello-1.o builds a module the shim's KBUILD_MODNAME calls hello_1)."""
+    return a is not None and b is not None and a.replace("-", "_") == b.replace("-", "_")
+
+
 def _unescape(value: str) -> str:
     return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
 
@@ -302,7 +308,7 @@ def _located(
     e: LedgerEvent, kos: Mapping[str, Path], build_dir, file_map: Mapping[str, str]
 ) -> LedgerEvent:
     """e with the file:line of its return address, decoded with its module's .ko."""
-    ko = kos.get(e.module or "")
+    ko = next((k for name, k in kos.items() if same_module(name, e.module)), None)
     found = _decode_ret(e.detail["ret"], Path(ko)) if ko else None
     if found is None:
         return e

@@ -32,8 +32,6 @@
  * writer, and every record states what the kernel call really did.
  */
 #include <linux/atomic.h>
-#include <linux/blk-mq.h>
-#include <linux/blkdev.h>
 #include <linux/cdev.h>
 #include <linux/ctype.h>
 #include <linux/debugfs.h>
@@ -41,13 +39,10 @@
 #include <linux/fs.h>
 #include <linux/gfp.h>
 #include <linux/hash.h>
-#include <linux/interrupt.h>
 #include <linux/kobject.h>
 #include <linux/kthread.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
-#include <linux/netdevice.h>
-#include <linux/platform_device.h>
 #include <linux/printk.h>
 #include <linux/proc_fs.h>
 #include <linux/random.h>
@@ -60,15 +55,38 @@
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 
+/* The symbols this module imports, each wrapped (filled in per module). */
+@KMODLAB_WRAPS@
+
+/* Heavy headers only for a module that uses their APIs: every build compiles this file. */
+#if defined(KFI_W_request_threaded_irq) || defined(KFI_W_free_irq) || \
+	defined(KFI_W_devm_request_threaded_irq)
+#include <linux/interrupt.h>
+#endif
+#if defined(KFI_W_platform_device_register) || defined(KFI_W_platform_device_register_full) || \
+	defined(KFI_W___platform_driver_register) || defined(KFI_W_platform_device_unregister) || \
+	defined(KFI_W_platform_driver_unregister)
+#include <linux/platform_device.h>
+#endif
+#if defined(KFI_W___register_blkdev) || defined(KFI_W_unregister_blkdev) || \
+	defined(KFI_W_blk_mq_alloc_tag_set) || defined(KFI_W_blk_mq_free_tag_set) || \
+	defined(KFI_W_blk_mq_init_queue) || defined(KFI_W_blk_mq_destroy_queue) || \
+	defined(KFI_W___blk_mq_alloc_disk) || defined(KFI_W_device_add_disk) || \
+	defined(KFI_W_del_gendisk) || defined(KFI_W_put_disk)
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#endif
+#if defined(KFI_W_alloc_netdev_mqs) || defined(KFI_W_register_netdev) || \
+	defined(KFI_W_unregister_netdev) || defined(KFI_W_free_netdev)
+#include <linux/netdevice.h>
+#endif
+
 #define KFI_NONCE "@KMODLAB_NONCE@"
 #define KFI_KEY @KMODLAB_KEY@u
 /* Names longer than this are cut: records stay short in a 128 KiB log. */
 #define KFI_NAME_MAX 64
 /* Room for a name formatted here (device, thread and workqueue names). */
 #define KFI_FMT_MAX 128
-
-/* The symbols this module imports, each wrapped (filled in per module). */
-@KMODLAB_WRAPS@
 
 /* In .data (never 0: that would go to .bss, with no bytes in the file to patch). */
 static u32 kfi_arm_@KMODLAB_TOKEN@ __used = KFI_KEY;
