@@ -248,7 +248,11 @@ def judge_leaks(ctx: Context) -> CheckResult:
             # Both witnesses saw the very same object left allocated.
             same.data["confirmed_by"] = "kmem-trace"
             continue
-        what = f"{alloc.bytes_req} bytes from {alloc.event}"
+        what = (
+            "pages from the page allocator"
+            if alloc.event == kmemtrace.PAGES
+            else f"{alloc.bytes_req} bytes from {alloc.event}"
+        )
         findings.append(Finding("leak", f"{what} are never freed", file, line,
                                 {"witness": "kmem-trace", "api": alloc.event}))  # fmt: skip
     if not ev.instrumented and ev.trace is None:
