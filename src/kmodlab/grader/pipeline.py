@@ -94,6 +94,7 @@ def _collect(ev: Evidence, workdir: Path, headers: Path, machine, limits, plan) 
                 raise
             except KmodlabError as e:
                 ev.points_error = f"the fault-injection sweep stopped: {e.line()}"
+            session.verify_quiet()  # a late, unasked answer is a forgery too
     except InputError:
         raise
     except GuestCompromised as e:
