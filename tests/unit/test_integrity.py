@@ -211,3 +211,19 @@ def test_erased_trace_is_inconclusive_and_flagged():
     ctx.ev.trace = read.format(alloc + alloc.replace("kmalloc:", "kfree:").replace("12.5", "13.0"))
     assert judges.judge_leaks(ctx).status == "pass"
     assert judges.judge_integrity(ctx).status == "pass"
+
+
+def test_forged_answer_leaves_nothing_graded_from_that_guest():
+    """With a forged answer, is every check but build and integrity an error, the flag raised?"""
+    from kmodlab.build import BuildResult
+    from kmodlab.grader import pipeline
+    from kmodlab.grader.model import GENERIC_CHECKS
+
+    build = BuildResult(True, [], [], "", 0.0, Path("."), True)
+    ev = Evidence(submission=Path("s"), build=build, sources={"m.c": "int x;\n"})
+    ev.compromised = "the guest's answers were forged (a response with id '0' ...)"
+    checks = pipeline._judge(ev, pipeline.Limits(), None)
+    got = {c.id: c.status for c in checks}
+    assert got == {**dict.fromkeys(GENERIC_CHECKS, "error"), "build": "pass", "integrity": "fail"}
+    assert all(c.score == 0 for c in checks if c.id != "build")
+    assert next(c for c in checks if c.id == "fault-injection").max_score == 2
