@@ -365,3 +365,14 @@ def test_allocated_addresses_are_what_the_ledger_is_checked_against():
     """Are the addresses the trace saw allocated collected (to find what it lacks)?"""
     assert kmemtrace.allocated_addresses(_read(_ALLOC)) == {0xFFFF888004A3C000}
     assert "kzalloc" in kmemtrace.TRACED_APIS and "kasprintf" not in kmemtrace.TRACED_APIS
+
+
+def test_only_lost_allocations_count_as_erasure():
+    """Does a free event raced out of a later read (kernel traffic) not count as clearing?"""
+    free = (
+        "              sh-240     [000] .....    12.700000: kmodlab_fp: "
+        "(free_pages+0x0/0x40) addr=0xffff888007000000\n"
+    )
+    unloaded = _ALLOC.replace("evil_init+0x1c/0x60 [evil]", "0xffffffffc023601c")
+    assert kmemtrace.erased(_read(_ALLOC, free), _read(unloaded)) == 0  # site text may change
+    assert kmemtrace.erased(_read(_ALLOC, free), _read(free)) == 1

@@ -273,8 +273,8 @@ def trace_erased(ev: Evidence) -> str | None:
     if not lost:
         return None
     return (
-        f"the kmem trace lost {lost} event(s) between the read after load and the one "
-        "after unload: something cleared it"
+        f"the kmem trace lost {lost} allocation(s) between the read after load and the "
+        "one after unload: something cleared it"
     )
 
 
