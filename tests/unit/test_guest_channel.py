@@ -100,3 +100,15 @@ def test_garbage_on_the_channel_compromises_the_guest():
     _agent(agent, lambda i: b"Hello from a module\n")
     with pytest.raises(GuestCompromised):
         g.run(["true"], timeout_s=5)
+
+
+def test_late_duplicate_after_the_last_request_is_caught():
+    """Is a real answer arriving after a forged one (right id) caught once all requests are done?"""
+    g, agent = _guest()
+    t = _agent(agent, lambda i: _answer(i, value=0))  # the forgery, with the right id
+    r = g.run(["@load", "x.ko"], timeout_s=5)
+    t.join()
+    assert r.ok
+    agent.sendall(_answer(b"0123456789abcdef", value=19))  # the agent's real, late answer
+    with pytest.raises(GuestCompromised, match="after the last answer"):
+        g.verify_quiet()

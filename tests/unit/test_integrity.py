@@ -186,3 +186,46 @@ def test_hostile_corpus_sources_are_flagged_and_controls_are_not(case):
         assert found == []  # the hidden one is caught at run time (test_channel_corpus)
     else:
         assert found and all(f.file and f.line for f in found)
+
+
+def test_erased_trace_is_inconclusive_and_flagged():
+    """Is a trace cleared after load an `error` for leaks (never a pass) and a tamper finding?"""
+    from kmodlab.grader.evidence import Step
+    from kmodlab.vm.guest import CommandResult
+
+    alloc = (
+        "  insmod-201 [000] ..... 12.500000: kmalloc: call_site=evil_init+0x1c/0x60 [evil] "
+        "ptr=ffff888004a3c000 bytes_req=200 bytes_alloc=256 gfp_flags=GFP_KERNEL\n"
+    )
+    read = "@@ stats\noverrun: 0\n@@ trace\n{}@@ vmalloc\n@@ end\n"
+    ok = CommandResult(["@unload", "evil"], "exited", 0, "", "")
+    ctx = _ctx(
+        sources={"evil.c": "int x;\n"},
+        unloads=[Step("unload evil", ok)],
+        trace_reads=[read.format(alloc)],
+        trace=read.format(""),
+    )
+    leaks = judges.judge_leaks(ctx)
+    assert leaks.status == "error" and "cleared" in leaks.summary
+    flag = judges.judge_integrity(ctx)
+    assert flag.status == "fail" and [f.kind for f in flag.findings] == ["tamper"]
+    # the same trace, not cleared: a clean pass
+    ctx.ev.trace = read.format(alloc + alloc.replace("kmalloc:", "kfree:").replace("12.5", "13.0"))
+    assert judges.judge_leaks(ctx).status == "pass"
+    assert judges.judge_integrity(ctx).status == "pass"
+
+
+def test_forged_answer_leaves_nothing_graded_from_that_guest():
+    """With a forged answer, is every check but build and integrity an error, the flag raised?"""
+    from kmodlab.build import BuildResult
+    from kmodlab.grader import pipeline
+    from kmodlab.grader.model import GENERIC_CHECKS
+
+    build = BuildResult(True, [], [], "", 0.0, Path("."), True)
+    ev = Evidence(submission=Path("s"), build=build, sources={"m.c": "int x;\n"})
+    ev.compromised = "the guest's answers were forged (a response with id '0' ...)"
+    checks = pipeline._judge(ev, pipeline.Limits(), None)
+    got = {c.id: c.status for c in checks}
+    assert got == {**dict.fromkeys(GENERIC_CHECKS, "error"), "build": "pass", "integrity": "fail"}
+    assert all(c.score == 0 for c in checks if c.id != "build")
+    assert next(c for c in checks if c.id == "fault-injection").max_score == 2

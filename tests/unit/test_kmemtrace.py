@@ -295,3 +295,84 @@ def test_symbolised_sites_are_located_through_the_symbol_table(student_object):
 
 def test_decode_site_without_a_usable_file_is_none(tmp_path):
     assert decode_site(tmp_path / "missing.ko", ".text", 0) is None
+
+
+# -- tampering, private buffers, pages ---------------------------------------------
+
+from kmodlab.grader import kmemtrace  # noqa: E402
+
+_ALLOC = (
+    "          insmod-201     [000] .....    12.500000: kmalloc: "
+    "call_site=evil_init+0x1c/0x60 [evil] ptr=ffff888004a3c000 bytes_req=200 "
+    "bytes_alloc=256 gfp_flags=GFP_KERNEL node=-1 accounted=false\n"
+)
+
+
+def _read(*lines: str) -> str:
+    return "@@ stats\noverrun: 0\ndropped events: 0\n@@ trace\n" + "".join(lines) + "@@ end\n"
+
+
+def test_a_cleared_buffer_is_told_from_a_grown_one():
+    """Does a later read lacking an event of an earlier one count as erased, growth not?"""
+    earlier = _read(_ALLOC)
+    assert kmemtrace.erased(earlier, _read(_ALLOC, _ALLOC.replace("12.5", "13.5"))) == 0
+    assert kmemtrace.erased(earlier, _read()) == 1
+
+
+def test_private_instance_is_used_everywhere_and_names_are_checked():
+    """Do all three snippets work in instances/<name>, made by enable, and refuse odd names?"""
+    on = enable_commands(instance="3f2a")
+    assert "mkdir -p /sys/kernel/tracing/instances/3f2a" in on
+    assert "cd /sys/kernel/tracing/instances/3f2a" in kmemtrace.peek_command(instance="3f2a")
+    assert "cd /sys/kernel/tracing/instances/3f2a" in read_command(instance="3f2a")
+    # kprobe events are defined at the top, before entering the instance
+    assert on.index("kprobe_events") < on.index("instances/3f2a")
+    with pytest.raises(ValueError):
+        enable_commands(instance="../x")
+
+
+def test_page_allocations_are_probed_at_the_modules_return_address():
+    """Are the page allocators' return probes filtered to the module area, frees not?"""
+    on = enable_commands()
+    for name, (kind, spec) in kmemtrace.PAGE_PROBES.items():
+        assert f"echo '{spec}' >> kprobe_events" in on
+        filtered = f"echo '__probe_ret_ip >= {MODULE_AREA:#x}' > events/kprobes/{name}/filter"
+        assert (filtered in on) == (kind == "alloc")
+
+
+def test_page_leak_and_its_free_are_matched():
+    """Is a page allocation the module never freed found, and one it freed not?"""
+    gfp = (
+        "          insmod-201     [000] .....    12.600000: kmodlab_gfp: "
+        "(evil_init+0x30/0x60 [evil] <- __get_free_pages) ret=0xffff888005000000\n"
+    )
+    kept = gfp.replace("5000000", "6000000").replace("12.6", "12.7")
+    free = (
+        "           rmmod-230     [000] .....    14.000000: kmodlab_fp: "
+        "(free_pages+0x0/0x40) addr=0xffff888005000000\n"
+    )
+    events = parse_trace(_read(gfp, kept, free))
+    assert [(e.event, e.ptr) for e in events] == [
+        ("pages", 0xFFFF888005000000),
+        ("pages", 0xFFFF888006000000),
+        ("free_pages", 0xFFFF888005000000),
+    ]
+    (leak,) = unfreed(events, module="evil")
+    assert leak.ptr == 0xFFFF888006000000 and leak.site.symbol == "evil_init"
+
+
+def test_allocated_addresses_are_what_the_ledger_is_checked_against():
+    """Are the addresses the trace saw allocated collected (to find what it lacks)?"""
+    assert kmemtrace.allocated_addresses(_read(_ALLOC)) == {0xFFFF888004A3C000}
+    assert "kzalloc" in kmemtrace.TRACED_APIS and "kasprintf" not in kmemtrace.TRACED_APIS
+
+
+def test_only_lost_allocations_count_as_erasure():
+    """Does a free event raced out of a later read (kernel traffic) not count as clearing?"""
+    free = (
+        "              sh-240     [000] .....    12.700000: kmodlab_fp: "
+        "(free_pages+0x0/0x40) addr=0xffff888007000000\n"
+    )
+    unloaded = _ALLOC.replace("evil_init+0x1c/0x60 [evil]", "0xffffffffc023601c")
+    assert kmemtrace.erased(_read(_ALLOC, free), _read(unloaded)) == 0  # site text may change
+    assert kmemtrace.erased(_read(_ALLOC, free), _read(free)) == 1

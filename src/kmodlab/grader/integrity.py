@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -239,38 +239,46 @@ def _inside(submission_files: Iterable[str], base: str, target: str) -> bool:
 
 def scan_source(name: str, text: str, submission_files: Iterable[str]) -> list[Finding]:
     """Findings in one source file (comments do not count). Pure."""
-    files = list(submission_files)
     lexed = _lex(text)
     found: list[Finding] = []
 
     def flag(what: str, line: int, **data: object) -> None:
         found.append(Finding("integrity", what, name, line, {"witness": "source", **data}))
 
-    for m in _LINE_DIRECTIVE.finditer(lexed.code):
-        target = m.group(1)
-        if not _inside(files, name, target):
+    _scan_directives(name, lexed, list(submission_files), flag)
+    _scan_literals(lexed, flag, {f.line for f in found})
+    _scan_identifiers(lexed, flag)
+    return found
+
+
+def _scan_directives(name: str, lexed: _Lexed, files: list[str], flag: Callable[..., None]) -> None:
+    """#line to a file it does not have, #include by absolute path or out of it, .incbin."""
+    code = lexed.code
+    for m in _LINE_DIRECTIVE.finditer(code):
+        if not _inside(files, name, target := m.group(1)):
             flag(f'#line names "{target}", a file the submission does not have',
-                 _line_of(lexed.code, m.start()), rule="line-directive")  # fmt: skip
-    for m in _INCLUDE.finditer(lexed.code):
+                 _line_of(code, m.start()), rule="line-directive")  # fmt: skip
+    for m in _INCLUDE.finditer(code):
         target = m.group(1)
+        joined = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
         if target.startswith("/"):
-            flag(f'#include of "{target}" by absolute path', _line_of(lexed.code, m.start()),
+            flag(f'#include of "{target}" by absolute path', _line_of(code, m.start()),
                  rule="absolute-include")  # fmt: skip
-        elif target.startswith("..") or "/../" in target:
-            joined = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
-            if joined.startswith(".."):
-                flag(f'#include of "{target}" reaches out of the submission',
-                     _line_of(lexed.code, m.start()), rule="absolute-include")  # fmt: skip
-    for m in _INCBIN.finditer(lexed.code):
-        flag(".incbin embeds a file of the grading machine", _line_of(lexed.code, m.start()),
+        elif joined.startswith(".."):
+            flag(f'#include of "{target}" reaches out of the submission',
+                 _line_of(code, m.start()), rule="absolute-include")  # fmt: skip
+    for m in _INCBIN.finditer(code):
+        flag(".incbin embeds a file of the grading machine", _line_of(code, m.start()),
              rule="incbin")  # fmt: skip
+
+
+def _scan_literals(lexed: _Lexed, flag: Callable[..., None], incbin_lines: set[int]) -> None:
+    """Strings as the compiler joins them: .incbin split in pieces, forbidden paths, our names."""
+    opens_by_path = bool({ident for ident, _ in lexed.idents} & OPEN_BY_PATH)
     for lit in lexed.literals:
-        if (m := _INCBIN.search(lit.text)) and not any(f.line == lit.line for f in found):
-            where = lit.line_at(m.start() + len(m.group()) - 1)  # ".inc" "bin": the last piece
+        if (m := _INCBIN.search(lit.text)) and lit.line not in incbin_lines:
+            where = lit.line_at(m.end() - 1)  # ".inc" "bin": the piece that completes it
             flag(".incbin embeds a file of the grading machine", where, rule="incbin")
-    idents = {ident for ident, _ in lexed.idents}
-    opens_by_path = bool(idents & OPEN_BY_PATH)
-    for lit in lexed.literals:
         for pattern, why in FORBIDDEN_PATHS:
             if m := pattern.search(lit.text):
                 flag(f'"{_short(lit.text)}" {why}', lit.line_at(m.start()), rule="path")
@@ -282,6 +290,10 @@ def scan_source(name: str, text: str, submission_files: Iterable[str]) -> list[F
             elif opens_by_path and (m := DEBUGFS_PATH.search(lit.text)):
                 where = lit.line_at(m.start())
                 flag(f'opens "{_short(lit.text)}" (debugfs) by path', where, rule="path")
+
+
+def _scan_identifiers(lexed: _Lexed, flag: Callable[..., None]) -> None:
+    """Calls an honest module never makes, kmodlab's own names, a walk of ->files."""
     seen: set[str] = set()
     for ident, line in lexed.idents:
         if ident in seen:
@@ -293,11 +305,9 @@ def scan_source(name: str, text: str, submission_files: Iterable[str]) -> list[F
             seen.add(ident)
             flag(f"{ident}: names kmodlab's instrumentation", line, rule="instrumentation",
                  symbol=ident)  # fmt: skip
-    for m in re.finditer(r"->\s*files\b", lexed.code):
+    if m := re.search(r"->\s*files\b", lexed.code):
         flag("reads a task's file table (->files)", _line_of(lexed.code, m.start()),
              rule="symbol", symbol="->files")  # fmt: skip
-        break
-    return found
 
 
 def _words(text: str) -> list[str]:

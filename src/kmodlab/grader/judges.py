@@ -408,8 +408,13 @@ def judge_leaks(ctx: Context) -> CheckResult:
             # Both witnesses saw the very same object left allocated.
             same.data["confirmed_by"] = "kmem-trace"
             continue
-        what = f"{alloc.bytes_req} bytes from {alloc.event} are never freed"
-        findings.append(Finding("leak", _never(ctx, what, None, file, line), file, line,
+        what = (
+            "pages from the page allocator"
+            if alloc.event == kmemtrace.PAGES
+            else f"{alloc.bytes_req} bytes from {alloc.event}"
+        )
+        message = _never(ctx, f"{what} are never freed", None, file, line)
+        findings.append(Finding("leak", message, file, line,
                                 {"witness": "kmem-trace", "api": alloc.event}))  # fmt: skip
     if not ev.instrumented and ev.trace is None:
         return ctx.error("leaks", "no leak witness was available")
@@ -429,8 +434,8 @@ def trace_erased(ev: Evidence) -> str | None:
     if not lost:
         return None
     return (
-        f"the kmem trace lost {lost} event(s) between the read after load and the one "
-        "after unload: something cleared it"
+        f"the kmem trace lost {lost} allocation(s) between the read after load and the "
+        "one after unload: something cleared it"
     )
 
 

@@ -22,7 +22,15 @@ What is recorded, and why:
 - kfree_rcu()/kvfree_rcu() through a kprobe on kvfree_call_rcu: the RCU batch
   frees with kfree_bulk(), which fires no tracepoint, seconds later;
 - live vmalloc areas (/proc/vmallocinfo) whose caller is in the module area:
-  vmalloc has no tracepoint in 6.1, but its areas carry their caller.
+  vmalloc has no tracepoint in 6.1, but its areas carry their caller;
+- pages from __get_free_pages, get_zeroed_page and alloc_pages through
+  return probes filtered on the address they return to (PAGE_PROBES), and
+  free_pages/__free_pages through probes, unfiltered.
+
+The recording goes to a private buffer (instances/<random>) and is read out
+right after each load (peek_command) and after the unload (read_command): a
+module that clears a buffer in its exit leaves a later read lacking what an
+earlier one held (erased()), which is tampering, not a clean trace.
 
 Pointers print raw: with the trace option hash-ptr on (the default) and the
 guest's RNG not yet seeded, every pointer prints as "(____ptrval____)" and no
@@ -36,9 +44,10 @@ all at the student's line; vmalloc'd (and ioremap'd) areas still mapped.
 What it misses: memory that kernel code allocates for the module (kasprintf,
 proc_create, misc_register, device_create, class_create, kthread_run,
 debugfs: the call site is the kernel's; the registrations witness sees those
-leftovers instead), the page allocator (alloc_pages, __get_free_pages),
-percpu and DMA memory, and an allocation tail-called from a callback the
-kernel invokes (`return kmalloc(...)` makes the kernel the call site).
+leftovers instead), pages freed by another route than free_pages or
+__free_pages (put_page, a mismatched pair), percpu and DMA memory, and an
+allocation tail-called from a callback the kernel invokes
+(`return kmalloc(...)` makes the kernel the call site).
 Frees it cannot see make false leaks: kfree_bulk()/kmem_cache_free_bulk()
 called by the module itself, and frees after the trace was read.
 lost_events() > 0 (a full buffer) makes the result inconclusive.
@@ -61,6 +70,20 @@ DEFAULT_BUFFER_KB = 4096  # ~90,000 events: a grading run with dozens of command
 ALLOC_EVENTS = ("kmalloc", "kmem_cache_alloc")
 FREE_EVENTS = ("kfree", "kmem_cache_free")
 KPROBE = "kmodlab_kvfree_rcu"
+# The page allocator has tracepoints (mm_page_alloc/free) but they carry no
+# call site, so they cannot be kept to the module's own calls. Return probes
+# on the exported allocators can: a kretprobe event records the address it
+# returns to (__probe_ret_ip), filtered to the module area like kmalloc's
+# call_site. Frees are probed unfiltered: the kernel may free a module's pages.
+# event name -> (kind, probe definition)
+PAGE_PROBES: dict[str, tuple[str, str]] = {
+    "kmodlab_gfp": ("alloc", "r:kmodlab_gfp __get_free_pages ret=$retval:x64"),
+    "kmodlab_gzp": ("alloc", "r:kmodlab_gzp get_zeroed_page ret=$retval:x64"),
+    "kmodlab_ap": ("alloc", "r:kmodlab_ap alloc_pages ret=$retval:x64"),
+    "kmodlab_fp": ("free", "p:kmodlab_fp free_pages addr=%di:x64"),
+    "kmodlab_fpp": ("free", "p:kmodlab_fpp __free_pages page=%di:x64"),
+}
+PAGES = "pages"  # TraceEvent.event of a page allocation the module made
 # Pointers up to ZERO_SIZE_PTR (16) are failed or zero-sized allocations.
 _NOT_AN_OBJECT = 16
 
@@ -79,6 +102,7 @@ class CallSite:
 @dataclass(frozen=True)
 class TraceEvent:
     event: str  # kmalloc | kmem_cache_alloc | kfree | kmem_cache_free | kvfree_rcu | vmalloc
+    # | pages (a page allocation) | free_pages
     ptr: int | None  # None: not recorded (hashed before the RNG was ready, or vmalloc)
     site: CallSite
     bytes_req: int = 0
@@ -89,7 +113,7 @@ class TraceEvent:
 
     @property
     def is_alloc(self) -> bool:
-        return self.event in ALLOC_EVENTS or self.event == "vmalloc"
+        return self.event in ALLOC_EVENTS or self.event in ("vmalloc", PAGES)
 
 
 @dataclass(frozen=True)
@@ -134,10 +158,23 @@ def enable_commands(buffer_kb: int = DEFAULT_BUFFER_KB, *, instance: str | None 
     probe = f"p:{KPROBE} kvfree_call_rcu head=%di:x64 func=%si:x64"
     where = instance_dir(instance)
     make = f"mkdir -p {where} || exit 1\n" if instance else ""
+    define = "".join(
+        f"[ -d events/kprobes/{name} ] || echo '{spec}' >> kprobe_events 2>/dev/null\n"
+        for name, (_kind, spec) in PAGE_PROBES.items()
+    )
+    # A page probe is enabled only once its filter holds: unfiltered, the
+    # kernel's own page traffic would fill the buffer.
+    pages = "".join(
+        f"echo '__probe_ret_ip >= {MODULE_AREA:#x}' > events/kprobes/{name}/filter 2>/dev/null"
+        f" && echo 1 > events/kprobes/{name}/enable 2>/dev/null\n"
+        if kind == "alloc"
+        else f"echo 1 > events/kprobes/{name}/enable 2>/dev/null\n"
+        for name, (kind, _spec) in PAGE_PROBES.items()
+    )
     return f"""
 cd {TRACING} || exit 1
 [ -d events/kprobes/{KPROBE} ] || echo '{probe}' >> kprobe_events 2>/dev/null
-{make}cd {where} || exit 1
+{define}{make}cd {where} || exit 1
 echo 0 > tracing_on
 echo 0 > options/hash-ptr || exit 1
 echo 0 > options/overwrite
@@ -149,7 +186,7 @@ echo 0 > events/kmem/kmem_cache_free/filter
 echo > trace
 for e in {events}; do echo 1 > events/$e/enable || exit 1; done
 echo 1 > events/kprobes/{KPROBE}/enable 2>/dev/null
-echo 1 > tracing_on
+{pages}echo 1 > tracing_on
 """
 
 
@@ -176,10 +213,11 @@ def read_command(*, instance: str | None = None) -> str:
     address in the module area (unloaded) or "func+off/size [mod]" (loaded).
     """
     events = " ".join(f"kmem/{e}" for e in (*ALLOC_EVENTS, *FREE_EVENTS))
+    probes = " ".join(f"kprobes/{name}" for name in (KPROBE, *PAGE_PROBES))
     return f"""
 cd {instance_dir(instance)} || exit 1
 echo 0 > tracing_on
-for e in {events} kprobes/{KPROBE}; do echo 0 > events/$e/enable; done 2>/dev/null
+for e in {events} {probes}; do echo 0 > events/$e/enable; done 2>/dev/null
 echo '@@ stats'; cat per_cpu/cpu*/stats
 echo '@@ trace'; cat trace
 echo '@@ vmalloc'; grep -e ' 0xffffffff[c-f]' -e '[]]' /proc/vmallocinfo
@@ -202,6 +240,9 @@ _ALLOC_BODY = re.compile(
 )
 _FREE_BODY = re.compile(r"call_site=(?P<site>.+?) ptr=(?P<ptr>\S+)")
 _KPROBE_BODY = re.compile(r"head=0x(?P<head>[0-9a-f]+) func=0x(?P<func>[0-9a-f]+)")
+# "(leak_init+0x1c/0x60 [leak] <- __get_free_pages) ret=0xffff888004a3c000"
+_RETPROBE_BODY = re.compile(r"^\((?P<site>.+?) <- (?P<func>\S+)\) ret=0x(?P<ret>[0-9a-f]+)")
+_FREEPROBE_BODY = re.compile(r"(?:addr|page)=0x(?P<ptr>[0-9a-f]+)")
 _VMALLOC = re.compile(r"^0x\S+-0x\S+\s+(?P<size>\d+)\s+(?P<site>\S+(?: \[[^\]]+\])?)")
 
 
@@ -229,6 +270,13 @@ def _event(name: str, body: str) -> TraceEvent | None:
         return TraceEvent(name, _pointer(m["ptr"]), site, int(m["req"]), int(m["alloc"]))
     if name in FREE_EVENTS and (m := _FREE_BODY.match(body)):
         return TraceEvent(name, _pointer(m["ptr"]), parse_site(m["site"]))
+    if name in PAGE_PROBES:
+        kind, spec = PAGE_PROBES[name]
+        if kind == "alloc" and (m := _RETPROBE_BODY.match(body)):
+            return TraceEvent(PAGES, int(m["ret"], 16), parse_site(m["site"]))
+        if kind == "free" and (m := _FREEPROBE_BODY.search(body)):
+            return TraceEvent("free_pages", int(m["ptr"], 16), CallSite(spec.split()[1]))
+        return None
     if name == KPROBE and (m := _KPROBE_BODY.search(body)):
         # kfree_rcu(obj, field) passes &obj->field and offsetof(field);
         # kvfree_rcu(obj) passes NULL and the object itself.
@@ -284,18 +332,24 @@ def lost_events(text: str) -> int:
 
 
 def erased(earlier: str, later: str) -> int:
-    """Events an earlier read of the buffer held that a later read lacks. Pure.
+    """Allocations an earlier read of the buffer held that a later read lacks. Pure.
 
     With overwrite off nothing leaves the buffer by itself (a full buffer
-    drops the newest), so each read is a prefix of the next; anything else
-    means the buffer was cleared or reset in between. Not a verdict on the
-    module's memory: the trace is then inconclusive, and the clearing is
-    tampering with a witness.
+    drops the newest), so what one read holds the next holds too; anything
+    else means the buffer was cleared or reset in between. Only allocations
+    count, by (event, address): they are all from module code (filtered), so
+    a clearing that hides a leak always loses one, while the unfiltered free
+    probes see the kernel's own traffic, raced by the very read (measured:
+    one such event of ~500 missing from a clean module's later read).
+    Not a verdict on the module's memory: the trace is then inconclusive,
+    and the clearing is tampering with a witness.
     """
 
-    def keys(text: str) -> Counter[tuple[str, int | None, float]]:
+    def keys(text: str) -> Counter[tuple[str, int | None]]:
         return Counter(
-            (e.event, e.ptr, e.timestamp) for e in parse_trace(text) if e.event != "vmalloc"
+            (e.event, e.ptr)
+            for e in parse_trace(text)
+            if e.event in ALLOC_EVENTS or e.event == PAGES
         )
 
     return sum((keys(earlier) - keys(later)).values())
@@ -391,7 +445,7 @@ def _live(events: Iterable[TraceEvent], mine: Callable[[CallSite], bool]) -> lis
         if ev.event == "vmalloc":
             if mine(ev.site):
                 areas.append(ev)  # still mapped when the trace was read
-        elif ev.event in ALLOC_EVENTS:
+        elif ev.event in ALLOC_EVENTS or ev.event == PAGES:
             if ev.ptr is None:
                 raise ValueError("the trace has no pointers: record it with enable_commands()")
             if ev.ptr <= _NOT_AN_OBJECT:

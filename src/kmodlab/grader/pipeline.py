@@ -94,6 +94,7 @@ def _collect(ev: Evidence, workdir: Path, headers: Path, machine, limits, plan) 
                 raise
             except KmodlabError as e:
                 ev.points_error = f"the fault-injection sweep stopped: {e.line()}"
+            session.verify_quiet()  # a late, unasked answer is a forgery too
     except InputError:
         raise
     except GuestCompromised as e:
@@ -130,7 +131,10 @@ def _judge(ev: Evidence, limits: Limits, plan) -> list[CheckResult]:  # type: ig
         checks = plan.score(checks)  # the exercise's scoring policy (docs/expectations.md)
     if ev.compromised:
         why = "not graded: the guest's answers were forged (see integrity)"
-        checks = [c if c.id in ("build", INTEGRITY_CHECK) else ctx.error(c.id, why) for c in checks]
+        keep = ("build", INTEGRITY_CHECK)
+        checks = [
+            c if c.id in keep else CheckResult(c.id, "error", 0.0, c.max_score, why) for c in checks
+        ]
     if ev.internal_error:
         first = ev.internal_error.splitlines()[0]
         for i, c in enumerate(checks):

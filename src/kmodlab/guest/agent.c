@@ -10,6 +10,10 @@
  *   X <id> <timeout_ms> <len>\n<argv joined by NUL>   run a command
  *   P <id> <mode-octal> <pathlen> <datalen>\n<path><data>   write a file
  *   D <id>\n                                          drain the kernel log
+ * The host sends a fresh random <id> with every request and accepts exactly
+ * one response, carrying that id: a module that reaches the port and writes a
+ * frame is caught by the host (another id, a second answer). Built-ins keep
+ * no descriptor but stdin/stdout/stderr while they load student code.
  * Every request gets one response:
  *   R <id> <status> <value> <outlen> <errlen> <kmsglen> <ms>\n<out><err><kmsg>
  * status: E = exited (value = exit code), S = killed by signal (value =

@@ -308,6 +308,16 @@ class Guest:
             self._reader.feed(data)
         return self._reader.pending
 
+    def verify_quiet(self) -> None:
+        """Raise GuestCompromised if anything arrived since the last answer.
+
+        Requests check this before they send; call it once more after the
+        last one (a forged answer with the right id leaves the real one to
+        arrive later, unasked).
+        """
+        if self._sock is not None and self.alive() and (stray := self._stray()):
+            raise self._forged(f"{stray} bytes arrived after the last answer")
+
     def _forged(self, problem: str) -> GuestCompromised:
         self.kill()
         return GuestCompromised(problem, self._settled_console())

@@ -180,6 +180,11 @@ class Session:
             self._guest = None
         _ = self.guest
 
+    def verify_quiet(self) -> None:
+        """GuestCompromised if the guest sent anything unasked since its last answer."""
+        if self._guest is not None:
+            self._guest.verify_quiet()
+
     def close(self) -> None:
         if self._guest is not None:
             self._guest.close()

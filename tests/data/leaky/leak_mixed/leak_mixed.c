@@ -2,7 +2,7 @@
 /*
  * Many ways to allocate, some leaked. What the memory witness must report
  * (lines marked SEEN) and what it cannot see (marked UNSEEN, allocated by
- * kernel code on the module's behalf, or not from the slab allocator).
+ * kernel code on the module's behalf).
  * Everything else is freed, by the module or by the kernel for it (krealloc,
  * kfree_rcu), and must not be reported. The slab cache is destroyed: its
  * name stays in /sys/kernel/slab as a symlink, which is not a leftover.
@@ -39,7 +39,7 @@ static int __init leak_mixed_init(void)
 	grown = krealloc(small, 500, GFP_KERNEL); /* SEEN: never freed (small was) */
 	big = kmalloc(40000, GFP_KERNEL);
 	area = vmalloc(20000); /* SEEN: never vfree'd */
-	page = __get_free_page(GFP_KERNEL); /* UNSEEN: the page allocator */
+	page = __get_free_page(GFP_KERNEL); /* SEEN: a return probe on the page allocator */
 	cache = kmem_cache_create("leak_mixed_cache", 72, 0, 0, NULL);
 	object = cache ? kmem_cache_alloc(cache, GFP_KERNEL) : NULL;
 	return 0;
