@@ -229,3 +229,25 @@ def test_forged_answer_leaves_nothing_graded_from_that_guest():
     assert got == {**dict.fromkeys(GENERIC_CHECKS, "error"), "build": "pass", "integrity": "fail"}
     assert all(c.score == 0 for c in checks if c.id != "build")
     assert next(c for c in checks if c.id == "fault-injection").max_score == 2
+
+
+def test_flag_is_plain_in_text_json_csv_and_gradescope():
+    """Does a failed integrity check read "flagged for review" in every output, and only then?"""
+    from kmodlab.grader.batch import summary_csv
+    from kmodlab.grader.formats import to_gradescope, to_json, to_text
+    from kmodlab.grader.model import CheckResult, Report
+
+    def report(status: str) -> Report:
+        checks = [
+            CheckResult("build", "pass", 1, 1, "built m.ko"),
+            CheckResult("integrity", status, 0, 0, "flagged for review: fget: ..."),
+        ]
+        return Report("m", "6.1", checks)
+
+    flagged, clean = report("fail"), report("pass")
+    assert "FLAGGED FOR REVIEW" in to_text(flagged) and "FLAGGED" not in to_text(clean)
+    assert '"flagged": true' in to_json(flagged) and '"flagged": false' in to_json(clean)
+    assert "FLAGGED FOR REVIEW" in to_gradescope(flagged)["output"]
+    rows = summary_csv({"a": flagged, "b": clean}).splitlines()
+    assert rows[0].endswith(",status,flagged")
+    assert rows[1].endswith(",fail,flagged for review") and rows[2].endswith(",pass,")
