@@ -41,8 +41,10 @@ CORPUS: dict[str, dict[str, str]] = {
     # B: nothing a module can read tells an armed copy from the normal one.
     "args_detect": {"fault-injection": "fail"},
     # C: a forged release record; the kmem trace has the last word.
-    "forge_release": {"leaks": "fail"},
-    "forge_point": {"fault-injection": "fail"},
+    # A forged ledger record is also flagged for review: the kmem trace
+    # contradicts it, and the module names the instrumentation's own symbols.
+    "forge_release": {"leaks": "fail", "integrity": "fail"},
+    "forge_point": {"fault-injection": "fail", "integrity": "fail"},
     # D: the provider's call made during the consumer's init is not the consumer's point.
     "provider_points": {},
     # E: newly covered APIs, each unwound correctly and (where safe) leaked.

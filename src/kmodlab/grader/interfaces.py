@@ -114,6 +114,18 @@ echo '@@ end'
 """
 
 
+# The program the reader runs on each file: a kernel report in a process of that
+# name is the reader's (it read an entry the module left behind), not rmmod's.
+READER_COMM = "head"
+_COMM = re.compile(r"\bComm: (\S+)")
+
+
+def by_reader(report_text: str) -> bool:
+    """Was this kernel report raised in the grader's interface reader? Pure."""
+    found = _COMM.search(report_text)
+    return bool(found) and found.group(1) == READER_COMM
+
+
 def _glob_quote(path: str) -> str:
     """Quote a path for sh, leaving a trailing `*` to expand."""
     if path.endswith("/*"):

@@ -261,7 +261,10 @@ def judge_unload(ctx: Context) -> CheckResult:
                     )
                 )
         else:
-            findings += [report_finding(ctx, rep) for rep in _step_reports(step)]
+            # The grader's own reader of the module's files may touch a leaked
+            # entry right after rmmod: kernel-health's to judge, not rmmod's.
+            mine = [rep for rep in _step_reports(step) if not interfaces.by_reader(rep.text)]
+            findings += [report_finding(ctx, rep) for rep in mine]
     ok = len(ev.unloads) == len(ev.order) and not findings
     return ctx.result(
         "unload", ok, "every module unloads; exit ran" if ok else findings[0].message, findings
