@@ -87,7 +87,11 @@ def read_script(paths: Iterable[str], modules: Iterable[str]) -> str:
 
     Prints "@@ read PATH" before each file's bytes (od-free: the host looks
     for the poison pattern in them) and "@@ reader PID" for the background
-    loop, which ends by itself when the last module is gone.
+    loop, which ends by itself when the last module is gone. That loop reads
+    with the shell's own `read` (64 lines at most), and checks that a module
+    is still there right before each file: a file the module left behind
+    runs freed code once rmmod has freed it, and starting a process between
+    the check and the read would leave that window open for milliseconds.
     """
     quoted = " ".join(_glob_quote(p) for p in paths)
     during = " ".join(_glob_quote(p) for p in paths if p.startswith(("/proc/", "/sys/class/")))
@@ -105,9 +109,14 @@ r() {{ for f in "$@"; do
   fi
 done; }}
 r {quoted}
+d() {{ for f in "$@"; do
+  {alive} || return 1
+  [ -f "$f" ] || continue
+  n=0; while [ $n -lt 64 ] && IFS= read -r l; do n=$((n+1)); done < "$f"
+done; }}
 echo '@@ during'
 if [ -n "{during and "y"}" ]; then
-  ( while {alive}; do r {during}; done ) >/dev/null 2>&1 </dev/null &
+  ( while d {during}; do :; done ) >/dev/null 2>&1 </dev/null &
   echo "@@ reader $!"
 fi
 echo '@@ end'
