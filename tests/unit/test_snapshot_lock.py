@@ -35,6 +35,6 @@ def test_two_graders_starting_at_once_save_the_snapshot_once(tmp_path, monkeypat
 
 def test_a_report_in_the_graders_reader_is_told_apart() -> None:
     """Is an oops raised in the interface reader (Comm: head) known as the reader's?"""
-    reader = "BUG: unable to handle page fault\nCPU: 0 PID: 92 Comm: head Tainted: G OE"
+    reader = "BUG: unable to handle page fault\nCPU: 0 PID: 92 Comm: sh Tainted: G OE"
     rmmod = "BUG: unable to handle page fault\nCPU: 0 PID: 90 Comm: kmodlab-agent Tainted: G"
     assert interfaces.by_reader(reader) and not interfaces.by_reader(rmmod)

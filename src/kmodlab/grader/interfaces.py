@@ -123,16 +123,18 @@ echo '@@ end'
 """
 
 
-# The program the reader runs on each file: a kernel report in a process of that
-# name is the reader's (it read an entry the module left behind), not rmmod's.
-READER_COMM = "head"
+# The processes that read the module's files: the shell's own `read` in the loop
+# beside rmmod, `head` for the reads after load. A kernel report in one of them
+# during rmmod is the reader's (it touched an entry the module left behind),
+# not rmmod's: exit runs in the agent's process.
+READER_COMMS = frozenset({"sh", "head"})
 _COMM = re.compile(r"\bComm: (\S+)")
 
 
 def by_reader(report_text: str) -> bool:
-    """Was this kernel report raised in the grader's interface reader? Pure."""
+    """Was this kernel report raised in one of the grader's interface readers? Pure."""
     found = _COMM.search(report_text)
-    return bool(found) and found.group(1) == READER_COMM
+    return bool(found) and found.group(1) in READER_COMMS
 
 
 def _glob_quote(path: str) -> str:
