@@ -151,8 +151,13 @@ def before_load(ev: Evidence, s: Session) -> None:
     ev.trace_reads = []
     enable = kmemtrace.enable_commands(instance=ev.trace_instance)
     ev.tracing = s.sh(enable).ok  # no tracing: that witness abstains
-    ev.timer_tracing = s.sh(timers.enable_commands()).ok
+    ev.timer_tracing = s.sh(timers.enable_commands(instance=_timer_instance(ev))).ok
     ev.prepared_boot = s.boots
+
+
+def _timer_instance(ev: Evidence) -> str:
+    """The timer witness's own buffer, named at random like the kmem trace's."""
+    return f"{ev.trace_instance or 'kmodlab'}_timers"
 
 
 def main_guest(ev: Evidence, s: Session, limits: Limits) -> bool:
@@ -225,7 +230,7 @@ def _settle(ev: Evidence, s: Session, limits: Limits, tracing: bool, *, started:
     try:
         # Timers first: one left armed may fire into freed code at any moment.
         if ev.timer_tracing:
-            command = stop + timers.read_command()
+            command = stop + timers.read_command(instance=_timer_instance(ev))
             results.append(s.sh(command, timeout_s=limits.command_timeout_s))
             ev.timer_trace = results[-1].stdout
         elif stop:
@@ -260,7 +265,7 @@ def _load_all(ev: Evidence, s: Session, limits: Limits) -> bool:
             # With the last module in, the same request lists what the modules
             # created (and the timers armed so far): no round trip of its own.
             script = interfaces.LIST_SCRIPT + (
-                timers.snapshot_command() if ev.timer_tracing else ""
+                timers.snapshot_command(instance=_timer_instance(ev)) if ev.timer_tracing else ""
             )
             try:
                 ev.sections[name], listed = s.section_addresses_then(name, script)

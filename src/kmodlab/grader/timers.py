@@ -68,7 +68,16 @@ from kmodlab.grader.kmemtrace import (
     symbol_location,
 )
 
-INSTANCE = f"{TRACING}/instances/kmodlab_timers"
+DEFAULT_INSTANCE = "kmodlab_timers"
+
+
+def instance_dir(name: str = DEFAULT_INSTANCE) -> str:
+    """The instance's folder; a grade names it at random so a module cannot guess it."""
+    if not re.fullmatch(r"[0-9a-z_]{1,40}", name):
+        raise ValueError(f"bad trace instance name {name!r}")
+    return f"{TRACING}/instances/{name}"
+
+
 BUFFER_KB = 1024  # per CPU; ~20,000 events: an idle guest's timers for minutes
 # struct delayed_work starts with its work_struct (32 bytes on x86-64
 # without lockdep), then its timer: the timer's address minus this is the work.
@@ -112,7 +121,7 @@ _NOT_ON_STACK = "timer < 0xffffc90000000000 || timer >= 0xffffffffc0000000"
 
 
 # -- guest side: shell snippets -----------------------------------------------
-def enable_commands(buffer_kb: int = BUFFER_KB) -> str:
+def enable_commands(buffer_kb: int = BUFFER_KB, *, instance: str = DEFAULT_INSTANCE) -> str:
     """A sh snippet that starts recording in kmodlab's own trace instance.
 
     An instance of its own: its buffer, options and filters are apart from
@@ -131,9 +140,10 @@ def enable_commands(buffer_kb: int = BUFFER_KB) -> str:
             f"echo 1 > events/kprobes/{name}/enable 2>/dev/null"
         )
     arm = "\n".join(probes)
+    where = instance_dir(instance)
     return f"""
-mkdir -p {INSTANCE} 2>/dev/null
-cd {INSTANCE} || exit 1
+mkdir -p {where} 2>/dev/null
+cd {where} || exit 1
 echo 0 > tracing_on
 echo 0 > options/hash-ptr || exit 1
 echo 0 > options/overwrite
@@ -151,10 +161,10 @@ echo 1 > tracing_on
 """
 
 
-def read_command() -> str:
+def read_command(*, instance: str = DEFAULT_INSTANCE) -> str:
     """A sh snippet that stops recording and prints the instance's stats and trace."""
     return f"""
-cd {INSTANCE} || exit 1
+cd {instance_dir(instance)} || exit 1
 echo 0 > tracing_on
 echo '@@ stats'; cat per_cpu/cpu*/stats
 echo '@@ trace'; cat trace
@@ -162,14 +172,14 @@ echo '@@ end'
 """
 
 
-def snapshot_command() -> str:
+def snapshot_command(*, instance: str = DEFAULT_INSTANCE) -> str:
     """A sh snippet that prints what was recorded so far, recording on (before rmmod).
 
     If the guest dies during rmmod (an hrtimer left in the kernel's tree is
     walked into at once), this is what is known of the module's timers.
     """
     return f"""
-echo '@@ trace'; cat {INSTANCE}/trace 2>/dev/null
+echo '@@ trace'; cat {instance_dir(instance)}/trace 2>/dev/null
 echo '@@ end'
 """
 
