@@ -142,3 +142,14 @@ def test_a_dashed_module_name_is_the_same_module_as_its_records():
     p = _point(1, [record])
     p.module = "m-1"
     assert judge_point(_context([p]), p)["verdict"] == "pass"
+
+
+def test_a_point_never_reached_is_drawn_as_such():
+    """Does the ladder of a not-injected point say the call was never reached, not that
+    it failed there?"""
+    from kmodlab.grader.ladder import ladder_lines
+
+    point = judge_point(_context([_point(1, [])]), _point(1, []))
+    lines = ladder_lines(point)
+    assert any("never reached" in line for line in lines)
+    assert not any("fails here" in line for line in lines)

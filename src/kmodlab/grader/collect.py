@@ -395,21 +395,18 @@ def _point_trace_command(instance: str | None) -> str:
     """Print the kmem trace of the point just run and empty it, leaving it on for the next.
 
     It is the grade's private buffer (a random name), as in the main guest.
-    Frees are traced kernel-wide (a module's object may be freed by kernel
-    code), some 3,000 lines per point, almost all of other objects: awk keeps
-    the allocations (already only the module area's) and the frees of those.
+    It runs before the state script in the same command: frees are traced
+    kernel-wide (a module's object may be freed by kernel code), and the
+    state script's own processes free thousands of objects; read first, the
+    trace holds little more than the load's.
     """
     return f"""
 cd {kmemtrace.instance_dir(instance)} || exit 1
 echo '@@ stats'; cat per_cpu/cpu*/stats
-echo '@@ trace'
-awk '/ (kmalloc|kmem_cache_alloc): / {{
-  if (match($0, /ptr=[0-9a-fx]+/)) seen[substr($0, RSTART, RLENGTH)] = 1; print; next }}
-/ (kfree|kmem_cache_free): / {{
-  if (match($0, /ptr=[0-9a-fx]+/) && (substr($0, RSTART, RLENGTH) in seen)) print; next }}
-{{ print }}' trace
+echo '@@ trace'; cat trace
 echo > trace
 echo '@@ end'
+cd /
 """
 
 
@@ -464,8 +461,8 @@ def _run_point(
         return False
     if tracing:  # the trace rides on the state's command: no extra round trip
         trace_cmd = _point_trace_command(ev.trace_instance)
-        script = f"{state.STATE_SCRIPT}\necho '{_TRACE_SPLIT}'\n{trace_cmd}"
-        point.state_after, _, trace = s.sh(script).stdout.partition(f"{_TRACE_SPLIT}\n")
+        script = f"({trace_cmd})\necho '{_TRACE_SPLIT}'\n{state.STATE_SCRIPT}"
+        trace, _, point.state_after = s.sh(script).stdout.partition(f"{_TRACE_SPLIT}\n")
         point.trace = trace or None
     else:
         point.state_after = s.sh(state.STATE_SCRIPT).stdout

@@ -100,7 +100,9 @@ def ladder_lines(point: Point) -> list[str]:
     acquired: Sequence[Resource] = point.get("acquired") or []
     width = max([len(str(r.get("api"))) for r in _all_resources(point)] + [8])
     lines = [f"{OK} {a.get('api', '?'):<{width}}  {where(a)}" for a in acquired]
-    lines.append(f"{FAIL} {point.get('call', '?'):<{width}}  {where(point)}  fails here (injected)")
+    # A point whose load never reached its call: nothing failed there.
+    what = "never reached" if point.get("verdict") == "not-injected" else "fails here (injected)"
+    lines.append(f"{FAIL} {point.get('call', '?'):<{width}}  {where(point)}  {what}")
     lines += _release_lines(point, width)
     lines += _outcome_lines(point)
     for leak in point.get("leaked") or []:
