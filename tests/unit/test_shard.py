@@ -56,7 +56,8 @@ def make_class(root: Path, names=(*NAMES, "mallory")) -> Path:
 
 def run_batch(tmp_path: Path, subs: Path, out: Path, shard: str = "-", exercise: str = "hello"):
     script = tmp_path / "batch.py"
-    script.write_text(BATCH_SCRIPT)
+    if not script.is_file():  # rewritten while another process starts, it would run empty
+        script.write_text(BATCH_SCRIPT)
     return subprocess.Popen([sys.executable, str(script), str(subs), str(out), shard, exercise])
 
 
