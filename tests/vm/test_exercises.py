@@ -42,7 +42,8 @@ STARTER = {
     "unwinding": (3.33, 14),
     "capstone": (3.33, 16),
 }
-SKIPPED_AFTER_BUILD = dict.fromkeys(GENERIC_CHECKS[1:], "skip")
+# integrity reads the sources, so it runs (and passes) when the build fails.
+SKIPPED_AFTER_BUILD = {c: "skip" for c in GENERIC_CHECKS[1:] if c != "integrity"}
 # kbuild: the Makefile is judged from the files even when the build fails.
 KBUILD_UNBUILT = {"build": "fail", **SKIPPED_AFTER_BUILD, "makefile": "fail", "pair-log": "skip"}
 # The checks a starter does not pass (all others pass).
@@ -61,9 +62,6 @@ STARTER_FAILS = {
     "unwinding": {"fault-injection": "fail"},
     "capstone": {"interfaces": "fail", "modinfo": "fail", "fault-injection": "fail"},
 }
-
-# integrity reads the sources, so it runs (and passes) when the build fails.
-SKIPPED_AFTER_BUILD = {c: "skip" for c in GENERIC_CHECKS[1:] if c != "integrity"}
 
 
 @dataclass(frozen=True)
@@ -550,6 +548,8 @@ def test_wrong_answer_score(reports, stage, wrong):
     factor = gate_factor(stage, report)
     taught = set(load_expectations(autograder_dir() / stage / "expectations.toml").taught)
     for check in report.checks:
+        if check.max_score == 0:
+            continue  # worth no points (integrity): nothing to lose or to gate
         if check.id in case.not_passing:
             assert check.score < check.max_score, to_text(report)
         elif check.id in taught or factor == 1:
