@@ -391,25 +391,6 @@ def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
                 traced = _trace_points(ev, s)
 
 
-def _point_trace_command(instance: str | None) -> str:
-    """Print the kmem trace of the point just run and empty it, leaving it on for the next.
-
-    It is the grade's private buffer (a random name), as in the main guest.
-    It runs before the state script in the same command: frees are traced
-    kernel-wide (a module's object may be freed by kernel code), and the
-    state script's own processes free thousands of objects; read first, the
-    trace holds little more than the load's.
-    """
-    return f"""
-cd {kmemtrace.instance_dir(instance)} || exit 1
-echo '@@ stats'; cat per_cpu/cpu*/stats
-echo '@@ trace'; cat trace
-echo > trace
-echo '@@ end'
-cd /
-"""
-
-
 def _trace_points(ev: Evidence, s: Session) -> int | None:
     """Start the kmem trace for the points in this guest; the guest's boot number, if on.
 
@@ -460,7 +441,11 @@ def _run_point(
     if point.load.result.status == "timeout":
         return False
     if tracing:  # the trace rides on the state's command: no extra round trip
-        trace_cmd = _point_trace_command(ev.trace_instance)
+        # The trace is read first: frees are traced kernel-wide (a module's
+        # object may be freed by kernel code), and the state script's own
+        # processes free thousands of objects; read first, the trace holds
+        # little more than the load's. The buffer is emptied for the next point.
+        trace_cmd = kmemtrace.peek_command(instance=ev.trace_instance, clear=True)
         script = f"({trace_cmd})\necho '{_TRACE_SPLIT}'\n{state.STATE_SCRIPT}"
         trace, _, point.state_after = s.sh(script).stdout.partition(f"{_TRACE_SPLIT}\n")
         point.trace = trace or None

@@ -190,18 +190,21 @@ echo 1 > events/kprobes/{KPROBE}/enable 2>/dev/null
 """
 
 
-def peek_command(*, instance: str | None = None) -> str:
+def peek_command(*, instance: str | None = None, clear: bool = False) -> str:
     """A sh snippet that prints the stats and the trace so far, recording on.
 
     Run it right after each insmod returns: what init allocated has then
     left the guest before the module's code runs again (its exit could
     clear the buffer; a later read that lacks these events shows it).
+    With clear, the buffer is emptied after it is printed (a fault point's
+    trace, read point by point in one guest).
     """
+    empty = "echo > trace\n" if clear else ""
     return f"""
 cd {instance_dir(instance)} || exit 1
 echo '@@ stats'; cat per_cpu/cpu*/stats
 echo '@@ trace'; cat trace
-echo '@@ end'
+{empty}echo '@@ end'
 """
 
 

@@ -208,7 +208,7 @@ class LedgerEvent:
 def same_module(a: str | None, b: str | None) -> bool:
     """Do two module names name the same module? kbuild and kmod treat - and _ alike
     (hello-1.o builds a module the shim's KBUILD_MODNAME calls hello_1)."""
-    return a is not None and b is not None and a.replace("-", "_") == b.replace("-", "_")
+    return a is not None and b is not None and module_name(a) == module_name(b)
 
 
 def _unescape(value: str) -> str:
