@@ -132,6 +132,14 @@ def _init_return_finding(ctx: Context, report: KernelReport, module: str, value:
     return Finding("init-return", message, file, line, {"report": report.text, "returned": value})
 
 
+def _student_site(ev: Evidence, where) -> tuple[str | None, int | None]:
+    """A decoded (file, line, function) in the build folder as the student's file:line."""
+    if not (where and ev.build):
+        return None, None
+    loc = SourceLocation(*where).for_student(ev.build)
+    return loc.file, loc.line
+
+
 def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
     """A report whose faulting address is a module's former code or data (timers.py)."""
     ev = ctx.ev
@@ -141,11 +149,8 @@ def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
         if hit is None:
             continue
         what, symbol, where = hit
-        file = line = None
-        if where and ev.build:
-            loc = SourceLocation(*where).for_student(ev.build)
-            file, line = loc.file, loc.line
-        elif symbol:
+        file, line = _student_site(ev, where)
+        if not (where and ev.build) and symbol:
             file, line = timers.declaration(symbol, ev.sources)
         message = (
             f"{report.title}: the kernel {what} {name}'s `{symbol or 'memory'}` after rmmod"
@@ -477,11 +482,7 @@ def _trace_leaks(ev: Evidence) -> list[tuple[object, str | None, int | None]]:
     for name, ko in ev.kos.items():
         ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))
         for alloc in kmemtrace.unfreed(events, ranges, module=name):
-            where = kmemtrace.explain(alloc, ranges, ko)
-            file = line = None
-            if where and ev.build:
-                loc = SourceLocation(*where).for_student(ev.build)
-                file, line = loc.file, loc.line
+            file, line = _student_site(ev, kmemtrace.explain(alloc, ranges, ko))
             out.append((alloc, file, line))
     return out
 
@@ -611,11 +612,7 @@ def _timers_left(ev: Evidence) -> list[Finding]:
     for name, ko in ev.kos.items():
         ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))
         for left in timers.left_armed(events, ranges, module=name):
-            where = timers.explain(left, ranges, ko)
-            file = line = None
-            if where and ev.build:
-                loc = SourceLocation(*where).for_student(ev.build)
-                file, line = loc.file, loc.line
+            file, line = _student_site(ev, timers.explain(left, ranges, ko))
             callback = timers.callback_name(left, ranges, ko)
             runs = f" (it runs {callback}())" if callback else ""
             state = (
