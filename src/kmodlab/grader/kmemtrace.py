@@ -130,9 +130,11 @@ class SectionRange:
 
 
 def instance_dir(instance: str | None) -> str:
+    """A trace instance's folder (the top-level buffer for None); names are checked,
+    since they go into shell commands."""
     if instance is None:
         return TRACING
-    if not re.fullmatch(r"[0-9a-z]{1,32}", instance):
+    if not re.fullmatch(r"[0-9a-z_]{1,40}", instance):
         raise ValueError(f"bad trace instance name {instance!r}")
     return f"{TRACING}/instances/{instance}"
 

@@ -67,15 +67,14 @@ from kmodlab.grader.kmemtrace import (
     parse_site,
     symbol_location,
 )
+from kmodlab.grader.kmemtrace import instance_dir as kmemtrace_instance_dir
 
 DEFAULT_INSTANCE = "kmodlab_timers"
 
 
 def instance_dir(name: str = DEFAULT_INSTANCE) -> str:
     """The instance's folder; a grade names it at random so a module cannot guess it."""
-    if not re.fullmatch(r"[0-9a-z_]{1,40}", name):
-        raise ValueError(f"bad trace instance name {name!r}")
-    return f"{TRACING}/instances/{name}"
+    return kmemtrace_instance_dir(name)
 
 
 BUFFER_KB = 1024  # per CPU; ~20,000 events: an idle guest's timers for minutes
