@@ -640,7 +640,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "test",
         help="set up, then run the whole test suite (pytest)",
-        description="Set up, run `ruff check`, then pytest. Other arguments go to pytest.",
+        description="Set up, run `ruff check`, then pytest. Other arguments go to pytest. "
+        "The container tier (images built by hand first) runs only when asked for: "
+        "`-m container` (any -m of yours replaces the default -m 'not container').",
     )
     s.add_argument("--skip-setup", action="store_true", help="do not run `setup` first")
     s.set_defaults(func=cmd_test)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from kmodlab.cli import main, parse
@@ -68,3 +70,17 @@ def test_unknown_option_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as e:
         parse(["run", "--bogus", "hello"])
     assert e.value.code == 2
+
+
+def test_the_test_command_leaves_the_container_tier_out_unless_asked(monkeypatch):
+    """Does `kmodlab test` add -m 'not container' by default, and keep a -m of the user's?"""
+    import kmodlab.cli as cli
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda argv, **_kw: calls.append(argv) or 0)
+    base = {"skip_setup": True}
+    assert cli.cmd_test(argparse.Namespace(pytest_args=["-x"], **base)) == 0
+    assert cli.cmd_test(argparse.Namespace(pytest_args=["-m", "container"], **base)) == 0
+    pytests = [argv for argv in calls if "pytest" in argv]
+    assert pytests[0][-3:] == ["-m", "not container", "-x"]
+    assert "not container" not in pytests[1] and pytests[1][-2:] == ["-m", "container"]
