@@ -410,6 +410,8 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 # -- parser -----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from kmodlab.vm.guest import COMMAND_TIMEOUT_S  # the one default, also for the API
+
     p = argparse.ArgumentParser(
         prog="kmodlab",
         description="Write Linux kernel modules, build them in a sandbox, "
@@ -473,7 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CMD",
         help="a command to run (repeatable, split like a shell does)",
     )
-    s.add_argument("--timeout", type=float, default=30.0, help="seconds per command (default 30)")
+    s.add_argument(
+        "--timeout",
+        type=float,
+        default=COMMAND_TIMEOUT_S,
+        help=f"seconds per command (default {COMMAND_TIMEOUT_S:g})",
+    )
     s.add_argument("--no-snapshot", action="store_true", help="boot cold instead of restoring")
     s.add_argument("--timings", action="store_true", help="print timings (JSON) to stderr")
     _sandbox_flag(s)

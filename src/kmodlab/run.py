@@ -11,7 +11,7 @@ from pathlib import Path
 from kmodlab.build import BuildResult, build_submission, load_submission
 from kmodlab.paths import current_kernel
 from kmodlab.vm.console import KernelReport, find_reports
-from kmodlab.vm.guest import CommandResult, GuestError
+from kmodlab.vm.guest import COMMAND_TIMEOUT_S, CommandResult, GuestError
 from kmodlab.vm.session import LabMachine, Session, prepare
 
 
@@ -45,7 +45,7 @@ def run_submission(
     machine: LabMachine | None = None,
     use_snapshot: bool = True,
     allow_unsandboxed: bool = False,
-    timeout_s: float = 30.0,
+    timeout_s: float = COMMAND_TIMEOUT_S,
 ) -> RunReport:
     """Build `src`, boot a fresh guest with its modules, run the commands in order.
 

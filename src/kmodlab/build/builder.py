@@ -41,7 +41,7 @@ from kmodlab.build.sandbox import (
 from kmodlab.build.validate import KBUILD_FILES, Submission, _shown, load_submission
 from kmodlab.errors import InputError, SandboxUnavailable, SetupError
 
-DEFAULT_TIMEOUT_S = 120.0
+BUILD_TIMEOUT_S = 120.0
 DEFAULT_MAX_OUTPUT = 1 << 20
 OOM_POLL_S = 0.25  # how often a build's cgroup is asked whether it killed a compiler
 # make cannot handle a path with spaces, colons or quotes in M= or -C.
@@ -388,7 +388,7 @@ def build_submission(
     headers: Path,
     out_dir: Path | None = None,
     allow_unsandboxed: bool = False,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = BUILD_TIMEOUT_S,
     max_output: int = DEFAULT_MAX_OUTPUT,
     extra_files: Mapping[str, bytes] | None = None,
     extra_ccflags: Sequence[str] = (),

@@ -34,7 +34,8 @@ from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.instrument import arm, import_report, instrumented_build
 from kmodlab.grader.modinfo import depends, load_order, module_name, read_modinfo
 from kmodlab.vm.console import unexpected_taint
-from kmodlab.vm.guest import CommandResult, GuestError
+from kmodlab.vm.guest import COMMAND_TIMEOUT_S, CommandResult, GuestError
+from kmodlab.vm.protocol import cycle_argv, load_argv, unload_argv
 from kmodlab.vm.session import Session
 
 
@@ -52,7 +53,7 @@ class Limits:
     # seconds of legitimate work took four times as long on a loaded host (TCG
     # calibrates its delay loop once, at boot, so a busy host stretches it).
     load_timeout_s: float = 20.0
-    command_timeout_s: float = 30.0
+    command_timeout_s: float = COMMAND_TIMEOUT_S
     fault_injection: bool = True
     max_points: int = 64  # fallible calls tried per module
     # For the benchmark's baseline only: no snapshots, no overlap, a cold-booted
@@ -255,7 +256,7 @@ def _settle(ev: Evidence, s: Session, limits: Limits, tracing: bool, *, started:
 
 def _load_all(ev: Evidence, s: Session, limits: Limits) -> bool:
     for name in ev.order:
-        step = _step(s, f"load {name}", ["@load", ev.ko_file(name)], limits.load_timeout_s)
+        step = _step(s, f"load {name}", load_argv(ev.ko_file(name)), limits.load_timeout_s)
         ev.loads.append(step)
         if step.crash or not step.result.ok:
             return False
@@ -288,7 +289,7 @@ def _load_all(ev: Evidence, s: Session, limits: Limits) -> bool:
 
 def _unload_all(ev: Evidence, s: Session, limits: Limits) -> bool:
     for name in reversed(ev.order):
-        step = _step(s, f"unload {name}", ["@unload", name], limits.load_timeout_s)
+        step = _step(s, f"unload {name}", unload_argv(name), limits.load_timeout_s)
         ev.unloads.append(step)
         if step.crash or not step.result.ok:
             return False
@@ -323,12 +324,12 @@ def _cycle(ev: Evidence, s: Session, limits: Limits) -> bool:
     ev.cycles_planned = cycles
     if len(ev.order) == 1:
         (name,) = ev.order
-        argv = ["@cycle", ev.ko_file(name), name, str(cycles)]
+        argv = cycle_argv(ev.ko_file(name), name, cycles)
         ev.cycles.append(_step(s, f"cycle {name}", argv, timeout))
         return not ev.cycles[-1].crash
     for i in range(1, cycles + 1):
-        for argv in [["@load", ev.ko_file(n)] for n in ev.order] + [
-            ["@unload", n] for n in reversed(ev.order)
+        for argv in [load_argv(ev.ko_file(n)) for n in ev.order] + [
+            unload_argv(n) for n in reversed(ev.order)
         ]:
             step = _step(s, f"cycle {i}: {' '.join(argv)}", argv, limits.load_timeout_s)
             ev.cycles.append(step)
@@ -422,11 +423,11 @@ def _run_point(
     """Run one point; True if the guest is still clean for the next one."""
     deps = ev.order[: ev.order.index(point.module)]
     for dep in deps:
-        s.run(["@load", ev.ko_file(dep)], timeout_s=limits.load_timeout_s)
+        s.load(ev.ko_file(dep), timeout_s=limits.load_timeout_s)
     point.state_before = known if known is not None else s.sh(state.STATE_SCRIPT).stdout
     # The same command as a normal load: the guest's file is now a copy armed to
     # fail call `index` (same name, same arguments: nothing for init to read).
-    argv = ["@load", ev.ko_file(point.module)]
+    argv = load_argv(ev.ko_file(point.module))
     point.load = _step(
         s, f"load {point.module} failing call {point.index}", argv, limits.load_timeout_s
     )
@@ -434,7 +435,7 @@ def _run_point(
         return False
     if point.load.result.ok:  # init ignored the failure: take the module out again
         point.unload = _step(
-            s, f"unload {point.module}", ["@unload", point.module], limits.load_timeout_s
+            s, f"unload {point.module}", unload_argv(point.module), limits.load_timeout_s
         )
         if point.unload.crash:
             return False
@@ -452,7 +453,7 @@ def _run_point(
     else:
         point.state_after = s.sh(state.STATE_SCRIPT).stdout
     for dep in reversed(deps):
-        s.run(["@unload", dep], timeout_s=limits.load_timeout_s)
+        s.unload(dep, timeout_s=limits.load_timeout_s)
     clean = not state.diff_state(
         state.parse_state(point.state_before),
         state.parse_state(point.state_after),

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
+
+if TYPE_CHECKING:
+    from kmodlab.vm.console import KernelReport
 
 INSTRUMENTATION_PREFIX = "kmodlab_fi"  # the forced header and shim of grader/instrument.py
 _FRAME = re.compile(r"^(?P<func>[A-Za-z_][\w.]*)\+0x(?P<off>[0-9a-f]+)/0x[0-9a-f]+")
@@ -83,3 +88,39 @@ def decode_frame(frame: str, ko: Path, *, return_address: bool = False) -> Sourc
     section, value = found
     offset = value + int(m.group("off"), 16)
     return addr2line(ko, section, offset - 1 if return_address and offset else offset)
+
+
+def report_frames(report: KernelReport) -> list[tuple[str, str, bool]]:
+    """(symbol+off/len, module, is a return address) of a report's frames in modules.
+
+    The faulting RIP first, as is; the call-trace frames after it are return
+    addresses, decoded one byte back so they land on the call.
+    """
+    out = []
+    if report.rip:
+        sym, _, mod = report.rip.partition(" [")
+        out.append((sym, mod.rstrip("]"), False))
+    out += [(sym, mod, True) for sym, mod in report.frames if mod]
+    return out
+
+
+def locate_report(
+    report: KernelReport,
+    module_ko: Callable[[str], tuple[Path, Any] | None],
+    accept: Callable[[SourceLocation], bool] = lambda _loc: True,
+) -> SourceLocation | None:
+    """The student's line a kernel report points at, named as in their submission.
+
+    The first frame (RIP, then the call trace) in one of their modules that
+    decodes, and that `accept` takes. `module_ko(module)` gives that module's
+    .ko and its BuildResult, or None for a module that is not theirs.
+    """
+    for frame, module, is_return in report_frames(report):
+        found = module_ko(module)
+        if found is None:
+            continue
+        ko, build = found
+        loc = decode_frame(frame, ko, return_address=is_return)
+        if loc is not None and accept(loc := loc.for_student(build)):
+            return loc
+    return None

@@ -21,7 +21,7 @@ from kmodlab.grader.evidence import Evidence
 from kmodlab.grader.model import CheckResult
 from kmodlab.grader.modinfo import module_name, read_modinfo
 from kmodlab.vm.guest import GuestError
-from kmodlab.vm.session import LabMachine, Session
+from kmodlab.vm.session import Session
 
 
 def autograder_dir() -> Path:
@@ -48,8 +48,10 @@ class Plan:
     def weights(self) -> dict[str, float]:
         return dict(self.expectations.generic_points)
 
-    def collect(self, ev: Evidence, machine: LabMachine, limits: Any) -> None:
-        collect_evidence(self.expectations, ev, machine, limits.load_timeout_s)
+    def collect(self, ev: Evidence, session: Session, limits: Any, *, clean: bool) -> bool:
+        """The exercise's evidence, in the grade's own session; whether its guest is still
+        clean (see collect_evidence)."""
+        return collect_evidence(self.expectations, ev, session, limits.load_timeout_s, clean=clean)
 
     def judge(self, ev: Evidence, ctx: Any) -> list[CheckResult]:
         return [exp.judge(check, ev.exercise) for check in self.expectations.checks]
@@ -158,31 +160,47 @@ def host_evidence(ev: Evidence) -> dict[str, Any]:
 
 
 def collect_evidence(
-    expectations: exp.Expectations, ev: Evidence, machine: LabMachine, timeout_s: float
-) -> None:
+    expectations: exp.Expectations,
+    ev: Evidence,
+    s: Session,
+    timeout_s: float,
+    *,
+    clean: bool = False,
+) -> bool:
+    """The exercise's evidence: from the generic run, then from the grade's session.
+
+    That guest is used as it is when the generic run left it `clean` (no
+    module loaded, nothing left over), else it is restarted first. Returns
+    whether the guest is still clean afterwards: not once an exercise check
+    loaded modules in its own ways (parameters, a provider in use).
+    """
     ev.exercise.update(host_evidence(ev))
     needs_guest = [c for c in expectations.checks if type(c) in _GUEST_COLLECTORS]
     if not needs_guest or not ev.kos:
-        return
-    with Session(machine, on_restart=lambda _m: None) as s:
-        s.push_modules(ev.kos.values(), depmod=False)
-        for check in needs_guest:
-            try:
-                _GUEST_COLLECTORS[type(check)](check, ev, s, timeout_s)
-            except GuestError:
-                s.restart()  # the check has no evidence and becomes "error"
-            _unload_everything(ev, s, timeout_s)
+        return clean
+    if not clean:
+        s.restart()  # a fresh guest receives the pushed modules as it starts
+    missing = [ko for name, ko in ev.kos.items() if s.modules.get(Path(ko).stem) != ko]
+    if missing:
+        s.push_modules(missing, depmod=False)
+    for check in needs_guest:
+        try:
+            _GUEST_COLLECTORS[type(check)](check, ev, s, timeout_s)
+        except GuestError:
+            s.restart()  # the check has no evidence and becomes "error"
+        _unload_everything(ev, s, timeout_s)
+    return False
 
 
 def _unload_everything(ev: Evidence, s: Session, timeout_s: float) -> None:
-    loaded = set(s.run(["cat", "/proc/modules"]).stdout.split())
+    loaded = s.loaded()
     for name in reversed(ev.order):
         if name in loaded:
-            s.run(["@unload", name], timeout_s=timeout_s)
+            s.unload(name, timeout_s=timeout_s)
 
 
 def _load_all(ev: Evidence, s: Session, timeout_s: float) -> bool:
-    return all(s.run(["@load", ev.ko_file(n)], timeout_s=timeout_s).ok for n in ev.order)
+    return all(s.load(ev.ko_file(n), timeout_s=timeout_s).ok for n in ev.order)
 
 
 def _params(check: exp.ParamCheck, ev: Evidence, s: Session, timeout_s: float) -> None:
@@ -193,17 +211,17 @@ def _params(check: exp.ParamCheck, ev: Evidence, s: Session, timeout_s: float) -
     entry: dict[str, Any] = {"type": types.get(name), "default": None, "perm": None}
     deps = ev.order[: ev.order.index(m)] if m in ev.order else []
     for dep in deps:
-        s.run(["@load", ev.ko_file(dep)], timeout_s=timeout_s)
+        s.load(ev.ko_file(dep), timeout_s=timeout_s)
     ko = ev.ko_file(m) if m in ev.kos else f"{check.module}.ko"
-    if s.run(["@load", ko], timeout_s=timeout_s).ok:
+    if s.load(ko, timeout_s=timeout_s).ok:
         r = s.run(["cat", f"/sys/module/{m}/parameters/{name}"])
         entry["default"] = r.stdout.rstrip("\n") if r.ok else None
         if check.perm is not None:
             r = s.run(["stat", "-c", "%a", f"/sys/module/{m}/parameters/{name}"])
             entry["perm"] = r.stdout.strip() if r.ok else None
-        s.run(["@unload", m], timeout_s=timeout_s)
+        s.unload(m, timeout_s=timeout_s)
     if check.value is not None:
-        r = s.run(["@load", ko, f"{name}={check.value}"], timeout_s=timeout_s)
+        r = s.load(ko, f"{name}={check.value}", timeout_s=timeout_s)
         entry["with_value"] = {"returncode": r.returncode, "load_log": [k.text for k in r.kmsg]}
     ev.exercise.setdefault("params", {}).setdefault(check.module, {})[name] = entry
 
@@ -219,7 +237,7 @@ def _files(check: exp.FilesCheck, ev: Evidence, s: Session, timeout_s: float) ->
 
 def _in_use(check: exp.ProviderInUseCheck, ev: Evidence, s: Session, timeout_s: float) -> None:
     for name in (check.provider, check.consumer):
-        s.run(["@load", f"{name}.ko"], timeout_s=timeout_s)
+        s.load(f"{name}.ko", timeout_s=timeout_s)
     r = s.run(["rmmod", check.provider], timeout_s=timeout_s)
     ev.exercise["rmmod_provider_while_used"] = {"returncode": r.returncode, "stderr": r.stderr}
 

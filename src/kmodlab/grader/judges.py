@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kmodlab.grader import integrity, interfaces, kmemtrace, labels, ledger, state, timers, witness
-from kmodlab.grader.decode import SourceLocation, decode_frame
+from kmodlab.grader.decode import SourceLocation, locate_report
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
 from kmodlab.grader.labels import find_skipped_label
@@ -23,6 +23,7 @@ from kmodlab.grader.model import CheckResult, Finding
 from kmodlab.grader.modinfo import module_name
 from kmodlab.vm.console import KernelReport, find_reports, init_return, unexpected_taint
 from kmodlab.vm.guest import GuestHung
+from kmodlab.vm.protocol import is_cycle
 
 DEFAULT_WEIGHTS = DEFAULT_GENERIC_POINTS
 
@@ -68,17 +69,18 @@ def report_finding(ctx: Context, report: KernelReport, step: Step | None = None)
     """
     if (returned := init_return(report)) is not None:
         return _init_return_finding(ctx, report, *returned)
-    frames = [(report.rip, False)] if report.rip else []
-    frames += [(f"{sym} [{mod}]", True) for sym, mod in report.frames if mod]
-    for frame, is_return in frames:
-        sym, _, mod = frame.partition(" [")
-        ko = ctx.ev.kos.get(module_name(mod.rstrip("]")))
-        loc = decode_frame(sym, ko, return_address=is_return) if ko else None
-        if loc and ctx.ev.build:
-            loc = loc.for_student(ctx.ev.build)
-            if loc.file in ctx.ev.sources or not ctx.ev.sources:
-                message = f"{report.title} in {loc.function}()"
-                return Finding(report.kind, message, loc.file, loc.line, {"report": report.text})
+    ev = ctx.ev
+
+    def module_ko(module: str):  # type: ignore[no-untyped-def]
+        ko = ev.kos.get(module_name(module))
+        return (ko, ev.build) if ko and ev.build else None
+
+    def theirs(loc: SourceLocation) -> bool:
+        return loc.file in ev.sources or not ev.sources
+
+    if loc := locate_report(report, module_ko, theirs):
+        message = f"{report.title} in {loc.function}()"
+        return Finding(report.kind, message, loc.file, loc.line, {"report": report.text})
     slab = report.kind == "slab-corruption" or any(w in report.title for w in ("slub", "slab"))
     if slab and (twice := _double_release(ctx, step)):
         second, first = twice
@@ -291,7 +293,7 @@ def judge_cycle(ctx: Context, cycles: int) -> CheckResult:
     if bad.result and bad.result.status == "timeout":
         detail = _cycle_timeout(ev, bad, cycles)
     findings = [Finding("cycle", f"{bad.name}: {detail}")]
-    if bad.crash or bad.result.status != "exited" or bad.result.argv[0] != "@cycle":
+    if bad.crash or bad.result.status != "exited" or not is_cycle(bad.result.argv):
         findings += _failed_step(ctx, bad, bad.name)
     else:
         # @cycle's exit status is not an errno; its output says which errno, when.
@@ -310,7 +312,7 @@ def _cycle_timeout(ev: Evidence, step: Step, cycles: int) -> str:
     )
     first = sum(s.result.guest_ms for s in ev.loads + ev.unloads if s.result) / 1000
     limit = f" within {step.limit_s:g} s" if step.limit_s else ""
-    total = f" of {cycles}" if step.result.argv[0] == "@cycle" else ""
+    total = f" of {cycles}" if is_cycle(step.result.argv) else ""
     return (
         f"did not finish{limit}: {done}{total} cycles done, while the first load and"
         f" unload took {first:.1f} s (init or exit is stuck)"

@@ -86,8 +86,8 @@ def _collect(ev: Evidence, workdir: Path, headers: Path, machine, limits, plan) 
             if ev.build is None or not ev.build.ok:
                 return
             clean = collect.main_guest(ev, session, limits)
-            if plan is not None:
-                plan.collect(ev, machine, limits)
+            if plan is not None:  # in this session: never two guests at once
+                clean = plan.collect(ev, session, limits, clean=clean)
             try:
                 collect.sweep(ev, session, limits, reuse=clean)
             except GuestCompromised:

@@ -29,20 +29,23 @@ from typing import Any
 
 from kmodlab.build import BuildResult, build_submission
 from kmodlab.errors import InputError, KmodlabError
-from kmodlab.grader.decode import decode_frame
+from kmodlab.grader.decode import locate_report
 from kmodlab.grader.formats import read_sources
 from kmodlab.lab import render
 from kmodlab.lab.render import Rendered
-from kmodlab.vm.console import KernelReport, find_reports
-from kmodlab.vm.guest import CommandResult, GuestCrashed, GuestError, GuestHung
+from kmodlab.vm.console import KernelReport, find_reports, leaves_kernel_untrusted
+from kmodlab.vm.guest import (
+    COMMAND_TIMEOUT_S,
+    CommandResult,
+    GuestCrashed,
+    GuestError,
+    GuestHung,
+)
 from kmodlab.vm.protocol import KmsgRecord
 
 DEFAULT_FOLDER = "kmodlab-workspace"
 # Kernel module names: what insmod, rmmod and /proc/modules agree on (no '-').
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,54}$")
-# Reports after which the kernel cannot be trusted (a module stuck half-loaded,
-# a dead CPU): the lab starts a fresh guest. A WARNING leaves the kernel usable.
-FATAL_KINDS = frozenset({"oops", "bug", "panic", "soft-lockup", "hard-lockup", "slab-corruption"})
 # Commands that, when they time out, leave a module stuck in its init or exit.
 _MODULE_COMMANDS = frozenset({"insmod", "rmmod", "modprobe"})
 # Commands that need depmod's index of the module folder to be current.
@@ -421,7 +424,7 @@ class Workspace:
         as a shell would. The .ko files it leaves at the top of the folder are
         pushed into the guest, as a %%kmodule cell's are.
         """
-        from kmodlab.build.builder import DEFAULT_MAX_OUTPUT, DEFAULT_TIMEOUT_S, run_capped
+        from kmodlab.build.builder import BUILD_TIMEOUT_S, DEFAULT_MAX_OUTPUT, run_capped
         from kmodlab.build.sandbox import MINIMAL_ENV, hand_over, sandbox_argv, sandbox_available
 
         folder = self.folder.resolve()
@@ -442,14 +445,12 @@ class Workspace:
         hand_over(folder)  # as root the build runs as nobody: it must be able to write here
         argv = sandbox_argv(command, build_dir=folder, headers=headers, env=env)
         before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.ko")}
-        out = run_capped(
-            argv, cwd=folder, timeout_s=DEFAULT_TIMEOUT_S, max_output=DEFAULT_MAX_OUTPUT
-        )
+        out = run_capped(argv, cwd=folder, timeout_s=BUILD_TIMEOUT_S, max_output=DEFAULT_MAX_OUTPUT)
         for key in folder.glob(".kmodlab-probe-*"):  # kmodlab's probe cache key, not theirs
             key.unlink(missing_ok=True)
         text = out.output.decode("utf-8", errors="replace")
         if out.timed_out:
-            text += f"\n(make did not finish in {DEFAULT_TIMEOUT_S:g} s and was stopped)\n"
+            text += f"\n(make did not finish in {BUILD_TIMEOUT_S:g} s and was stopped)\n"
         status = "timeout" if out.timed_out else "exited"
         code = None if out.timed_out else out.returncode
         result = CommandResult(["make", *args], status, code, text, "")
@@ -493,13 +494,13 @@ class Workspace:
         return self._guarded(["install", tree], put)
 
     # -- guest commands -------------------------------------------------------
-    def run(self, argv: Sequence[str] | str, *, timeout_s: float = 30.0) -> Step:
+    def run(self, argv: Sequence[str] | str, *, timeout_s: float = COMMAND_TIMEOUT_S) -> Step:
         argv = shlex.split(argv) if isinstance(argv, str) else list(argv)
         if argv and argv[0] not in _NO_DEPMOD_NEEDED and (died := self._ensure_depmod()):
             return died
         return self._guarded(argv, lambda: self.session.run(argv, timeout_s=timeout_s))
 
-    def sh(self, script: str, *, timeout_s: float = 30.0) -> Step:
+    def sh(self, script: str, *, timeout_s: float = COMMAND_TIMEOUT_S) -> Step:
         if died := self._ensure_depmod():
             return died
         argv = ["/bin/sh", "-c", script]
@@ -566,7 +567,7 @@ class Workspace:
 
     def _oops_in(self, argv: list[str], result: CommandResult) -> Crash | None:
         reports = find_reports(result.log)
-        fatal = [r for r in reports if r.kind in FATAL_KINDS]
+        fatal = [r for r in reports if leaves_kernel_untrusted(r)]
         if fatal:
             title = fatal[0].title
             return self._crash(argv, "oops", f"the kernel reported: {title}", reports, alive=True)
@@ -600,19 +601,15 @@ class Workspace:
 
     def locate(self, reports: Sequence[KernelReport]) -> tuple[str, int, str] | None:
         """The student's line a report points at: the RIP, else the first frame in their module."""
+
+        def module_ko(module: str) -> tuple[Path, BuildResult] | None:
+            build = self.module_builds.get(module)
+            ko = next((m.ko for m in build.modules if m.name == module), None) if build else None
+            return (ko, build) if ko else None
+
         for report in reports:
-            frames = [(report.rip, False)] if report.rip else []
-            frames += [(f"{sym} [{mod}]", True) for sym, mod in report.frames if mod]
-            for frame, is_return in frames:
-                sym, _, mod = frame.partition(" [")
-                build = self.module_builds.get(mod.rstrip("]"))
-                if build is None:
-                    continue
-                ko = next((m.ko for m in build.modules if m.name == mod.rstrip("]")), None)
-                loc = decode_frame(sym, ko, return_address=is_return) if ko else None
-                if loc is not None:
-                    loc = loc.for_student(build)
-                    return (loc.file, loc.line, loc.function)
+            if loc := locate_report(report, module_ko):
+                return (loc.file, loc.line, loc.function)
         return None
 
     # -- views ----------------------------------------------------------------

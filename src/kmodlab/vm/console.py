@@ -59,6 +59,28 @@ def init_return(report: KernelReport) -> tuple[str, int] | None:
     return (m.group(1), int(m.group(2))) if m else None
 
 
+# The one policy for how bad a kernel report is, in two degrees.
+# Fatal: the task that hit it does not come back (an oops kills it, a lockup or
+# a hung task holds it, `kernel BUG at` is BUG() itself), so a request waiting
+# on it will not be answered (guest.py stops waiting soon after one).
+FATAL_KINDS = frozenset({"oops", "panic", "soft-lockup", "hard-lockup", "hung-task"})
+# Poisoning: the kernel goes on after these ("BUG: sleeping function called
+# from invalid context", a slab found corrupted), but what it does next cannot
+# be trusted, so the lab starts a fresh guest after them. WARNINGs, an init's
+# positive return and RCU stall notices leave the kernel usable.
+POISONING_KINDS = FATAL_KINDS | {"bug", "slab-corruption"}
+
+
+def is_fatal(report: KernelReport) -> bool:
+    """Does the task that hit this report never come back?"""
+    return report.kind in FATAL_KINDS or report.title.startswith("kernel BUG at")
+
+
+def leaves_kernel_untrusted(report: KernelReport) -> bool:
+    """Is the kernel after this report no place to go on testing (fatal, or poisoning)?"""
+    return report.kind in POISONING_KINDS or is_fatal(report)
+
+
 def strip_timestamp(line: str) -> str:
     return _TIMESTAMP.sub("", line.rstrip("\r"))
 

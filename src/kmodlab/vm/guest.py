@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kmodlab.errors import KmodlabError
 from kmodlab.vm import protocol
-from kmodlab.vm.console import ConsoleLog, KernelReport, find_reports
+from kmodlab.vm.console import ConsoleLog, KernelReport, find_reports, is_fatal
 from kmodlab.vm.qemu import MachineSpec, qemu_argv
 from kmodlab.vm.qmp import QMP
 
@@ -40,16 +40,18 @@ def _kill_leftover_guests() -> None:
             proc.kill()
 
 
+# How long one guest command may take unless its caller says otherwise: the
+# one default for every layer (Guest, Session, `kmodlab run`, the lab, grading).
+COMMAND_TIMEOUT_S = 30.0
+RESTORE_TIMEOUT_S = 30.0  # a saved guest loading from the page cache takes 0.2 s
 # Slack the host grants beyond a command's own timeout before it declares the
 # whole guest hung (the agent enforces the command timeout itself).
 HOST_SLACK_S = 5.0
-# Once the console shows one of these during a request, the answer has this
-# long to come before the guest is declared hung: an oops in the command's
-# own process ends it at once (killed), so a longer wait means the oops left
-# something stuck (a lock, a waiter), and waiting out the timeout is useless.
-# ("BUG: sleeping function called from invalid context" and WARNINGs are not:
-# the kernel goes on after them.)
-FATAL_KINDS = frozenset({"oops", "panic", "soft-lockup", "hard-lockup", "hung-task"})
+# Once the console shows a fatal report (console.is_fatal) during a request,
+# the answer has this long to come before the guest is declared hung: an oops
+# in the command's own process ends it at once (killed), so a longer wait
+# means the oops left something stuck (a lock, a waiter), and waiting out the
+# timeout is useless.
 FATAL_GRACE_S = 3.0
 WATCH_EVERY_S = 0.25
 
@@ -65,11 +67,7 @@ class _FatalWatch:
 
     def expired(self, now: float) -> bool:
         if self.seen_at is None:
-            fatal = [
-                r
-                for r in find_reports(self.guest.console_since(self.offset))
-                if r.kind in FATAL_KINDS or r.title.startswith("kernel BUG at")
-            ]
+            fatal = [r for r in find_reports(self.guest.console_since(self.offset)) if is_fatal(r)]
             if fatal:
                 self.seen_at, self.title = now, fatal[0].title
         return self.seen_at is not None and now - self.seen_at > FATAL_GRACE_S
@@ -264,7 +262,7 @@ class Guest:
         self._pump.join(timeout=1.0)
         return self.console()
 
-    def wait_restored(self, timeout_s: float = 30.0) -> None:
+    def wait_restored(self, timeout_s: float = RESTORE_TIMEOUT_S) -> None:
         """Wait until an incoming snapshot has loaded and the guest runs.
 
         Bytes sent to the serial port while the snapshot loads are lost (the
@@ -347,14 +345,16 @@ class Guest:
             problem = f"the guest stopped answering after: {watch.title}"
             raise GuestHung(problem, self._settled_console()) from None
 
-    def run(self, argv: list[str], *, timeout_s: float = 30.0) -> CommandResult:
+    def run(self, argv: list[str], *, timeout_s: float = COMMAND_TIMEOUT_S) -> CommandResult:
         """Run one command in the guest; a timeout inside the guest is a normal result."""
         req_id = protocol.new_request_id()
         frame = protocol.encode_exec(req_id, argv, timeout_s)
         resp = self._request(req_id, frame, time.monotonic() + timeout_s + HOST_SLACK_S)
         return _to_result(argv, resp)
 
-    def put(self, path: str, data: bytes, mode: int = 0o644, *, timeout_s: float = 30.0) -> None:
+    def put(
+        self, path: str, data: bytes, mode: int = 0o644, *, timeout_s: float = COMMAND_TIMEOUT_S
+    ) -> None:
         req_id = protocol.new_request_id()
         frame = protocol.encode_put(req_id, path, data, mode)
         resp = self._request(req_id, frame, time.monotonic() + timeout_s)

@@ -24,6 +24,29 @@ STATUS_SIGNALED = "S"
 STATUS_TIMEOUT = "T"
 STATUS_FAILED_TO_START = "F"
 
+# The guest agent's own module commands (guest/agent.c): one finit_module or
+# delete_module each, answering with the errno, so no insmod/rmmod process
+# (and its page faults under emulation) runs per load.
+LOAD, UNLOAD, CYCLE = "@load", "@unload", "@cycle"
+
+
+def load_argv(ko: str, *params: str) -> list[str]:
+    """The agent's command that loads the module file `ko` (in the module folder)."""
+    return [LOAD, ko, *params]
+
+
+def unload_argv(name: str) -> list[str]:
+    return [UNLOAD, name]
+
+
+def cycle_argv(ko: str, name: str, times: int, *params: str) -> list[str]:
+    """`times` loads and unloads in one request; prints "cycle I ok" after each."""
+    return [CYCLE, ko, name, str(times), *params]
+
+
+def is_cycle(argv: list[str]) -> bool:
+    return bool(argv) and argv[0] == CYCLE
+
 
 class ProtocolError(Exception):
     """The guest sent something that is not a frame: a bug or a compromised guest."""

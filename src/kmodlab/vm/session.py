@@ -28,12 +28,18 @@ from kmodlab.guest.initramfs import build_initramfs
 from kmodlab.paths import KernelLayout, current_kernel
 from kmodlab.vm import accel as accel_mod
 from kmodlab.vm import hostclock, snapshot
-from kmodlab.vm.guest import BootFailed, CommandResult, Guest, GuestCompromised, GuestError
-from kmodlab.vm.protocol import KmsgRecord
+from kmodlab.vm.guest import (
+    COMMAND_TIMEOUT_S,
+    BootFailed,
+    CommandResult,
+    Guest,
+    GuestCompromised,
+    GuestError,
+)
+from kmodlab.vm.protocol import KmsgRecord, cycle_argv, load_argv, unload_argv
 from kmodlab.vm.qemu import ACCELERATORS, MACHINES, MachineSpec, fitted
 
 BOOT_TIMEOUT_S = 90.0
-DEFAULT_TIMEOUT_S = 30.0
 
 
 def _stderr(msg: str) -> None:
@@ -198,7 +204,7 @@ class Session:
 
     # -- commands ---------------------------------------------------------
     def run(
-        self, command: str | list[str], *, timeout_s: float = DEFAULT_TIMEOUT_S
+        self, command: str | list[str], *, timeout_s: float = COMMAND_TIMEOUT_S
     ) -> CommandResult:
         """Run a command in the guest (a string is split like a shell would, no shell runs).
 
@@ -213,9 +219,28 @@ class Session:
             guest.close()
             raise
 
-    def sh(self, script: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> CommandResult:
+    def sh(self, script: str, *, timeout_s: float = COMMAND_TIMEOUT_S) -> CommandResult:
         """Run a shell command line (pipes, globs, redirections) in the guest."""
         return self.run(["/bin/sh", "-c", script], timeout_s=timeout_s)
+
+    def load(self, ko: str, *params: str, timeout_s: float = COMMAND_TIMEOUT_S) -> CommandResult:
+        """Load a pushed module by file name (`hello.ko`), with `name=value` parameters."""
+        return self.run(load_argv(ko, *params), timeout_s=timeout_s)
+
+    def unload(self, name: str, *, timeout_s: float = COMMAND_TIMEOUT_S) -> CommandResult:
+        """Unload a module by its name (`hello`, or `hello_1` for hello-1.ko)."""
+        return self.run(unload_argv(name), timeout_s=timeout_s)
+
+    def cycle(
+        self, ko: str, name: str, times: int, *params: str, timeout_s: float = COMMAND_TIMEOUT_S
+    ) -> CommandResult:
+        """Load and unload a module `times` times in one request; stops at the first failure."""
+        return self.run(cycle_argv(ko, name, times, *params), timeout_s=timeout_s)
+
+    def loaded(self) -> set[str]:
+        """Names of the modules loaded now (/proc/modules)."""
+        r = self.run(["cat", "/proc/modules"])
+        return {line.split()[0] for line in r.stdout.splitlines() if line.split()}
 
     def dmesg(self) -> list[KmsgRecord]:
         """Kernel log records logged since the previous command."""
@@ -237,7 +262,7 @@ class Session:
         for name, ko in modules.items():
             guest.put(f"{self.machine.guest_module_dir}/{name}.ko", strip_debug(ko))
         if depmod:
-            r = guest.run(["depmod", "-a"], timeout_s=DEFAULT_TIMEOUT_S)
+            r = guest.run(["depmod", "-a"], timeout_s=COMMAND_TIMEOUT_S)
             if not r.ok:
                 raise BootFailed(f"depmod failed in the guest: {r.stderr.strip()}")
 
