@@ -13,7 +13,7 @@ from traitlets.config import Config
 
 from kmodlab.course import nbgrader as nbg
 from kmodlab.grader.exercises import load
-from kmodlab.grader.model import GENERIC_CHECKS
+from kmodlab.grader.judges import GENERIC_CHECKS
 from tests.course.conftest import ASSIGNMENTS, COURSE
 
 KMODULE = """%%kmodule hello

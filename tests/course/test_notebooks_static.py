@@ -9,7 +9,7 @@ import pytest
 
 from kmodlab.course.exercises import exercise_dir, student_writes_build
 from kmodlab.grader.exercises import load
-from kmodlab.grader.model import GENERIC_CHECKS
+from kmodlab.grader.judges import GENERIC_CHECKS
 from tests.course.conftest import NOTEBOOKS, REPO, STAGES
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +22,6 @@ from nbgrader.utils import determine_grade
 from kmodlab import cli
 from kmodlab.course import checks as course_checks
 from kmodlab.grader import judges, pipeline
-from kmodlab.grader.model import GENERIC_CHECKS
 from tests.course.conftest import COURSE
 
 # A hello with a capital W and only a license: 1 of 2 greetings, 1 of 3 modinfo fields.
@@ -48,7 +48,8 @@ def canned_pipeline(monkeypatch):
 
     monkeypatch.delenv("KMODLAB_AUTOGRADER", raising=False)
     monkeypatch.setattr(pipeline, "_collect", collect)
-    monkeypatch.setattr(judges, "GENERIC", tuple((c, passing(c)) for c in GENERIC_CHECKS))
+    fine = tuple(dataclasses.replace(c, judge=passing(c.id)) for c in judges.GENERIC)
+    monkeypatch.setattr(judges, "GENERIC", fine)
     kernel = SimpleNamespace(headers=Path("/nonexistent"), abi="6.1.0-test")
     monkeypatch.setattr(pipeline, "current_kernel", lambda: kernel)
     monkeypatch.setattr("kmodlab.vm.session.prepare", lambda: None)

@@ -9,7 +9,7 @@ import pytest
 
 from kmodlab.errors import InputError
 from kmodlab.grader import expectations as ex
-from kmodlab.grader.model import GENERIC_CHECKS
+from kmodlab.grader.judges import GENERIC_CHECKS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "expectations.md"
 HEAD = 'version = 1\n[exercise]\nname = "misc-device"\n'

@@ -367,7 +367,8 @@ def test_every_json_key_is_documented_in_the_schema_doc() -> None:
 
 def test_schema_doc_names_every_status_and_generic_check() -> None:
     """Does the doc explain each status and list each generic check id?"""
-    from kmodlab.grader.model import GENERIC_CHECKS, SCHEMA, STATUSES
+    from kmodlab.grader.judges import GENERIC_CHECKS
+    from kmodlab.grader.model import SCHEMA, STATUSES
 
     doc = SCHEMA_DOC.read_text(encoding="utf-8")
     assert SCHEMA in doc

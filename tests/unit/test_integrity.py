@@ -219,7 +219,7 @@ def test_forged_answer_leaves_nothing_graded_from_that_guest():
     """With a forged answer, is every check but build and integrity an error, the flag raised?"""
     from kmodlab.build import BuildResult
     from kmodlab.grader import pipeline
-    from kmodlab.grader.model import GENERIC_CHECKS
+    from kmodlab.grader.judges import GENERIC_CHECKS
 
     build = BuildResult(True, [], [], "", 0.0, Path("."), True)
     ev = Evidence(submission=Path("s"), build=build, sources={"m.c": "int x;\n"})

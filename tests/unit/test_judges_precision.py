@@ -16,6 +16,7 @@ import pytest
 
 from kmodlab.build.builder import BuildResult, BuiltModule
 from kmodlab.grader import judges, kmemtrace, ledger, state
+from kmodlab.grader.collect import Limits
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.formats import read_sources
 from kmodlab.grader.labels import declares, entry_points, release_call
@@ -65,11 +66,7 @@ def captured(case: str) -> Evidence:
 
 def judge(case: str, check: str):
     ctx = judges.Context(captured(case))
-    return (
-        dict(judges.GENERIC)[check](ctx, 20)
-        if check == "cycle"
-        else dict(judges.GENERIC)[check](ctx)
-    )
+    return judges.GENERIC_BY_ID[check].verdict(ctx, Limits())
 
 
 def _line(case: str, file: str, text: str) -> int:

@@ -13,7 +13,8 @@ import pytest
 from kmodlab.errors import InputError
 from kmodlab.grader import expectations as ex
 from kmodlab.grader.exercises import kbuild_evidence
-from kmodlab.grader.model import GENERIC_CHECKS, CheckResult, Finding
+from kmodlab.grader.judges import GENERIC_CHECKS
+from kmodlab.grader.model import CheckResult, Finding
 
 ROOT = Path(__file__).resolve().parents[2]
 WRONG = ROOT / "tests" / "data" / "exercises" / "kbuild"

@@ -151,11 +151,11 @@ def test_exercise_evidence_is_collected_in_the_grades_own_session(monkeypatch):
     from kmodlab.grader.evidence import Evidence
 
     class GuestCheck:
-        id = "probe"
+        id, kind = "probe", "files"
 
     seen = []
     monkeypatch.setattr(exercises, "host_evidence", lambda ev: {})
-    monkeypatch.setitem(exercises._GUEST_COLLECTORS, GuestCheck, lambda c, ev, s, t: seen.append(s))
+    monkeypatch.setitem(exercises.GUEST_COLLECTORS, "files", lambda c, ev, s, t: seen.append(s))
     monkeypatch.setattr(
         exercises, "Session", lambda *a, **k: (_ for _ in ()).throw(AssertionError("2nd session"))
     )

@@ -12,7 +12,8 @@ import pytest
 
 from kmodlab.errors import InputError
 from kmodlab.grader import expectations as ex
-from kmodlab.grader.model import GENERIC_CHECKS, CheckResult
+from kmodlab.grader.judges import GENERIC_CHECKS
+from kmodlab.grader.model import CheckResult
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = 'version = 1\n[exercise]\nname = "stage"\n'

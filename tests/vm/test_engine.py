@@ -122,23 +122,24 @@ def test_real_accelerator_choice_boots(machine):
 
 
 def test_agent_builtins_load_unload_and_cycle_with_one_init_per_load(session, built):
-    """Do @load/@unload/@cycle load with a single finit_module and report errno?"""
+    """Do Session.load/unload/cycle (the agent's @load/@unload/@cycle) load with a single
+    finit_module and report errno?"""
     session.push_modules([built("hello"), built("fail_init")])
-    r = session.run(["@cycle", "hello.ko", "hello", "20"])
+    r = session.cycle("hello.ko", "hello", 20)
     # A line per finished cycle (progress that survives a timeout), then the total.
     assert r.ok and r.stdout == "".join(f"cycle {i} ok\n" for i in range(1, 21)) + "cycles 20 ok\n"
     texts = [x.text for x in r.kmsg]
     assert texts.count("Hello, world!") == 20 and texts.count("Goodbye, world!") == 20
-    failed = session.run(["@load", "fail_init.ko"])
+    failed = session.load("fail_init.ko")
     assert failed.returncode == 12 and "Cannot allocate memory" in failed.stdout  # ENOMEM
     assert [x.text for x in failed.kmsg].count("fail_init: init called") == 1
-    assert session.run(["@unload", "fail_init"]).returncode == 2  # ENOENT: never loaded
+    assert session.unload("fail_init").returncode == 2  # ENOENT: never loaded
 
 
 def test_builtin_load_of_an_init_that_never_returns_times_out(session, built):
     """Does @load of a stuck init come back as a timeout, the agent still serving?"""
     session.push_modules([built("hang_init")])
-    r = session.run(["@load", "hang_init.ko"], timeout_s=2)
+    r = session.load("hang_init.ko", timeout_s=2)
     assert r.status == "timeout" and "hang_init: going to sleep forever" in r.log
     assert session.run("true").ok and session.boots == 1
 

@@ -21,7 +21,8 @@ import pytest
 from kmodlab.grader.exercises import autograder_dir, known_exercises
 from kmodlab.grader.expectations import GATE_FLOOR, load_expectations
 from kmodlab.grader.formats import to_text
-from kmodlab.grader.model import GENERIC_CHECKS, Report
+from kmodlab.grader.judges import GENERIC_CHECKS
+from kmodlab.grader.model import Report
 from kmodlab.grader.pipeline import grade
 
 pytestmark = [pytest.mark.vm, pytest.mark.timeout(900)]

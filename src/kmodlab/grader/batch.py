@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING
 
 from kmodlab.errors import InputError, KmodlabError
 from kmodlab.grader.formats import read_sources, to_json, to_text
-from kmodlab.grader.model import FLAGGED, GENERIC_CHECKS, CheckResult, Finding, Report
+from kmodlab.grader.judges import GENERIC_CHECKS
+from kmodlab.grader.model import FLAGGED, CheckResult, Finding, Report
 from kmodlab.grader.shard import select as select_shard
 from kmodlab.grader.shard import write_manifest
 from kmodlab.paths import atomic_write

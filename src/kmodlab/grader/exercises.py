@@ -61,7 +61,7 @@ class Plan:
         (what kbuild makes of the Makefile) are judged, the others skipped."""
         out = []
         for c in self.expectations.checks:
-            if c.kind in exp.HOST_KINDS:
+            if exp.KINDS[c.kind].evidence == exp.FILES:
                 ev.exercise.setdefault("kbuild", kbuild_evidence(ev.submission))
                 out.append(exp.judge(c, ev.exercise))
             else:
@@ -175,7 +175,7 @@ def collect_evidence(
     loaded modules in its own ways (parameters, a provider in use).
     """
     ev.exercise.update(host_evidence(ev))
-    needs_guest = [c for c in expectations.checks if type(c) in _GUEST_COLLECTORS]
+    needs_guest = [c for c in expectations.checks if exp.KINDS[c.kind].evidence == exp.GUEST]
     if not needs_guest or not ev.kos:
         return clean
     if not clean:
@@ -185,7 +185,7 @@ def collect_evidence(
         s.push_modules(missing, depmod=False)
     for check in needs_guest:
         try:
-            _GUEST_COLLECTORS[type(check)](check, ev, s, timeout_s)
+            GUEST_COLLECTORS[check.kind](check, ev, s, timeout_s)
         except GuestError:
             s.restart()  # the check has no evidence and becomes "error"
         _unload_everything(ev, s, timeout_s)
@@ -251,9 +251,11 @@ def _alone(check: exp.UnknownSymbolCheck, ev: Evidence, s: Session, timeout_s: f
     }
 
 
-_GUEST_COLLECTORS: dict[type, Callable[[Any, Evidence, Session, float], None]] = {
-    exp.ParamCheck: _params,
-    exp.FilesCheck: _files,
-    exp.ProviderInUseCheck: _in_use,
-    exp.UnknownSymbolCheck: _alone,
+# What each kind whose evidence comes from the guest (exp.KINDS, evidence GUEST)
+# loads and reads there; keyed by kind, as tests/unit/test_check_registry.py checks.
+GUEST_COLLECTORS: dict[str, Callable[[Any, Evidence, Session, float], None]] = {
+    "params": _params,
+    "files": _files,
+    "provider-in-use": _in_use,
+    "unknown-symbol": _alone,
 }

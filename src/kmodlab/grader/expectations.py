@@ -9,7 +9,7 @@ Loading validates everything up front and reports the first mistake as one
 InputError line naming the file, the entry and the fix: a typo in an
 expectations file must fail before a class is graded, not in the middle.
 
-Judges are pure: (check, evidence) -> CheckResult. Evidence is what the
+Judges are pure: (check, evidence) -> CheckResult. ExerciseEvidence is what the
 pipeline observed in the guest; a judge never reads the console or a
 module's own claims, and log lines match whole kernel log records only, so a
 module printing grader-looking text cannot change a verdict.
@@ -27,27 +27,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from kmodlab.errors import InputError
-from kmodlab.grader.model import GENERIC_CHECKS, CheckResult, Finding
+from kmodlab.grader.judges import DEFAULT_GENERIC_POINTS, GENERIC_CHECKS
+from kmodlab.grader.model import CheckResult, Finding
 
 VERSION = 1
-KINDS = ("log", "modinfo", "exports", "params", "files", "provider-in-use", "unknown-symbol")
-KINDS += ("kbuild",)
-# Kinds judged from the submission's files alone: judged even when the build fails.
-HOST_KINDS = ("kbuild",)
-# Points of the generic checks unless [generic] says otherwise: the one place they are set.
-DEFAULT_GENERIC_POINTS: Mapping[str, float] = {
-    "build": 1,
-    "load": 1,
-    "unload": 1,
-    "cycle": 1,
-    "kernel-health": 1,
-    "leaks": 1,
-    "registrations": 1,
-    "fault-injection": 2,
-    # No points: a failing integrity check flags the submission for review
-    # instead of taking marks (docs/report-schema.md).
-    "integrity": 0,
-}
 # Ids an exercise check may not take: generic checks, the batch's error check, CSV columns.
 RESERVED_IDS = frozenset({*GENERIC_CHECKS, "grader", "name", "score", "max_score", "status"})
 PARAM_TYPES = ("byte", "short", "ushort", "int", "uint", "long", "ulong", "ullong", "hexint")
@@ -57,7 +40,7 @@ _MODULE = re.compile(r"^[A-Za-z0-9_-]+$")
 _SYMBOL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PERM = re.compile(r"^0?[0-7]{3}$")
 
-Evidence = Mapping[str, Any]
+ExerciseEvidence = Mapping[str, Any]
 
 
 # -- the model ------------------------------------------------------------------
@@ -271,7 +254,7 @@ def _check(entry: object, index: int, path: Path) -> Check:
     if kind not in KINDS:
         f.fail(f'unknown kind "{kind}"', f"use one of: {', '.join(KINDS)}")
     # Typos first: a misspelt field explains a "missing field" better than the reverse.
-    f.only(*_COMMON_FIELDS, *_KIND_FIELDS[kind])
+    f.only(*_COMMON_FIELDS, *KINDS[kind].fields)
     if check_id in RESERVED_IDS:
         f.fail(f'id "{check_id}" is reserved', "choose another id (generic checks use these)")
     common = {
@@ -281,7 +264,7 @@ def _check(entry: object, index: int, path: Path) -> Check:
         "title": f.string("title", default=check_id),
         "partial": f.get("partial", bool, default=False, what="true or false"),
     }
-    return _PARSERS[kind](f, common)
+    return KINDS[kind].parse(f, common)
 
 
 def _parse_log(f: _Fields, common: dict[str, Any]) -> Check:
@@ -425,26 +408,6 @@ def _parse_kbuild(f: _Fields, common: dict[str, Any]) -> Check:
 
 
 _COMMON_FIELDS = ("id", "kind", "points", "title", "partial")
-_KIND_FIELDS: dict[str, tuple[str, ...]] = {
-    "log": ("on_load", "on_load_regex", "on_unload", "on_unload_regex", "level", "public"),
-    "modinfo": ("module", "fields"),
-    "exports": ("module", "symbols"),
-    "params": ("module", "name", "type", "default", "value", "log", "log_regex", "perm"),
-    "files": ("paths",),
-    "provider-in-use": ("provider", "consumer"),
-    "unknown-symbol": ("consumer", "symbols"),
-    "kbuild": ("modules",),
-}
-_PARSERS: dict[str, Callable[[_Fields, dict[str, Any]], Check]] = {
-    "log": _parse_log,
-    "modinfo": _parse_modinfo,
-    "exports": _parse_exports,
-    "params": _parse_params,
-    "files": _parse_files,
-    "provider-in-use": _parse_in_use,
-    "unknown-symbol": _parse_unknown_symbol,
-    "kbuild": _parse_kbuild,
-}
 
 
 class _Fields:
@@ -539,7 +502,7 @@ class _NoEvidence(Exception):
     """The pipeline did not collect what a judge needs: the grader cannot decide."""
 
 
-def _need(evidence: Evidence, *keys: str) -> Any:
+def _need(evidence: ExerciseEvidence, *keys: str) -> Any:
     value: Any = evidence
     for key in keys:
         if not isinstance(value, Mapping) or value.get(key) is None:
@@ -548,14 +511,14 @@ def _need(evidence: Evidence, *keys: str) -> Any:
     return value
 
 
-Judge = Callable[[Any, Evidence], CheckResult]
+Judge = Callable[[Any, ExerciseEvidence], CheckResult]
 
 
-def _judge(fn: Callable[[Any, Evidence], CheckResult]) -> Judge:
+def _judge(fn: Callable[[Any, ExerciseEvidence], CheckResult]) -> Judge:
     """Missing or malformed evidence is an "error" verdict (ours), never a "fail" (theirs)."""
 
     @functools.wraps(fn)
-    def wrapper(check: Check, evidence: Evidence) -> CheckResult:
+    def wrapper(check: Check, evidence: ExerciseEvidence) -> CheckResult:
         try:
             return fn(check, evidence)
         except _NoEvidence as e:
@@ -581,14 +544,14 @@ def _verdict(
     return CheckResult(check.id, "fail", score, check.points, f"{ok} of {total} {noun}", problems)
 
 
-def _lines(evidence: Evidence, key: str) -> list[str]:
+def _lines(evidence: ExerciseEvidence, key: str) -> list[str]:
     lines = _need(evidence, key)
     if not isinstance(lines, list) or not all(isinstance(s, str) for s in lines):
         raise TypeError(f"{key} must be a list of strings")
     return lines
 
 
-def _levels(evidence: Evidence, key: str, count: int) -> list[int | None]:
+def _levels(evidence: ExerciseEvidence, key: str, count: int) -> list[int | None]:
     levels = evidence.get(key)
     if not isinstance(levels, list) or len(levels) != count:
         return [None] * count  # older evidence without levels: the text alone decides
@@ -596,7 +559,7 @@ def _levels(evidence: Evidence, key: str, count: int) -> list[int | None]:
 
 
 @_judge
-def judge_log(check: LogCheck, evidence: Evidence) -> CheckResult:
+def judge_log(check: LogCheck, evidence: ExerciseEvidence) -> CheckResult:
     """Did each expected line appear as a whole kernel log record during load / unload
     (at the check's printk level, when it names one)?"""
     problems = []
@@ -708,7 +671,7 @@ def _missing_line(
 
 
 @_judge
-def judge_modinfo(check: ModinfoCheck, evidence: Evidence) -> CheckResult:
+def judge_modinfo(check: ModinfoCheck, evidence: ExerciseEvidence) -> CheckResult:
     """Does the module's modinfo have each field, with the expected value?"""
     info = _need(evidence, "modinfo", check.module)
     problems = []
@@ -730,7 +693,7 @@ _MODINFO_MACROS = {"parm": "MODULE_PARM_DESC", "parmtype": "module_param", "alia
 
 
 @_judge
-def judge_exports(check: ExportsCheck, evidence: Evidence) -> CheckResult:
+def judge_exports(check: ExportsCheck, evidence: ExerciseEvidence) -> CheckResult:
     """Does the module export each symbol, GPL-only exactly when the exercise says so?"""
     exported: Mapping[str, str] = _need(evidence, "exports", check.module)
     problems = []
@@ -745,7 +708,7 @@ def judge_exports(check: ExportsCheck, evidence: Evidence) -> CheckResult:
 
 
 @_judge
-def judge_params(check: ParamCheck, evidence: Evidence) -> CheckResult:
+def judge_params(check: ParamCheck, evidence: ExerciseEvidence) -> CheckResult:
     """Is the parameter declared with its type and default, and does the value take effect?"""
     seen = _need(evidence, "params", check.module, check.name)
     total = sum(x is not None for x in (check.type, check.default, check.value, check.perm))
@@ -797,7 +760,7 @@ def _param_value_problems(check: ParamCheck, run: Mapping[str, Any]) -> list[Fin
 
 
 @_judge
-def judge_files(check: FilesCheck, evidence: Evidence) -> CheckResult:
+def judge_files(check: FilesCheck, evidence: ExerciseEvidence) -> CheckResult:
     """Does each path exist while the modules are loaded, with matching content?"""
     files: Mapping[str, str | None] = _need(evidence, "files")
     if evidence.get("files_loaded") is False:
@@ -823,7 +786,7 @@ _IN_USE = re.compile(r"in use|resource temporarily unavailable|device or resourc
 
 
 @_judge
-def judge_provider_in_use(check: ProviderInUseCheck, evidence: Evidence) -> CheckResult:
+def judge_provider_in_use(check: ProviderInUseCheck, evidence: ExerciseEvidence) -> CheckResult:
     """Was `rmmod provider` refused because the consumer still uses it?"""
     run = _need(evidence, "rmmod_provider_while_used")
     rc, stderr = run["returncode"], str(run.get("stderr") or "")
@@ -838,7 +801,7 @@ def judge_provider_in_use(check: ProviderInUseCheck, evidence: Evidence) -> Chec
 
 
 @_judge
-def judge_unknown_symbol(check: UnknownSymbolCheck, evidence: Evidence) -> CheckResult:
+def judge_unknown_symbol(check: UnknownSymbolCheck, evidence: ExerciseEvidence) -> CheckResult:
     """Did loading the consumer alone fail, the kernel logging "Unknown symbol" for it?"""
     run = _need(evidence, "consumer_alone")
     records = _lines(run, "log")
@@ -863,7 +826,7 @@ def judge_unknown_symbol(check: UnknownSymbolCheck, evidence: Evidence) -> Check
 
 
 @_judge
-def judge_kbuild(check: KbuildCheck, evidence: Evidence) -> CheckResult:
+def judge_kbuild(check: KbuildCheck, evidence: ExerciseEvidence) -> CheckResult:
     """Does the student's own Makefile make kbuild build the modules, from the objects asked?
 
     No guessing: without a usable obj-m, kbuild builds nothing, and so does
@@ -928,21 +891,75 @@ def judge_kbuild(check: KbuildCheck, evidence: Evidence) -> CheckResult:
     return _verdict(check, total, problems, noun, failed=min(total, failed))
 
 
-JUDGES: Mapping[str, Judge] = {
-    "log": judge_log,
-    "modinfo": judge_modinfo,
-    "exports": judge_exports,
-    "params": judge_params,
-    "files": judge_files,
-    "provider-in-use": judge_provider_in_use,
-    "unknown-symbol": judge_unknown_symbol,
-    "kbuild": judge_kbuild,
+# Where a kind's evidence comes from. FILES: the submission alone (judged even
+# when the build fails). GENERIC_RUN: the generic run's logs and .ko files
+# (exercises.host_evidence). GUEST: loads of its own in the grade's session
+# (exercises.GUEST_COLLECTORS, keyed by kind).
+FILES, GENERIC_RUN, GUEST = "files", "generic-run", "guest"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One exercise check kind, listed once: its TOML fields (besides id, kind, points,
+    title, partial), its parser, its check class, where its evidence comes from, its judge."""
+
+    name: str
+    check: type[Check]
+    fields: tuple[str, ...]
+    parse: Callable[[_Fields, dict[str, Any]], Check]
+    evidence: str
+    judge: Judge
+
+
+_LOG_FIELDS = ("on_load", "on_load_regex", "on_unload", "on_unload_regex", "level", "public")
+_PARAM_FIELDS = ("module", "name", "type", "default", "value", "log", "log_regex", "perm")
+# The kinds, in the order docs/expectations.md describes them.
+KINDS: Mapping[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("log", LogCheck, _LOG_FIELDS, _parse_log, GENERIC_RUN, judge_log),
+        Kind(
+            "modinfo",
+            ModinfoCheck,
+            ("module", "fields"),
+            _parse_modinfo,
+            GENERIC_RUN,
+            judge_modinfo,
+        ),
+        Kind(
+            "exports",
+            ExportsCheck,
+            ("module", "symbols"),
+            _parse_exports,
+            GENERIC_RUN,
+            judge_exports,
+        ),
+        Kind("params", ParamCheck, _PARAM_FIELDS, _parse_params, GUEST, judge_params),
+        Kind("files", FilesCheck, ("paths",), _parse_files, GUEST, judge_files),
+        Kind(
+            "provider-in-use",
+            ProviderInUseCheck,
+            ("provider", "consumer"),
+            _parse_in_use,
+            GUEST,
+            judge_provider_in_use,
+        ),
+        Kind(
+            "unknown-symbol",
+            UnknownSymbolCheck,
+            ("consumer", "symbols"),
+            _parse_unknown_symbol,
+            GUEST,
+            judge_unknown_symbol,
+        ),
+        Kind("kbuild", KbuildCheck, ("modules",), _parse_kbuild, FILES, judge_kbuild),
+    )
 }
 
 
-def judge(check: Check, evidence: Evidence) -> CheckResult:
+def judge(check: Check, evidence: ExerciseEvidence) -> CheckResult:
     """The verdict of one exercise check on the evidence the pipeline collected."""
-    return JUDGES[check.kind](check, evidence)
+    return KINDS[check.kind].judge(check, evidence)
 
 
 # -- the scoring policy: a score that measures what the stage teaches ------------

@@ -13,19 +13,17 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kmodlab.grader import integrity, interfaces, kmemtrace, labels, ledger, state, timers, witness
 from kmodlab.grader.decode import SourceLocation, locate_report
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
-from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
 from kmodlab.grader.labels import find_skipped_label
 from kmodlab.grader.model import CheckResult, Finding
 from kmodlab.grader.modinfo import module_name
 from kmodlab.vm.console import KernelReport, find_reports, init_return, unexpected_taint
 from kmodlab.vm.guest import GuestHung
 from kmodlab.vm.protocol import is_cycle
-
-DEFAULT_WEIGHTS = DEFAULT_GENERIC_POINTS
 
 
 @dataclass
@@ -963,14 +961,36 @@ def fault_injection_disagreements(ctx: Context) -> list[dict[str, object]]:
     return out
 
 
-GENERIC: tuple[tuple[str, Callable[..., CheckResult]], ...] = (
-    ("build", judge_build),
-    ("load", judge_load),
-    ("unload", judge_unload),
-    ("cycle", judge_cycle),
-    ("kernel-health", judge_health),
-    ("leaks", judge_leaks),
-    ("registrations", judge_registrations),
-    ("fault-injection", judge_fault_injection),
-    ("integrity", judge_integrity),
+@dataclass(frozen=True)
+class GenericCheck:
+    """One generic check, listed once: its id (a stable interface of the report), its
+    default points, the evidence it is judged from (gathered by collect.py), its verdict."""
+
+    id: str
+    points: float
+    evidence: str
+    judge: Callable[..., CheckResult]
+
+    def verdict(self, ctx: Context, limits: Any) -> CheckResult:
+        # Only cycling needs an option: the cycles asked for, when none were planned.
+        return self.judge(ctx, limits.cycles) if self.id == "cycle" else self.judge(ctx)
+
+
+# The generic checks, in the order they run and are reported.
+GENERIC: tuple[GenericCheck, ...] = (
+    GenericCheck("build", 1, "the plain and instrumented builds' messages", judge_build),
+    GenericCheck("load", 1, "each module's load: status and kernel log", judge_load),
+    GenericCheck("unload", 1, "each module's unload, then the settle", judge_unload),
+    GenericCheck("cycle", 1, "load/unload cycles, as many as fit the budget", judge_cycle),
+    GenericCheck("kernel-health", 1, "kernel reports and taint of every step", judge_health),
+    GenericCheck("leaks", 1, "the ledger, kmem and page traces", judge_leaks),
+    GenericCheck("registrations", 1, "guest state before/after, timer trace", judge_registrations),
+    GenericCheck("fault-injection", 2, "one load per fallible call failing", judge_fault_injection),
+    # No points: a failing integrity check flags the submission for review
+    # instead of taking marks (docs/report-schema.md).
+    GenericCheck("integrity", 0, "sources, objects, ledger against traces", judge_integrity),
 )
+GENERIC_BY_ID: Mapping[str, GenericCheck] = {c.id: c for c in GENERIC}
+GENERIC_CHECKS: tuple[str, ...] = tuple(GENERIC_BY_ID)
+DEFAULT_GENERIC_POINTS: Mapping[str, float] = {c.id: c.points for c in GENERIC}
+DEFAULT_WEIGHTS = DEFAULT_GENERIC_POINTS

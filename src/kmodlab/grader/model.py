@@ -14,18 +14,8 @@ SCHEMA = "kmodlab-report/1"
 Status = Literal["pass", "fail", "error", "skip"]
 STATUSES: tuple[str, ...] = ("pass", "fail", "error", "skip")
 
-# The generic checks, in the order they run and are reported (a stable interface).
-GENERIC_CHECKS: tuple[str, ...] = (
-    "build",
-    "load",
-    "unload",
-    "cycle",
-    "kernel-health",
-    "leaks",
-    "registrations",
-    "fault-injection",
-    "integrity",
-)
+# The generic checks (a stable interface) are listed once, with their points and
+# verdicts: judges.GENERIC.
 # The one check that flags a submission for an instructor's review when it fails.
 INTEGRITY_CHECK = "integrity"
 FLAGGED = "flagged for review"

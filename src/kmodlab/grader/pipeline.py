@@ -19,7 +19,8 @@ from pathlib import Path
 from kmodlab.errors import InputError, KmodlabError
 from kmodlab.grader import collect, judges
 from kmodlab.grader.evidence import Evidence
-from kmodlab.grader.model import GENERIC_CHECKS, INTEGRITY_CHECK, CheckResult, Report
+from kmodlab.grader.judges import GENERIC_CHECKS
+from kmodlab.grader.model import INTEGRITY_CHECK, CheckResult, Report
 from kmodlab.paths import current_kernel
 from kmodlab.vm.guest import GuestCompromised
 from kmodlab.vm.session import LabMachine, Session, prepare
@@ -115,12 +116,12 @@ def _judge(ev: Evidence, limits: Limits, plan) -> list[CheckResult]:  # type: ig
     weights = plan.weights if plan is not None else judges.DEFAULT_WEIGHTS
     ctx = judges.Context(ev, weights)
     checks = []
-    for check_id, judge in judges.GENERIC:
+    for check in judges.GENERIC:
         try:
-            result = judge(ctx, limits.cycles) if check_id == "cycle" else judge(ctx)
+            result = check.verdict(ctx, limits)
         except Exception as e:  # one broken judge must not lose the others
             result = ctx.error(
-                check_id, f"the grader failed on this check: {type(e).__name__}: {e}"
+                check.id, f"the grader failed on this check: {type(e).__name__}: {e}"
             )
         checks.append(result)
     if plan is not None and (ev.build is None or not ev.build.ok):
