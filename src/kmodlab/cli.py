@@ -82,10 +82,23 @@ def _print_diagnostics(result) -> None:  # type: ignore[no-untyped-def]
         print(f"{where} {d.severity}: {d.message}".strip())
 
 
+def _show_command(args: argparse.Namespace, what: str, submission: str) -> int:
+    from kmodlab import dryrun
+
+    use_snapshot = not getattr(args, "no_snapshot", False)
+    # --no-sandbox builds unsandboxed only where no sandbox works (asking runs bwrap once).
+    sandboxed = not getattr(args, "no_sandbox", False) or dryrun.sandbox_available()
+    commands = dryrun.show(what, Path(submission), sandboxed=sandboxed, use_snapshot=use_snapshot)
+    print(dryrun.render(commands), end="")
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from kmodlab.build import build_submission, load_submission
     from kmodlab.paths import current_kernel
 
+    if args.show_command:
+        return _show_command(args, "build", args.dir)
     load_submission(Path(args.dir))  # bad input is reported before anything else
     kernel = current_kernel()
     out = Path(args.output) if args.output else None
@@ -130,6 +143,8 @@ def _commands(args: argparse.Namespace) -> list[list[str]] | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from kmodlab.run import format_result, run_submission
 
+    if args.show_command:
+        return _show_command(args, "run", args.dir)
     report = run_submission(
         Path(args.dir),
         _commands(args),
@@ -176,6 +191,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from kmodlab.grader.pipeline import grade
     from kmodlab.paths import atomic_write
 
+    if args.show_command:
+        return _show_command(args, "grade", args.submission)
     submission = Path(args.submission)
     report = grade(submission, exercise=args.exercise, limits=_limits(args))
     text = _render(report, args.format, submission)
@@ -455,6 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", metavar="OUT", help="keep the build folder here")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     _sandbox_flag(s)
+    _show_command_flag(s)
     s.set_defaults(func=cmd_build)
 
     s = sub.add_parser(
@@ -484,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-snapshot", action="store_true", help="boot cold instead of restoring")
     s.add_argument("--timings", action="store_true", help="print timings (JSON) to stderr")
     _sandbox_flag(s)
+    _show_command_flag(s)
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser(
@@ -508,6 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("text", "json", "gradescope"), default="text")
     s.add_argument("--output", metavar="FILE", help="write the report here (atomically)")
     _grade_flags(s)
+    _show_command_flag(s)
     s.set_defaults(func=cmd_grade)
 
     s = sub.add_parser(
@@ -693,6 +713,14 @@ def _grade_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--no-fault-injection", action="store_true", help="skip the fault-injection sweep"
+    )
+
+
+def _show_command_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--show-command",
+        action="store_true",
+        help="print the sandbox and QEMU command lines (shell-quoted) instead of running them",
     )
 
 

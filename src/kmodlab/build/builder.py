@@ -330,6 +330,20 @@ def make_argv(headers: Path, build_dir: Path, *, link: bool = True) -> list[str]
     return argv
 
 
+def build_argv(
+    headers: Path, build_dir: Path, *, link: bool = True, sandboxed: bool = True
+) -> list[str]:
+    """The whole command line a build runs (what `--show-command` prints): make, inside
+    the sandbox (bwrap, setpriv, prlimit) unless `sandboxed` is False."""
+    command = make_argv(headers, build_dir, link=link)
+    if sandboxed:
+        return sandbox_argv(command, build_dir=build_dir, headers=headers)
+    # Outside a user namespace RLIMIT_NPROC counts all the user's processes: leave it.
+    prlimit = shutil.which("prlimit")
+    limits = limits_argv(Limits(processes=None), prlimit) if prlimit else []
+    return [*limits, *command]
+
+
 def _outcome_diagnostics(outcome: _Outcome, timeout_s: float, max_output: int) -> list[Diagnostic]:
     found = []
     if outcome.timed_out:
@@ -431,15 +445,9 @@ def build_submission(
     )
     build_dir = Path(reuse_dir) if reuse_dir is not None else _fresh_build_dir(out_dir)
     _write_tree(build_dir, plan.files)
-    command = make_argv(headers, build_dir, link=link)
     if sandboxed:
         hand_over(build_dir)
-        argv = sandbox_argv(command, build_dir=build_dir, headers=headers)
-    else:
-        # Outside a user namespace RLIMIT_NPROC counts all the user's processes: leave it.
-        prlimit = shutil.which("prlimit")
-        limits = limits_argv(Limits(processes=None), prlimit) if prlimit else []
-        argv = [*limits, *command]
+    argv = build_argv(headers, build_dir, link=link, sandboxed=sandboxed)
     with contextlib.nullcontext(memory) if memory else capped() as cap:
         outcome = run_capped(
             argv, cwd=build_dir, timeout_s=timeout_s, max_output=max_output, memory=cap

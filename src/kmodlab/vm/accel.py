@@ -74,8 +74,13 @@ def _cache_key(spec: MachineSpec, qemu: str) -> str:
     return "|".join((platform.release(), qemu, str(spec.kernel), str(spec.initrd)))
 
 
-def choose(spec: MachineSpec, *, qemu_version: str, base: Path | None = None) -> Choice:
-    """Pick (and remember) the accelerator for this host; spec.accel is ignored."""
+def choose(
+    spec: MachineSpec, *, qemu_version: str, base: Path | None = None, probe_now: bool = True
+) -> Choice:
+    """Pick (and remember) the accelerator for this host; spec.accel is ignored.
+
+    With probe_now False nothing is booted: the remembered choice, else tcg.
+    """
     forced = os.environ.get("KMODLAB_ACCEL")
     if forced:
         if forced not in ACCELERATORS:
@@ -92,6 +97,8 @@ def choose(spec: MachineSpec, *, qemu_version: str, base: Path | None = None) ->
             return Choice(ACCELERATORS[saved["accel"]], saved.get("note", ""))
     except (OSError, ValueError):
         pass
+    if not probe_now:
+        return Choice(ACCELERATORS["tcg"], "tcg (not probed yet: the first real run probes)")
     choice = probe(spec, candidates())
     record = {"key": key, "accel": choice.accel.name, "note": choice.note}
     atomic_write(path, json.dumps(record).encode())

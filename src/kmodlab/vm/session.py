@@ -37,7 +37,7 @@ from kmodlab.vm.guest import (
     GuestError,
 )
 from kmodlab.vm.protocol import KmsgRecord, cycle_argv, load_argv, unload_argv
-from kmodlab.vm.qemu import ACCELERATORS, MACHINES, MachineSpec, fitted
+from kmodlab.vm.qemu import ACCELERATORS, MACHINES, MachineSpec, fitted, qemu_argv
 
 BOOT_TIMEOUT_S = 90.0
 
@@ -66,11 +66,13 @@ def prepare(
     memory_mb: int = 256,
     extra_cmdline: tuple[str, ...] = (),
     machine: str | None = None,
+    probe: bool = True,
 ) -> LabMachine:
     """Resolve the kernel, build the initramfs, choose the accelerator (cached).
 
     `machine` (microvm or q35; else $KMODLAB_MACHINE) defaults to microvm,
     or q35 where a TCG guest cannot be told the host's TSC frequency.
+    With probe False no guest is booted to choose the accelerator (a dry run).
     """
     kernel = kernel or current_kernel()
     if not kernel.vmlinux.is_file():
@@ -95,7 +97,7 @@ def prepare(
             raise SetupError(f"unknown accelerator {accel!r}", f"use one of {list(ACCELERATORS)}")
         choice = accel_mod.Choice(ACCELERATORS[accel], f"using {accel} (requested)")
     else:
-        choice = accel_mod.choose(spec, qemu_version=snapshot.qemu_version())
+        choice = accel_mod.choose(spec, qemu_version=snapshot.qemu_version(), probe_now=probe)
     return LabMachine(kernel, fitted(spec, choice.accel, machine), choice.note)
 
 
@@ -126,6 +128,27 @@ def start_guest(machine: LabMachine, *, use_snapshot: bool = True) -> Guest:
         guest.close()
         raise
     return guest
+
+
+def start_commands(
+    machine: LabMachine, *, use_snapshot: bool = True, folder: Path | None = None
+) -> list[tuple[str, list[str]]]:
+    """The QEMU command lines start_guest() runs, with what each is for; runs none.
+
+    folder stands for the guest's private temporary folder (its sockets).
+    """
+    folder = folder or Path(tempfile.gettempdir()) / "kmodlab-vm-XXXXXXXX"
+    agent, qmp = folder / "agent.sock", folder / "qmp.sock"
+    cold = qemu_argv(machine.spec, agent_socket=agent)
+    if not use_snapshot:
+        return [("boot the guest cold", cold)]
+    path = snapshot.snapshot_path(machine.spec)
+    restore = qemu_argv(machine.spec, agent_socket=agent, qmp_socket=qmp, incoming=path)
+    out = []
+    if not path.is_file():
+        saving = qemu_argv(machine.spec, agent_socket=agent, qmp_socket=qmp)
+        out.append(("boot once and save the guest (no snapshot yet)", saving))
+    return [*out, ("restore the saved guest", restore)]
 
 
 def strip_debug(ko: Path) -> bytes:
