@@ -99,11 +99,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     if args.show_command:
         return _show_command(args, "build", args.dir)
-    load_submission(Path(args.dir))  # bad input is reported before anything else
+    sub = load_submission(Path(args.dir))  # bad input is reported first; read once
     kernel = current_kernel()
     out = Path(args.output) if args.output else None
     result = build_submission(
-        Path(args.dir), headers=kernel.headers, out_dir=out, allow_unsandboxed=args.no_sandbox
+        sub, headers=kernel.headers, out_dir=out, allow_unsandboxed=args.no_sandbox
     )
     if args.json:
         print(json.dumps(_build_json(result), indent=2))

@@ -52,11 +52,11 @@ def run_submission(
     A crash or hang of the guest ends the run and is part of the report.
     """
     t0 = time.monotonic()
-    load_submission(src)  # bad input is reported before anything else
+    sub = load_submission(src)  # bad input is reported before anything else; read once
     kernel = machine.kernel if machine else current_kernel()
     with tempfile.TemporaryDirectory(prefix="kmodlab-run-") as tmp:
         build = build_submission(
-            src, headers=kernel.headers, out_dir=Path(tmp), allow_unsandboxed=allow_unsandboxed
+            sub, headers=kernel.headers, out_dir=Path(tmp), allow_unsandboxed=allow_unsandboxed
         )
         report = RunReport(build, timings={"build_s": time.monotonic() - t0})
         if build.ok:

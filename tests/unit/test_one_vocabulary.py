@@ -168,3 +168,25 @@ def test_exercise_evidence_is_collected_in_the_grades_own_session(monkeypatch):
         assert exercises.collect_evidence(expectations, ev, s, 20.0, clean=clean) is False
         assert seen[-1] is s and s.restarts == restarts and s.pushed == []
         assert s.unloaded == ["m"]
+
+
+def test_exercise_evidence_reads_the_submission_as_validated_once(monkeypatch):
+    """Does the kbuild evidence come from the texts the grade validated (Evidence.sources),
+    never from reading the folder again, and carry the validator's problem when there is
+    no submission to read?"""
+    from kmodlab.build import validate
+    from kmodlab.grader import collect, exercises
+    from kmodlab.grader.evidence import Evidence
+
+    def no_second_read(*a, **k):  # type: ignore[no-untyped-def]
+        raise AssertionError("the submission was read again")
+
+    monkeypatch.setattr(validate, "load_submission", no_second_read)
+    monkeypatch.setattr(collect, "load_submission", no_second_read)
+    ev = Evidence(submission=Path("/nonexistent"))
+    ev.sources = {"Makefile": "obj-m += pair.o\npair-y := a.o b.o\n", "a.c": "", "b.c": ""}
+    got = exercises._kbuild_evidence(ev)
+    assert got["origin"] == "Makefile" and got["modules"] == {"pair": ["a", "b"]}
+    ev = Evidence(submission=Path("/nonexistent"))
+    ev.build_problem = "x.c: not UTF-8 text; save it as UTF-8"
+    assert exercises._kbuild_evidence(ev)["problem"] == ev.build_problem

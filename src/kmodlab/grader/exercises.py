@@ -10,7 +10,7 @@ in use, a consumer alone).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ class Plan:
         out = []
         for c in self.expectations.checks:
             if exp.KINDS[c.kind].evidence == exp.FILES:
-                ev.exercise.setdefault("kbuild", kbuild_evidence(ev.submission))
+                ev.exercise.setdefault("kbuild", _kbuild_evidence(ev))
                 out.append(exp.judge(c, ev.exercise))
             else:
                 why = "not run: the build failed"
@@ -104,28 +104,27 @@ def read_symvers(path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def kbuild_evidence(submission: Path) -> dict[str, Any]:
+def kbuild_evidence(files: Mapping[str, str], problem: str | None = None) -> dict[str, Any]:
     """What kbuild makes of the submission's own Makefile (or Kbuild), read as data.
 
+    files: the submission as validated once per grade (Evidence.sources, the
+    texts of load_submission()); problem: why it could not be taken, if so.
     {"origin": "Makefile" | "Kbuild" | None, "modules": {name: [objects]}
     (empty: no obj-m), "problem": why kbuild would refuse it or None, "notes":
     warnings about settings kbuild ignores here (obj-y...)}. Never one module
     per .c file: that is kmodlab's convenience, not kbuild's.
     """
     from kmodlab.build.objm import module_specs
-    from kmodlab.build.validate import load_submission
 
     out: dict[str, Any] = {"origin": None, "modules": {}, "problem": None, "notes": []}
-    try:
-        sub = load_submission(submission)
-    except InputError as e:
-        return out | {"problem": e.line()}
-    kbuild, makefile = sub.text("Kbuild"), sub.text("Makefile")
+    if problem is not None and not files:
+        return out | {"problem": problem}
+    kbuild, makefile = files.get("Kbuild"), files.get("Makefile")
     if kbuild is None and makefile is None:
         return out
     out["origin"] = "Kbuild" if kbuild is not None else "Makefile"
     try:
-        spec = module_specs(sub.files, kbuild=kbuild, makefile=makefile)
+        spec = module_specs(list(files), kbuild=kbuild, makefile=makefile)
     except InputError as e:
         return out | {"problem": e.line()}
     fallback = any(d.kind == "no-obj-m" for d in spec.findings)
@@ -137,6 +136,10 @@ def kbuild_evidence(submission: Path) -> dict[str, Any]:
         if d.kind == "ignored-setting"
     ]
     return out
+
+
+def _kbuild_evidence(ev: Evidence) -> dict[str, Any]:
+    return kbuild_evidence(ev.sources, ev.build_problem)
 
 
 def host_evidence(ev: Evidence) -> dict[str, Any]:
@@ -155,7 +158,7 @@ def host_evidence(ev: Evidence) -> dict[str, Any]:
         # A module that exports nothing is still evidence (of exporting nothing).
         "exports": {name: {} for name in ev.kos}
         | (read_symvers(ev.build.build_dir / "Module.symvers") if ev.build else {}),
-        "kbuild": kbuild_evidence(ev.submission),
+        "kbuild": _kbuild_evidence(ev),
     }
 
 
