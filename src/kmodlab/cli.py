@@ -194,7 +194,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.show_command:
         return _show_command(args, "grade", args.submission)
     submission = Path(args.submission)
-    report = grade(submission, exercise=args.exercise, limits=_limits(args))
+    report = grade(submission, exercise=args.exercise, limits=_limits(args), progress=_say)
     text = _render(report, args.format, submission)
     if args.output:
         atomic_write(Path(args.output), text.encode() + b"\n")

@@ -39,7 +39,7 @@ HELLO_C = '// %%kmodule hello\n#include <linux/module.h>\nMODULE_LICENSE("GPL");
 def canned_pipeline(monkeypatch):
     """pipeline.grade with every generic check passing and EVIDENCE for the exercise."""
 
-    def collect(ev, workdir, headers, machine, limits, plan):  # type: ignore[no-untyped-def]
+    def collect(ev, workdir, headers, machine, limits, plan, progress=None):  # type: ignore[no-untyped-def]
         ev.build = SimpleNamespace(ok=True)
         ev.exercise.update(EVIDENCE)
 

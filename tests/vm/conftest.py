@@ -49,7 +49,7 @@ def built(machine, tmp_path_factory):
 
 @pytest.fixture
 def session(machine):
-    from kmodlab.vm.session import Session
+    from kmodlab.vm.session import Session, silent
 
-    with Session(machine, on_restart=lambda msg: None) as s:
+    with Session(machine, progress=silent) as s:
         yield s

@@ -180,10 +180,10 @@ def test_scrub_zeroes_free_memory_and_the_guest_goes_on(session):
 def test_q35_fallback_machine_boots_and_runs_modules(machine, built):
     """Where microvm cannot be used (TCG without a TSC frequency), does q35 run the lab?"""
     from kmodlab.vm.qemu import fitted
-    from kmodlab.vm.session import LabMachine, Session
+    from kmodlab.vm.session import LabMachine, Session, silent
 
     q35 = LabMachine(machine.kernel, fitted(machine.spec, machine.spec.accel, "q35"), "")
-    with Session(q35, use_snapshot=False, on_restart=lambda msg: None) as s:
+    with Session(q35, use_snapshot=False, progress=silent) as s:
         s.push_modules([built("hello")])
         r = s.run("insmod hello.ko")
         assert r.ok and "Hello" in r.log
@@ -195,12 +195,12 @@ def test_default_machine_is_microvm_where_the_tsc_is_known(machine):
     """On an x86-64 host is the guest the faster microvm, told the host's TSC frequency?"""
     import platform
 
-    from kmodlab.vm.session import Session
+    from kmodlab.vm.session import Session, silent
 
     if platform.machine() != "x86_64":
         pytest.skip("the TSC probe is x86-64 only")
     assert machine.spec.machine.name == "microvm"
-    with Session(machine, on_restart=lambda msg: None) as s:
+    with Session(machine, progress=silent) as s:
         loaded = s.run("cat /proc/modules").stdout
     assert "virtio_mmio " in loaded and "virtio_pci" not in loaded  # no PCI bus: not loaded
     if machine.spec.accel.name == "tcg":

@@ -16,19 +16,17 @@ happens once per content: the next test cell on the same sources reuses the
 report.
 
 Nothing here writes to stderr while grading: nbgrader gives no points to a
-test cell with any stderr output, so the grader's subprocesses are quieted
-for the duration.
+test cell with any stderr output. The grader's status lines come through its
+progress callback (kept, to explain a failure of the grader itself), its
+subprocesses' output is captured, and Python warnings are recorded.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
-import os
-import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -287,41 +285,17 @@ def _grade_quietly(submission: Path, exercise: str) -> Report:
     __tracebackhide__ = True
     from kmodlab.grader.pipeline import grade as grade_submission
 
-    with quiet_stderr() as noise:
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
-            return grade_submission(submission, exercise=exercise)
+            return grade_submission(submission, exercise=exercise, progress=notes.append)
         except KmodlabError as e:
             raise AssertionError(f"{exercise}: could not grade: {e.line()}") from None
         except Exception as e:  # the grader's own failure: say so, never a stderr dump
-            tail = noise.getvalue().strip().splitlines()[-5:]
+            tail = [*notes, *(str(w.message) for w in caught)][-5:]
             detail = ("\n" + "\n".join(tail)) if tail else ""
             raise AssertionError(
                 f"{exercise}: the grader failed ({type(e).__name__}: {e}); "
                 f"this is not a verdict on your code, ask your instructor{detail}"
             ) from None
-
-
-@contextlib.contextmanager
-def quiet_stderr() -> Iterator[io.StringIO]:
-    """Send stderr, Python's and file descriptor 2's (subprocesses), to a buffer."""
-    buffer = io.StringIO()
-    old = sys.stderr
-    with contextlib.suppress(Exception):
-        old.flush()
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        try:
-            saved: int | None = os.dup(2)
-        except OSError:
-            saved = None
-        if saved is not None:
-            os.dup2(sink.fileno(), 2)
-        sys.stderr = buffer
-        try:
-            yield buffer
-        finally:
-            sys.stderr = old
-            if saved is not None:
-                os.dup2(saved, 2)
-                os.close(saved)
-            sink.seek(0)
-            buffer.write(sink.read().decode("utf-8", errors="replace"))

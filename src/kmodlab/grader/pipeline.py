@@ -23,7 +23,7 @@ from kmodlab.grader.judges import GENERIC_CHECKS
 from kmodlab.grader.model import INTEGRITY_CHECK, CheckResult, Report
 from kmodlab.paths import current_kernel
 from kmodlab.vm.guest import GuestCompromised
-from kmodlab.vm.session import LabMachine, Session, prepare
+from kmodlab.vm.session import LabMachine, Progress, Session, prepare, silent
 
 Limits = collect.Limits
 
@@ -34,10 +34,13 @@ def grade(
     exercise: str | None = None,
     limits: Limits | None = None,
     machine: LabMachine | None = None,
+    progress: Progress = silent,
 ) -> Report:
     """Grade one submission folder (one or several modules); always returns a report.
 
     Raises InputError only when there is no submission to grade at all.
+    progress receives status lines (a snapshot that would not restore...); by
+    default they are dropped, and nothing is written to stderr.
     """
     t0 = time.monotonic()
     submission = Path(submission)
@@ -49,7 +52,7 @@ def grade(
     ev = Evidence(submission=submission)
     plan = _load_exercise(exercise)
     with tempfile.TemporaryDirectory(prefix="kmodlab-grade-") as tmp:
-        _collect(ev, Path(tmp), kernel.headers, machine, limits, plan)
+        _collect(ev, Path(tmp), kernel.headers, machine, limits, plan, progress)
         checks = _judge(ev, limits, plan)
     return Report(
         submission=submission.name,
@@ -68,11 +71,13 @@ def _load_exercise(exercise: str | None):  # type: ignore[no-untyped-def]
     return exercises.load(exercise)
 
 
-def _collect(ev: Evidence, workdir: Path, headers: Path, machine, limits, plan) -> None:  # type: ignore[no-untyped-def]
+def _collect(
+    ev: Evidence, workdir: Path, headers: Path, machine, limits, plan, progress=silent
+) -> None:  # type: ignore[no-untyped-def]
     try:
         machine = machine or prepare()
         use_snapshot = not limits.naive
-        with Session(machine, use_snapshot=use_snapshot, on_restart=lambda _m: None) as session:
+        with Session(machine, use_snapshot=use_snapshot, progress=progress) as session:
             # The guest is restored first (0.2 s of mostly I/O), then inspected
             # while the modules build. Restoring during the two makes was
             # slower: three busy processes on two cores.

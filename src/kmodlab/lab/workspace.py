@@ -207,7 +207,7 @@ class Workspace:
         if self._session is None:
             from kmodlab.vm.session import Session
 
-            self._session = Session(self.machine, on_restart=self._note_restart)
+            self._session = Session(self.machine, progress=self._note_restart)
         return self._session
 
     def has_session(self) -> bool:
@@ -227,7 +227,7 @@ class Workspace:
             if self._session is None:
                 from kmodlab.vm.session import Session
 
-                self._session = Session(self.machine, on_restart=self._note_restart)
+                self._session = Session(self.machine, progress=self._note_restart)
             self._session.start()
 
     def _guest_alive(self) -> bool:
