@@ -15,7 +15,7 @@ from kmodlab.paths import KernelLayout, current_kernel
 
 
 @dataclass(frozen=True)
-class Finding:
+class ComponentStatus:
     component: str
     ok: bool
     detail: str  # what was found, or the problem and its fix
@@ -24,26 +24,28 @@ class Finding:
         return f"{'OK  ' if self.ok else 'FAIL'}  {self.component:<16} {self.detail}"
 
 
-def _qemu() -> Finding:
+def _qemu() -> ComponentStatus:
     from kmodlab.vm.snapshot import qemu_version
 
     if not shutil.which("qemu-system-x86_64"):
-        return Finding("qemu", False, "not installed: apt-get install qemu-system-x86")
-    return Finding("qemu", True, qemu_version())
+        return ComponentStatus("qemu", False, "not installed: apt-get install qemu-system-x86")
+    return ComponentStatus("qemu", True, qemu_version())
 
 
-def _kernel() -> Finding:
+def _kernel() -> ComponentStatus:
     k = current_kernel()
     version = k.read_manifest().get("version", "?")
-    return Finding("kernel", True, f"{k.abi} (Debian {version}) in {k.root}")
+    return ComponentStatus("kernel", True, f"{k.abi} (Debian {version}) in {k.root}")
 
 
-def _headers() -> Finding:
+def _headers() -> ComponentStatus:
     k = current_kernel()
     missing = [p for p in (k.headers / "Makefile", k.headers / ".config") if not p.is_file()]
     if missing:
-        return Finding("headers", False, f"{missing[0]} is missing: run `kmodlab setup` again")
-    return Finding("headers", True, str(k.headers))
+        return ComponentStatus(
+            "headers", False, f"{missing[0]} is missing: run `kmodlab setup` again"
+        )
+    return ComponentStatus("headers", True, str(k.headers))
 
 
 def compiler_versions(config_text: str, gcc_version_output: str) -> tuple[str, str]:
@@ -54,32 +56,34 @@ def compiler_versions(config_text: str, gcc_version_output: str) -> tuple[str, s
     return built, host
 
 
-def _compiler() -> Finding:
+def _compiler() -> ComponentStatus:
     k: KernelLayout = current_kernel()
     gcc = shutil.which("gcc-12")
     out = subprocess.run([gcc, "--version"], capture_output=True, text=True).stdout if gcc else ""
     built, host = compiler_versions(k.config.read_text(errors="replace"), out)
     if not gcc:
-        return Finding(
+        return ComponentStatus(
             "compiler", False, f"gcc-12 missing (kernel built with {built}): apt-get install gcc-12"
         )
     same = built.split()[-1:] == host.split()[-1:]
     detail = f"host {host}; kernel built with {built}"
-    return Finding("compiler", same, detail if same else detail + ": modules may not load")
+    return ComponentStatus("compiler", same, detail if same else detail + ": modules may not load")
 
 
-def _sandbox() -> Finding:
+def _sandbox() -> ComponentStatus:
     from kmodlab.build import memcap
     from kmodlab.build.sandbox import build_uid, sandbox_available
 
     if sandbox_available():
         who = "as nobody" if build_uid() is not None else "as you"
         view = f"bubblewrap: toolchain and kernel tree only, {who}, no network"
-        return Finding("sandbox", True, f"{view}; memory: {memcap.describe()}")
-    return Finding("sandbox", False, "bubblewrap cannot run here: apt-get install bubblewrap")
+        return ComponentStatus("sandbox", True, f"{view}; memory: {memcap.describe()}")
+    return ComponentStatus(
+        "sandbox", False, "bubblewrap cannot run here: apt-get install bubblewrap"
+    )
 
 
-def _python() -> Finding:
+def _python() -> ComponentStatus:
     requires = importlib.metadata.requires("kmodlab") or []
     names = [re.split(r"[<>=!~;\[ ]", r)[0] for r in requires if "extra ==" not in r]
     missing = []
@@ -89,31 +93,35 @@ def _python() -> Finding:
         except importlib.metadata.PackageNotFoundError:
             missing.append(name)
     if missing:
-        return Finding("python", False, f"missing {', '.join(missing)}: run ./kmodlab setup")
-    return Finding("python", True, f"{len(names)} packages present")
+        return ComponentStatus(
+            "python", False, f"missing {', '.join(missing)}: run ./kmodlab setup"
+        )
+    return ComponentStatus("python", True, f"{len(names)} packages present")
 
 
-def _guest() -> Iterator[Finding]:
+def _guest() -> Iterator[ComponentStatus]:
     from kmodlab.vm.session import Session, prepare
 
     machine = prepare()
-    yield Finding("accelerator", True, machine.accel_note)
+    yield ComponentStatus("accelerator", True, machine.accel_note)
     spec = machine.spec
     why = ""
     if spec.machine.name == "q35" and spec.accel.name == "tcg":
         why = " (the host's TSC frequency could not be measured, which microvm needs under TCG)"
     elif spec.accel.name == "tcg" and spec.tsc_khz:
         why = f", told the host's TSC rate: {spec.tsc_khz // 1000} MHz"
-    yield Finding("machine", True, f"{spec.machine.description}{why}")
+    yield ComponentStatus("machine", True, f"{spec.machine.description}{why}")
     t0 = time.monotonic()
     with Session(machine) as s:
         r = s.run(["uname", "-r"])
         took = time.monotonic() - t0
     ok = r.ok and r.stdout.strip() == machine.kernel.abi
-    yield Finding("guest", ok, f"answered `uname -r` = {r.stdout.strip()} after {took:.2f} s")
+    yield ComponentStatus(
+        "guest", ok, f"answered `uname -r` = {r.stdout.strip()} after {took:.2f} s"
+    )
 
 
-CHECKS: tuple[Callable[[], Finding | Iterator[Finding]], ...] = (
+CHECKS: tuple[Callable[[], ComponentStatus | Iterator[ComponentStatus]], ...] = (
     _qemu,
     _kernel,
     _headers,
@@ -124,13 +132,13 @@ CHECKS: tuple[Callable[[], Finding | Iterator[Finding]], ...] = (
 )
 
 
-def run_checks() -> Iterator[Finding]:
+def run_checks() -> Iterator[ComponentStatus]:
     for check in CHECKS:
         name = check.__name__.lstrip("_")
         try:
             result = check()
-            yield from ([result] if isinstance(result, Finding) else result)
+            yield from ([result] if isinstance(result, ComponentStatus) else result)
         except KmodlabError as e:
-            yield Finding(name, False, e.line())
+            yield ComponentStatus(name, False, e.line())
         except Exception as e:  # doctor must report, never crash
-            yield Finding(name, False, f"{type(e).__name__}: {e}")
+            yield ComponentStatus(name, False, f"{type(e).__name__}: {e}")

@@ -182,7 +182,10 @@ def test_doctor_json_is_one_document_with_every_finding(monkeypatch, capsys):
 
     from kmodlab import cli, doctor
 
-    findings = [doctor.Finding("qemu", True, "QEMU 7.2"), doctor.Finding("sandbox", False, "no")]
+    findings = [
+        doctor.ComponentStatus("qemu", True, "QEMU 7.2"),
+        doctor.ComponentStatus("sandbox", False, "no"),
+    ]
     monkeypatch.setattr(doctor, "run_checks", lambda: iter(findings))
     assert cli.main(["doctor", "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)

@@ -13,7 +13,7 @@ from kmodlab.build.builder import build_submission, run_capped
 from kmodlab.build.sandbox import (
     ETC_ENTRIES,
     MINIMAL_ENV,
-    Limits,
+    ResourceLimits,
     bwrap_argv,
     kernel_tree,
     limits_argv,
@@ -130,7 +130,7 @@ def test_root_tree_is_not_bound_again() -> None:
 
 
 def test_limits_argv() -> None:
-    assert limits_argv(Limits(), "/usr/bin/prlimit") == [
+    assert limits_argv(ResourceLimits(), "/usr/bin/prlimit") == [
         "/usr/bin/prlimit",
         f"--fsize={64 << 20}",
         f"--as={2 << 30}",

@@ -32,7 +32,7 @@ from kmodlab.build.memcap import MemoryCap, capped
 from kmodlab.build.objm import KbuildSpec, ModuleSpec, module_specs
 from kmodlab.build.sandbox import (
     MINIMAL_ENV,
-    Limits,
+    ResourceLimits,
     hand_over,
     limits_argv,
     sandbox_argv,
@@ -340,7 +340,7 @@ def build_argv(
         return sandbox_argv(command, build_dir=build_dir, headers=headers)
     # Outside a user namespace RLIMIT_NPROC counts all the user's processes: leave it.
     prlimit = shutil.which("prlimit")
-    limits = limits_argv(Limits(processes=None), prlimit) if prlimit else []
+    limits = limits_argv(ResourceLimits(processes=None), prlimit) if prlimit else []
     return [*limits, *command]
 
 

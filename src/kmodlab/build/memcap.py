@@ -1,6 +1,6 @@
 """One memory cap for all of a grade's compilers: a cgroup around the sandbox.
 
-A per-process limit (RLIMIT_AS, sandbox.Limits) does not bound a grade: a
+A per-process limit (RLIMIT_AS, sandbox.ResourceLimits) does not bound a grade: a
 build runs make -j4 and a grade runs two builds at once, so four source
 files each holding a macro-expansion bomb ran four compilers at ~1.8 GB
 each, and a batch of two jobs doubles that. A memory cgroup caps their sum:

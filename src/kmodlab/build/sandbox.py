@@ -52,7 +52,7 @@ SWITCH_CAPS: tuple[str, ...] = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 
 
 @dataclass(frozen=True)
-class Limits:
+class ResourceLimits:
     """Resource limits for everything the build starts (applied with prlimit)."""
 
     file_size: int = 64 << 20  # a .ko with debug info is a few MiB; `.incbin "/dev/zero"` is not
@@ -63,7 +63,7 @@ class Limits:
     open_files: int = 1024
 
 
-def limits_argv(limits: Limits, prlimit: str = "prlimit") -> list[str]:
+def limits_argv(limits: ResourceLimits, prlimit: str = "prlimit") -> list[str]:
     argv = [prlimit, f"--fsize={limits.file_size}", f"--as={limits.address_space}"]
     if limits.processes is not None:
         argv.append(f"--nproc={limits.processes}")
@@ -205,7 +205,7 @@ def sandbox_argv(
     *,
     build_dir: Path,
     headers: Path,
-    limits: Limits | None = None,
+    limits: ResourceLimits | None = None,
     env: Mapping[str, str] = MINIMAL_ENV,
 ) -> list[str]:
     """The exact command line the builder runs `command` with, on this machine.
@@ -215,7 +215,9 @@ def sandbox_argv(
     whole environment inside (the lab adds PWD for a student's Makefile).
     """
     prlimit = shutil.which("prlimit", path=MINIMAL_ENV["PATH"])
-    limited = [*limits_argv(limits or Limits(), prlimit), *command] if prlimit else list(command)
+    limited = (
+        [*limits_argv(limits or ResourceLimits(), prlimit), *command] if prlimit else list(command)
+    )
     setpriv = shutil.which("setpriv", path=MINIMAL_ENV["PATH"]) or "setpriv"
     return bwrap_argv(
         limited,

@@ -17,7 +17,7 @@ from typing import Any
 
 from kmodlab.errors import KmodlabError
 from kmodlab.lab import render
-from kmodlab.lab.workspace import Step, Workspace
+from kmodlab.lab.workspace import LabStep, Workspace
 
 PROMPT = "guest# "
 BANNER = (
@@ -115,7 +115,7 @@ def _run_line(ws: Workspace, line: str, write: Callable[[str], None]) -> None:
     write(_step_text(ws, step))
 
 
-def _step_text(ws: Workspace, step: Step) -> str:
+def _step_text(ws: Workspace, step: LabStep) -> str:
     out: list[str] = []
     r = step.result
     if r is not None:

@@ -90,7 +90,7 @@ class Crash:
 
 
 @dataclass
-class Step:
+class LabStep:
     """One guest command: its result (None when the guest died), and any crash."""
 
     result: CommandResult | None
@@ -107,7 +107,7 @@ class CellOutcome:
     problem: str | None = None  # a KmodlabError line: no sandbox, no headers, bad name
     note: str | None = None  # something to know, not a failure
     pushed: list[str] = field(default_factory=list)
-    steps: list[Step] = field(default_factory=list)
+    steps: list[LabStep] = field(default_factory=list)
     crash: Crash | None = None  # a crash while pushing
     build_s: float = 0.0
     total_s: float = 0.0
@@ -251,7 +251,7 @@ class Workspace:
         if guest is not None and hasattr(guest, "proc"):
             self._reaper.watch(guest.proc.pid, str(guest.agent_path))
 
-    def restart(self) -> Step:
+    def restart(self) -> LabStep:
         """A clean guest on request (the modules are pushed again)."""
         return self._guarded(["restart"], lambda: self._restart_result())
 
@@ -373,7 +373,7 @@ class Workspace:
         if step.crash is None:
             outcome.pushed = [m.name for m in result.modules]
 
-    def push(self, result: BuildResult) -> Step:
+    def push(self, result: BuildResult) -> LabStep:
         """Copy a build's modules into the guest's module folder (booting it if needed)."""
         kos = [m.ko for m in result.modules]
         # depmod is deferred to the first command that needs it (modprobe, modinfo...):
@@ -403,7 +403,7 @@ class Workspace:
             if d not in keep:
                 shutil.rmtree(d, ignore_errors=True)
 
-    def reload(self, name: str, params: Sequence[str] = ()) -> list[Step]:
+    def reload(self, name: str, params: Sequence[str] = ()) -> list[LabStep]:
         """rmmod the old version if it is loaded, then insmod the new one."""
         old = self.rmmod(name)
         r = old.result
@@ -415,7 +415,7 @@ class Workspace:
         return ([] if not_loaded else [old]) + [self.insmod(name, params)]
 
     # -- the student's own Makefile ---------------------------------------------
-    def make(self, args: Sequence[str]) -> Step:
+    def make(self, args: Sequence[str]) -> LabStep:
         """`make ARGS` in the folder, with its own Makefile, inside the build sandbox.
 
         Never on the host: a Makefile runs any command its recipes name. KDIR
@@ -461,16 +461,16 @@ class Workspace:
         if result.ok and made:
             pushed = self._guarded(["push"], lambda: self._push_files(made))
             if pushed.crash is not None:
-                return Step(result, pushed.crash)
+                return LabStep(result, pushed.crash)
             result.stdout += f"pushed to the guest: {', '.join(p.name for p in made)}\n"
-        return Step(result)
+        return LabStep(result)
 
     def _push_files(self, kos: Sequence[Path]) -> CommandResult:
         self.session.push_modules(kos, depmod=False)
         self._depmod_needed = True
         return CommandResult(["push"], "exited", 0, "", "")
 
-    def install(self, tree: str) -> Step:
+    def install(self, tree: str) -> LabStep:
         """Copy what `make modules_install INSTALL_MOD_PATH=TREE` put under TREE/lib/modules
         into the guest's /lib/modules, at the same places (then: depmod, modprobe)."""
         root = (self.folder / tree).resolve()
@@ -494,26 +494,26 @@ class Workspace:
         return self._guarded(["install", tree], put)
 
     # -- guest commands -------------------------------------------------------
-    def run(self, argv: Sequence[str] | str, *, timeout_s: float = COMMAND_TIMEOUT_S) -> Step:
+    def run(self, argv: Sequence[str] | str, *, timeout_s: float = COMMAND_TIMEOUT_S) -> LabStep:
         argv = shlex.split(argv) if isinstance(argv, str) else list(argv)
         if argv and argv[0] not in _NO_DEPMOD_NEEDED and (died := self._ensure_depmod()):
             return died
         return self._guarded(argv, lambda: self.session.run(argv, timeout_s=timeout_s))
 
-    def sh(self, script: str, *, timeout_s: float = COMMAND_TIMEOUT_S) -> Step:
+    def sh(self, script: str, *, timeout_s: float = COMMAND_TIMEOUT_S) -> LabStep:
         if died := self._ensure_depmod():
             return died
         argv = ["/bin/sh", "-c", script]
         return self._guarded(argv, lambda: self.session.run(argv, timeout_s=timeout_s))
 
-    def insmod(self, name: str, params: Sequence[str] = ()) -> Step:
+    def insmod(self, name: str, params: Sequence[str] = ()) -> LabStep:
         ko = name if name.endswith(".ko") or "/" in name else f"{name}.ko"
         return self.run(["insmod", ko, *params])
 
-    def rmmod(self, name: str) -> Step:
+    def rmmod(self, name: str) -> LabStep:
         return self.run(["rmmod", name.removesuffix(".ko")])
 
-    def _ensure_depmod(self) -> Step | None:
+    def _ensure_depmod(self) -> LabStep | None:
         """Run the deferred depmod; the step when the guest died there (news for the user)."""
         if not self._depmod_needed:
             return None
@@ -521,7 +521,7 @@ class Workspace:
         self._depmod_needed = step.result is None or not step.result.ok
         return step if step.crash is not None else None
 
-    def drain(self) -> Step:
+    def drain(self) -> LabStep:
         """Collect what the kernel logged between commands (timers, workqueues) into self.log."""
         return self._guarded(["dmesg"], self._drain)
 
@@ -536,7 +536,7 @@ class Workspace:
         return grade(self.folder, exercise=exercise, machine=self.machine)
 
     # -- crash handling -------------------------------------------------------
-    def _guarded(self, argv: list[str], op: Callable[[], CommandResult]) -> Step:
+    def _guarded(self, argv: list[str], op: Callable[[], CommandResult]) -> LabStep:
         """Run op on the guest; a crash, a hang or an oops becomes a Crash and a fresh guest.
 
         A guest that cannot start at all raises (a KmodlabError the caller shows).
@@ -554,16 +554,16 @@ class Workspace:
             self.log.append(f"--- {render.command_line(argv)}: {headline} ---")
             crash = self._crash(argv, kind, headline, e.reports)
             self.last_result, self.last_crash = None, crash
-            return Step(None, crash)
+            return LabStep(None, crash)
         self._after_guest_use()
         self.log.extend(result.kmsg)
         if argv and argv[0] in ("push", "restart", "dmesg"):
-            return Step(result)
+            return LabStep(result)
         self.last_result, self.last_crash = result, None
         crash = self._oops_in(argv, result)
         if crash is not None:
             self.last_crash = crash
-        return Step(result, crash)
+        return LabStep(result, crash)
 
     def _oops_in(self, argv: list[str], result: CommandResult) -> Crash | None:
         reports = find_reports(result.log)
@@ -613,7 +613,7 @@ class Workspace:
         return None
 
     # -- views ----------------------------------------------------------------
-    def view_step(self, step: Step) -> Rendered:
+    def view_step(self, step: LabStep) -> Rendered:
         parts = []
         if step.result is not None and step.result.argv[:1] not in (["push"], ["dmesg"]):
             parts.append(render.command_view(step.result))
