@@ -132,10 +132,12 @@ def _from_grader(text: str) -> str:
             where = f"kmodlab.grader.{package}" if package else "kmodlab.grader"
             keep = alias or name
             groups.setdefault(where, []).append(module if keep == module else f"{module} as {keep}")
-        if list(groups) == ["kmodlab.grader"]:
+        if not any(item.partition(" as ")[0].strip() in MOVES for item in items):
             return m.group(0)
         comment = m.group("comment") or ""
-        lines = [f"{indent}from {where} import {', '.join(names)}" for where, names in groups.items()]
+        lines = [
+            f"{indent}from {where} import {', '.join(names)}" for where, names in groups.items()
+        ]
         return "\n".join(lines) + comment
 
     return _FROM_GRADER.sub(split, text)
@@ -145,7 +147,9 @@ def _paths(text: str) -> str:
     """grader/OLD.py (in docs, comments and tests) -> grader/NEW.py."""
     names = "|".join(sorted(MOVES, key=len, reverse=True))
     pattern = re.compile(rf"(?<![\w/])((?:src/)?(?:kmodlab/)?)grader/({names})\.py\b")
-    return pattern.sub(lambda m: f"{m.group(1)}grader/{MOVES[m.group(2)].replace('.', '/')}.py", text)
+    return pattern.sub(
+        lambda m: f"{m.group(1)}grader/{MOVES[m.group(2)].replace('.', '/')}.py", text
+    )
 
 
 def rewrite(text: str) -> str:
@@ -156,9 +160,9 @@ def _files() -> list[Path]:
     out = [ROOT / f for f in REWRITE_FILES if (ROOT / f).is_file()]
     for d in REWRITE_DIRS:
         for p in sorted((ROOT / d).rglob("*")):
-            if p.is_file() and p.suffix in SUFFIXES and ".egg-info" not in str(p):
-                if p.resolve() != Path(__file__).resolve():
-                    out.append(p)
+            wanted = p.is_file() and p.suffix in SUFFIXES and ".egg-info" not in str(p)
+            if wanted and p.resolve() != Path(__file__).resolve():
+                out.append(p)
     return out
 
 
@@ -195,8 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         venv = ROOT / ".venv" / "bin" / "ruff"
         if venv.exists():
             ruff = [str(venv)]
-        subprocess.run([*ruff, "check", "--select", "I", "--fix", "-q", "src", "tests", "tools"],
-                       cwd=ROOT, check=False)
+        subprocess.run(
+            [*ruff, "check", "--select", "I", "--fix", "-q", "src", "tests", "tools"],
+            cwd=ROOT,
+            check=False,
+        )
         subprocess.run([*ruff, "format", "-q", "src", "tests", "tools"], cwd=ROOT, check=False)
     return 1 if conflicts else 0
 
