@@ -42,11 +42,13 @@ def exercise_files(name: str) -> list[str]:
 
 
 def student_writes_build(name: str) -> bool:
-    """Whether the exercise grades the student's own Makefile (its checks include kbuild)."""
+    """Whether the exercise grades the student's own Makefile: some check of a kind judged
+    from the submission's files (kbuild)."""
+    from kmodlab.grader import expectations as exp
     from kmodlab.grader.exercises import load
 
     try:
         checks = load(name).expectations.checks
     except Exception:  # no such exercise here: the starter's build description, as usual
         return False
-    return any(c.kind == "kbuild" for c in checks)
+    return any(exp.KINDS[c.kind].evidence == exp.FILES for c in checks)
