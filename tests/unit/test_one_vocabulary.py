@@ -52,7 +52,7 @@ def test_session_module_methods_send_the_agent_commands():
 
 def test_the_command_timeout_default_is_written_once():
     """Is the guest command timeout's 30 s written once, and every default taken from it?"""
-    literal = re.compile(r"timeout\w*:\s*float\s*=\s*30(\.0)?\b|default=30(\.0)?\b")
+    literal = re.compile(r"timeout\w*\s*[:=]\s*(float\s*=\s*)?30(\.0)?\b|default=30(\.0)?\b")
     where = [p.relative_to(SRC) for p, text in _python_sources().items() if literal.search(text)]
     assert where == []
     assert COMMAND_TIMEOUT_S == 30.0

@@ -45,6 +45,7 @@ TOP_LEVEL: tuple[str, ...] = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/lib
 ETC_ENTRIES: tuple[str, ...] = ("/etc/ld.so.cache", "/etc/alternatives")
 # The uid and gid a build runs as when kmodlab runs as root: nobody/nogroup.
 UNPRIVILEGED_ID = 65534
+PROBE_TIMEOUT_S = 30.0  # bwrap running `true`: a fraction of a second unless wedged
 # Only these survive bwrap's capability drop, and only until setpriv has emptied
 # the bounding set (SETPCAP) and switched to UNPRIVILEGED_ID: the kernel clears
 # every remaining capability on that switch.
@@ -245,7 +246,9 @@ def sandbox_available() -> bool:
         hand_over(build_dir)
         probe = sandbox_argv(["true"], build_dir=build_dir, headers=Path("/"))
         try:
-            done = subprocess.run(probe, capture_output=True, timeout=30, env=dict(MINIMAL_ENV))
+            done = subprocess.run(
+                probe, capture_output=True, timeout=PROBE_TIMEOUT_S, env=dict(MINIMAL_ENV)
+            )
         except (OSError, subprocess.TimeoutExpired):
             return False
     return done.returncode == 0

@@ -21,6 +21,8 @@ from elftools.elf.sections import SymbolTableSection
 if TYPE_CHECKING:
     from kmodlab.vm.console import KernelReport
 
+# addr2line on one .ko takes a few milliseconds; this only stops a wedged one.
+ADDR2LINE_TIMEOUT_S = 30.0
 INSTRUMENTATION_PREFIX = "kmodlab_fi"  # the forced header and shim of grader/instrument.py
 _FRAME = re.compile(r"^(?P<func>[A-Za-z_][\w.]*)\+0x(?P<off>[0-9a-f]+)/0x[0-9a-f]+")
 
@@ -53,7 +55,9 @@ def _symbol(ko: Path, name: str) -> tuple[str, int] | None:
 def addr2line(ko: Path, section: str, offset: int) -> SourceLocation | None:
     """The innermost source line of a section-relative address (inlined frames resolved)."""
     argv = ["addr2line", "-f", "-i", "-e", str(ko), "-j", section, hex(offset)]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, check=False, timeout=ADDR2LINE_TIMEOUT_S
+    )
     if proc.returncode != 0:
         return None
     frames = []
