@@ -13,12 +13,12 @@
 Idempotent: a module already in place is left alone, and imports are
 rewritten wherever the old names still appear, so it can be run again after
 merging a branch that added or edited files under their old names. It
-rewrites src/, tests/, tools/ and docs/ (README.md too): `kmodlab.grader.X`
-dotted names, `from kmodlab.grader import X, Y` lines (split by new package;
-a renamed module keeps its old name as an alias, so the code using it is
-unchanged) and `grader/X.py` paths. Then it runs ruff to sort the imports
-and format. A new file under an old-layout name that already exists in the
-new place is reported as a conflict and left for a person.
+rewrites src/, tests/, tools/, docs/, bench/, notebooks/ and course/ (and
+README.md): `kmodlab.grader.X` dotted names, `from kmodlab.grader import
+X, Y` lines (split by new package; a renamed module keeps its old name as
+an alias, so the code using it is unchanged) and `grader/X.py` paths.
+Then it runs ruff to sort the imports and format. A file under an old name
+whose new place is also taken is a conflict, left for a person.
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ PACKAGES: dict[str, str] = {
     'forms, and the fault-injection ladder drawing."""\n',
 }
 
-REWRITE_DIRS = ("src", "tests", "tools", "docs")
+REWRITE_DIRS = ("src", "tests", "tools", "docs", "bench", "notebooks", "course")
 REWRITE_FILES = ("README.md",)
+PYTHON_DIRS = ("src", "tests", "tools", "bench")  # what ruff then sorts and formats
 SUFFIXES = (".py", ".md", ".toml", ".txt", ".ipynb", ".cfg")
 
 
@@ -200,11 +201,11 @@ def main(argv: list[str] | None = None) -> int:
         if venv.exists():
             ruff = [str(venv)]
         subprocess.run(
-            [*ruff, "check", "--select", "I", "--fix", "-q", "src", "tests", "tools"],
+            [*ruff, "check", "--select", "I", "--fix", "-q", *PYTHON_DIRS],
             cwd=ROOT,
             check=False,
         )
-        subprocess.run([*ruff, "format", "-q", "src", "tests", "tools"], cwd=ROOT, check=False)
+        subprocess.run([*ruff, "format", "-q", *PYTHON_DIRS], cwd=ROOT, check=False)
     return 1 if conflicts else 0
 
 
