@@ -179,7 +179,7 @@ def _limits(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _render(report, fmt: str, submission: Path) -> str:  # type: ignore[no-untyped-def]
     from kmodlab.grader import formats
 
-    sources = formats.read_sources(submission) if submission.is_dir() else {}
+    sources = formats.quotable(report, submission)
     if fmt == "json":
         return formats.to_json(report)
     if fmt == "gradescope":

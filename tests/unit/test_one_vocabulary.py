@@ -190,3 +190,17 @@ def test_exercise_evidence_reads_the_submission_as_validated_once(monkeypatch):
     ev = Evidence(submission=Path("/nonexistent"))
     ev.build_problem = "x.c: not UTF-8 text; save it as UTF-8"
     assert exercises._kbuild_evidence(ev)["problem"] == ev.build_problem
+
+
+def test_report_forms_quote_the_files_the_grade_validated(tmp_path):
+    """Do the text forms quote the sources the grade validated (Report.sources), reading the
+    folder only for a report loaded from JSON, and does the JSON leave them out?"""
+    from kmodlab.grader.formats import quotable, to_json
+    from kmodlab.grader.model import Report
+
+    (tmp_path / "m.c").write_text("// on disk now\n")
+    graded = Report("m", "6.1", [], sources={"m.c": "// as graded\n"})
+    assert quotable(graded, tmp_path) == {"m.c": "// as graded\n"}
+    assert "as graded" not in to_json(graded)
+    loaded = Report.from_dict(graded.to_dict())
+    assert quotable(loaded, tmp_path) == {"m.c": "// on disk now\n"}

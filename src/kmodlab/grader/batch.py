@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kmodlab.errors import InputError, KmodlabError
-from kmodlab.grader.formats import read_sources, to_json, to_text
+from kmodlab.grader.formats import quotable, to_json, to_text
 from kmodlab.grader.judges import GENERIC_CHECKS
 from kmodlab.grader.model import FLAGGED, CheckResult, Finding, Report
 from kmodlab.grader.shard import select as select_shard
@@ -275,7 +275,7 @@ class _Batch:
     @staticmethod
     def _text(sub: Path, report: Report) -> str:
         try:
-            return to_text(report, sources=read_sources(sub))
+            return to_text(report, sources=quotable(report, sub))
         except Exception as e:  # a renderer bug must not cost the JSON verdict
             return f"could not render this report as text ({type(e).__name__}: {e}); see the JSON\n"
 

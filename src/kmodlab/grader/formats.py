@@ -21,7 +21,7 @@ from kmodlab.errors import InputError
 from kmodlab.grader.ladder import ladder_lines, ladder_svg, point_title, where
 from kmodlab.grader.model import FLAGGED, CheckResult, Finding, Report
 
-__all__ = ["ladder_svg", "quote", "read_sources", "to_gradescope", "to_json", "to_text"]
+__all__ = ["ladder_svg", "quotable", "quote", "read_sources", "to_gradescope", "to_json", "to_text"]
 
 STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skip": "SKIP"}
 ERROR_NOTE = "the grader itself could not decide this check; this is not a verdict on your code"
@@ -227,6 +227,14 @@ def quote(
             continue  # a column marks one place; blank lines need no underline
         out.append(f"{pad}{' ' * gutter} | {marker}")
     return out
+
+
+def quotable(report: Report, folder: Path) -> dict[str, str]:
+    """The files a form may quote: those the grade validated (report.sources), else
+    `folder` read now (a report loaded from JSON carries none)."""
+    if report.sources:
+        return report.sources
+    return read_sources(folder) if folder.is_dir() else {}
 
 
 def read_sources(submission: Path) -> dict[str, str]:

@@ -55,6 +55,9 @@ class Report:
     duration_s: float = 0.0
     exercise: str | None = None
     schema: str = SCHEMA
+    # The submission's files as the grade validated them, for the text and
+    # Gradescope forms' quotes; not part of the JSON (to_dict lists its keys).
+    sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def score(self) -> float:

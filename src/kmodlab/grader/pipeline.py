@@ -60,6 +60,7 @@ def grade(
         checks=checks,
         duration_s=time.monotonic() - t0,
         exercise=exercise,
+        sources=ev.sources,  # validated once: the forms quote these, not a second read
     )
 
 

@@ -222,7 +222,7 @@ def _grade(root: Path, config: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("KMODLAB_AUTOGRADER", str(root / "source" / "autograder"))
     folder = submission_folder(root / "submission")
     report = grade(folder, exercise=config["exercise"])
-    return formats.to_gradescope(report, sources=formats.read_sources(folder))
+    return formats.to_gradescope(report, sources=formats.quotable(report, folder))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
