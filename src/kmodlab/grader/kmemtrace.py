@@ -59,10 +59,9 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-from kmodlab.grader.decode import addr2line
 from kmodlab.grader.modinfo import module_name
+from kmodlab.grader.symbols import DebugInfo
 
 TRACING = "/sys/kernel/tracing"
 MODULE_AREA = 0xFFFFFFFFC0000000  # x86-64 MODULES_VADDR: every module's code lives above
@@ -382,13 +381,10 @@ def allocated_addresses(text: str) -> set[int]:
 # -- host side: judging -------------------------------------------------------
 
 
-def module_ranges(ko: Path, addresses: Mapping[str, int]) -> list[SectionRange]:
-    """Where the module's sections were loaded (Session.section_addresses), sized from the .ko."""
-    from elftools.elf.elffile import ELFFile
-
-    with open(ko, "rb") as f:
-        elf = ELFFile(f)
-        sizes = {s.name: s["sh_size"] for s in elf.iter_sections()}
+def module_ranges(ko: DebugInfo, addresses: Mapping[str, int]) -> list[SectionRange]:
+    """Where the module's sections were loaded (Session.section_addresses), sized from
+    its debug info (ko: the .ko's symbols.DebugInfo). Pure."""
+    sizes = ko.section_sizes()
     return [
         SectionRange(name, start, start + sizes[name])
         for name, start in sorted(addresses.items())
@@ -406,23 +402,12 @@ def locate(site: CallSite, ranges: Sequence[SectionRange]) -> tuple[str, int] | 
     return None
 
 
-def symbol_location(ko: Path, site: CallSite) -> tuple[str, int] | None:
-    """(section, offset) of a symbolised call site ("init_x+0x1c/0x60 [x]") in the .ko."""
+def symbol_location(ko: DebugInfo, site: CallSite) -> tuple[str, int] | None:
+    """(section, offset) of a symbolised call site ("init_x+0x1c/0x60 [x]") in the .ko. Pure."""
     if site.symbol is None or site.offset is None:
         return None
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-
-    with open(ko, "rb") as f:
-        elf = ELFFile(f)
-        symtab = elf.get_section_by_name(".symtab")
-        if not isinstance(symtab, SymbolTableSection):
-            return None
-        for sym in symtab.get_symbol_by_name(site.symbol) or []:
-            index = sym["st_shndx"]
-            if sym["st_info"]["type"] == "STT_FUNC" and isinstance(index, int):
-                return elf.get_section(index).name, sym["st_value"] + site.offset
-    return None
+    found = ko.symbol(site.symbol, function=True)
+    return (found[0], found[1] + site.offset) if found else None
 
 
 def _ours(site: CallSite, ranges: Sequence[SectionRange], module: str | None) -> bool:
@@ -490,19 +475,18 @@ def unattributed(
     return _live(events, lambda site: _stray(site, module_ranges))
 
 
-def decode_site(ko: Path, section: str, offset: int) -> tuple[str, str, int] | None:
-    """(function, file, line) of an offset in a section of the .ko, by addr2line.
+def decode_site(ko: DebugInfo, section: str, offset: int) -> tuple[str, str, int] | None:
+    """(function, file, line) of an offset in a section of the .ko, from its debug info.
 
     With inlining, the innermost frame in the student's own files wins (not
     kmalloc() in slab.h, but the line in hello.c that called kzalloc()). For a
     return address (a call site), pass offset - 1 to land on the call itself.
     """
-    loc = addr2line(ko, section, offset)
-    return (loc.function, loc.file, loc.line) if loc else None
+    return ko.line(section, offset)
 
 
 def explain(
-    event: TraceEvent, ranges: Sequence[SectionRange], ko: Path
+    event: TraceEvent, ranges: Sequence[SectionRange], ko: DebugInfo
 ) -> tuple[str, str, int] | None:
     """(function, file, line) of the call that made an allocation, if it is the module's."""
     where = locate(event.site, ranges) or symbol_location(ko, event.site)

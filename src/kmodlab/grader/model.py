@@ -65,6 +65,9 @@ class Report:
     duration_s: float = 0.0
     exercise: str | None = None
     schema: str = SCHEMA
+    # The kmodlab-evidence/1 document the report was judged from (grader/evidence.py),
+    # written beside the report; not part of the report itself.
+    evidence: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def score(self) -> float:

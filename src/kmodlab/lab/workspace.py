@@ -29,7 +29,7 @@ from typing import Any
 
 from kmodlab.build import BuildResult, build_submission
 from kmodlab.errors import InputError, KmodlabError
-from kmodlab.grader.decode import decode_frame
+from kmodlab.grader.decode import ElfDebug, decode_frame
 from kmodlab.grader.formats import read_sources
 from kmodlab.lab import render
 from kmodlab.lab.render import Rendered
@@ -609,9 +609,9 @@ class Workspace:
                 if build is None:
                     continue
                 ko = next((m.ko for m in build.modules if m.name == mod.rstrip("]")), None)
-                loc = decode_frame(sym, ko, return_address=is_return) if ko else None
+                debug = ElfDebug(ko, build.student_path) if ko else None
+                loc = decode_frame(sym, debug, return_address=is_return) if debug else None
                 if loc is not None:
-                    loc = loc.for_student(build)
                     return (loc.file, loc.line, loc.function)
         return None
 

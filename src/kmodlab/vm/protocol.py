@@ -17,6 +17,8 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
+from kmodlab.records import KmsgRecord  # noqa: F401  (re-exported)
+
 READY = b"KMODLAB-AGENT-READY "
 
 STATUS_EXITED = "E"
@@ -77,19 +79,6 @@ def encode_put(req_id: str, path: str, data: bytes, mode: int = 0o644) -> bytes:
 
 def encode_drain(req_id: str) -> bytes:
     return b"D %s\n" % _check_token(req_id).encode()
-
-
-@dataclass(frozen=True)
-class KmsgRecord:
-    """One kernel log record as /dev/kmsg gives it."""
-
-    level: int  # 0 (emerg) .. 7 (debug)
-    seq: int
-    ts_us: int  # microseconds since boot
-    text: str
-
-    def format(self) -> str:
-        return f"[{self.ts_us / 1e6:12.6f}] {self.text}"
 
 
 _KMSG = re.compile(r"^(\d+),(\d+),(\d+),[^;]*;(.*)$")
