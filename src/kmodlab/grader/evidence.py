@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -377,17 +378,37 @@ def _point(p: PointEvidence) -> dict[str, Any]:
 
 
 # -- reading -----------------------------------------------------------------------
+XZ_MAGIC = b"\xfd7zXZ\x00"
+MAX_DOCUMENT_BYTES = 1 << 28  # unpacked: far above any grade's, far below a memory problem
+
+
+def pack(doc: dict[str, Any]) -> bytes:
+    """The document as written to a file: JSON, xz-compressed (preset 1: fast, ~25x)."""
+    text = json.dumps(doc, ensure_ascii=False) + "\n"
+    return lzma.compress(text.encode("utf-8", "surrogatepass"), preset=1)
+
+
 def read_document(path: Path) -> dict[str, Any]:
-    """A document file, checked (one-line InputError for anything but a whole, known one)."""
+    """A document file (xz-compressed or plain JSON), checked: a one-line InputError for
+    anything but a whole document of a version this kmodlab reads."""
     fix = "grade the submission again to write its evidence"
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror or e}", "pass an evidence file") from e
+    if data.startswith(XZ_MAGIC):
+        unpack = lzma.LZMADecompressor()
+        try:
+            data = unpack.decompress(data, max_length=MAX_DOCUMENT_BYTES)
+        except lzma.LZMAError as e:
+            raise InputError(f"{path} is damaged ({e})", fix) from e
+        if not unpack.eof:
+            what = "too large" if len(data) >= MAX_DOCUMENT_BYTES else "truncated"
+            raise InputError(f"{path} is {what}: its compressed data does not end", fix)
+    try:
+        doc = json.loads(data.decode("utf-8", "surrogatepass"))
     except UnicodeDecodeError as e:
         raise InputError(f"{path} is not an evidence document (not UTF-8 text)", fix) from e
-    try:
-        doc = json.loads(text)
     except ValueError as e:
         raise InputError(f"{path} is not whole JSON (truncated or damaged: {e})", fix) from e
     check(doc, str(path))
