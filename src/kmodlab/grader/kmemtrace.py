@@ -55,10 +55,11 @@ lost_events() > 0 (a full buffer) makes the result inconclusive.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from kmodlab.grader.modinfo import module_name
 from kmodlab.grader.symbols import DebugInfo
@@ -250,6 +251,7 @@ _FREEPROBE_BODY = re.compile(r"(?:addr|page)=0x(?P<ptr>[0-9a-f]+)")
 _VMALLOC = re.compile(r"^0x\S+-0x\S+\s+(?P<size>\d+)\s+(?P<site>\S+(?: \[[^\]]+\])?)")
 
 
+@functools.lru_cache(maxsize=4096)  # a trace repeats its call sites; CallSite is frozen
 def parse_site(text: str) -> CallSite:
     """ "0xffffffffc023601b" or "leak_init+0x1c/0x60 [leak]" -> CallSite. Pure."""
     m = _SITE.match(text.strip())
@@ -290,9 +292,10 @@ def _event(name: str, body: str) -> TraceEvent | None:
     return None
 
 
-def _sections(text: str) -> dict[str, list[str]]:
+@functools.lru_cache(maxsize=32)  # lost_events() and the parser ask it of the same texts
+def _sections(text: str) -> dict[str, tuple[str, ...]]:
     if "@@ trace" not in text:
-        return {"trace": text.splitlines()}  # a bare copy of the trace file
+        return {"trace": tuple(text.splitlines())}  # a bare copy of the trace file
     out: dict[str, list[str]] = {}
     current: list[str] = []
     for line in text.splitlines():
@@ -300,7 +303,7 @@ def _sections(text: str) -> dict[str, list[str]]:
             current = out.setdefault(line[3:].strip(), [])
         else:
             current.append(line)
-    return out
+    return {name: tuple(lines) for name, lines in out.items()}
 
 
 def parse_trace(text: str) -> list[TraceEvent]:
@@ -308,18 +311,28 @@ def parse_trace(text: str) -> list[TraceEvent]:
 
     Live vmalloc areas come last, as "vmalloc" events without a pointer.
     """
+    return list(_parse_trace(text))
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_trace(text: str) -> tuple[TraceEvent, ...]:
+    # Judging reads the same few traces many times (leaks, integrity, each point):
+    # parsed once each. The events are frozen, the tuple is copied to the caller.
     parts = _sections(text)
     events: list[TraceEvent] = []
     for line in parts.get("trace", []):
         m = _LINE.match(line)
         if m and (ev := _event(m["event"], m["body"])):
             task, pid, ts = m["task"].strip(), int(m["pid"]), float(m["ts"])
-            events.append(replace(ev, task=task, pid=pid, timestamp=ts))
+            # The constructor, not dataclasses.replace(): 3x faster on 10^4 events.
+            events.append(
+                TraceEvent(ev.event, ev.ptr, ev.site, ev.bytes_req, ev.bytes_alloc, task, pid, ts)
+            )
     for line in parts.get("vmalloc", []):
         if m := _VMALLOC.match(line.strip()):
             site = parse_site(m["site"])
             events.append(TraceEvent("vmalloc", None, site, bytes_alloc=int(m["size"])))
-    return events
+    return tuple(events)
 
 
 def lost_events(text: str) -> int:

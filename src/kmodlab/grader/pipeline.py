@@ -38,7 +38,7 @@ def grade(
     """Grade one submission folder (one or several modules); always returns a report.
 
     Collects the evidence, writes it as a document (report.evidence) and
-    judges the document, as `kmodlab rejudge` would. Raises InputError only
+    judges the document, as `kmodlab rejudge` would (_document). Raises InputError only
     when there is no submission to grade at all.
     """
     t0 = time.monotonic()
@@ -54,12 +54,16 @@ def grade(
     with tempfile.TemporaryDirectory(prefix="kmodlab-grade-") as tmp:
         _collect(ev, Path(tmp), kernel.headers, machine, limits, plan)
         _host_evidence(ev)
-        doc = _document(
-            ev, Path(tmp), kernel, exercise, limits, time.monotonic() - t0, expectations
-        )
-    report = verdicts.report(evidence.from_document(doc), expectations, exercise)
-    report.duration_s = time.monotonic() - t0
-    report.evidence = doc
+        took = time.monotonic() - t0
+        doc, checks = _document(ev, Path(tmp), kernel, exercise, limits, took, expectations)
+    report = Report(
+        submission=submission.name,
+        kernel=kernel.abi,
+        checks=checks,
+        duration_s=time.monotonic() - t0,
+        exercise=exercise,
+        evidence=doc,
+    )
     return report
 
 
@@ -77,10 +81,13 @@ def _host_evidence(ev: Evidence) -> None:
 
 
 def _document(ev: Evidence, tmp: Path, kernel, exercise, limits, duration_s, expectations):  # type: ignore[no-untyped-def]
-    """The evidence as a document, every address the judges ask about decoded in it.
+    """The evidence as a document, and the checks judged from it.
 
-    A first judging of the document, with the .ko files still at hand, decodes
-    (and records) what the verdicts look up; the document then holds the table.
+    The document is written, read back and judged, with one difference: while
+    the .ko files are still at hand, the modules' debug info answers from them
+    and records each answer. The document is then written again with those
+    answers (every address a judge looked up, decoded), so judging it later
+    (`kmodlab rejudge`) reads the very answers these checks were judged with.
     """
     hosts = _host_paths(tmp, kernel, ev.submission)
 
@@ -94,11 +101,10 @@ def _document(ev: Evidence, tmp: Path, kernel, exercise, limits, duration_s, exp
             host_paths=hosts,
         )
 
-    first = evidence.from_document(write())
-    first.evidence.debug = ev.debug  # the live readers: they record what is looked up
-    with contextlib.suppress(Exception):
-        verdicts.judge(first.evidence, expectations, limits.cycles)
-    return write()
+    read = evidence.from_document(write())
+    read.evidence.debug = ev.debug  # the live readers: they record what is looked up
+    checks = verdicts.judge(read.evidence, expectations, limits.cycles)
+    return write(), checks
 
 
 def _host_paths(tmp: Path, kernel, submission: Path) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
