@@ -11,6 +11,10 @@ document of a future schema, a changed or a cut one, is a one-line error.
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,23 +77,42 @@ class RejudgeSummary:
         return self.output_dir / "summary.csv"
 
 
-def rejudge_batch(output_dir: Path, exercise: str | None = None) -> RejudgeSummary:
+def _rejudge_one(path: Path, exercise: str | None) -> tuple[str, str, str] | tuple[str]:
+    """(report JSON, text report, submission) of one evidence file, or (why refused,).
+    Run in a worker process: what it returns is plain text."""
+    from kmodlab.grader.batch import shown_name
+    from kmodlab.grader.formats import to_json, to_text
+
+    try:
+        report = rejudge_file(path, exercise)
+    except InputError as e:
+        return (e.line(),)
+    report.submission = shown_name(report.submission)
+    text = to_text(report, sources=report.evidence.get("sources", {}) if report.evidence else {})
+    return to_json(report), text, report.submission
+
+
+def rejudge_batch(
+    output_dir: Path, exercise: str | None = None, jobs: int | None = None
+) -> RejudgeSummary:
     """Re-score a grade-batch output folder from its evidence documents.
 
     Rewrites NAME.json and NAME.txt of every NAME.evidence.json.xz, then
     summary.csv and gradebook.csv over all reports. A report with no evidence
     beside it (a grader error, or graded by an older kmodlab) is kept as it is;
-    a refused evidence file leaves its report untouched and is listed.
+    a refused evidence file leaves its report untouched and is listed. The
+    documents are judged in `jobs` processes (default: one per CPU).
     """
+    from concurrent.futures import ProcessPoolExecutor
+
     from kmodlab.grader.batch import (
         GRADEBOOK_CSV,
         SUMMARY_CSV,
         gradebook_csv,
         load_report,
-        shown_name,
         summary_csv,
     )
-    from kmodlab.grader.formats import to_json, to_text
+    from kmodlab.grader.model import Report
     from kmodlab.paths import atomic_write
 
     output_dir = Path(output_dir)
@@ -97,39 +120,45 @@ def rejudge_batch(output_dir: Path, exercise: str | None = None) -> RejudgeSumma
         raise InputError(
             f"{output_dir} is not a folder", "pass a grade-batch --output-dir folder to rejudge"
         )
+    _expectations(exercise)  # an unknown --exercise fails before anything is written
     summary = RejudgeSummary(output_dir)
     reports: dict[str, Report] = {}
-    _check_exercise = _expectations(exercise)  # an unknown --exercise fails before any write
-    del _check_exercise
+    todo: list[tuple[Path, Report]] = []
     for report_path in sorted(output_dir.glob("*.json")):
-        if report_path.name.endswith(EVIDENCE_SUFFIX):
-            continue
         old = load_report(report_path)
         if old is None:
             continue
-        ev_path = evidence_path(report_path)
-        if not ev_path.is_file():
+        if evidence_path(report_path).is_file():
+            todo.append((report_path, old))
+        else:
             reports[old.submission] = old
             summary.kept.append(old.submission)
-            continue
-        try:
-            new = rejudge_file(ev_path, exercise)
-        except InputError as e:
-            summary.bad[ev_path.name] = e.line()
-            reports[old.submission] = old
-            continue
-        new.submission = shown_name(new.submission)
-        text = to_text(new, sources=new.evidence.get("sources", {}) if new.evidence else {})
-        atomic_write(report_path.with_suffix(".txt"), text.encode("utf-8", "replace"))
-        atomic_write(report_path, (to_json(new) + "\n").encode("utf-8"))
-        reports[new.submission] = new
-        summary.rejudged.append(new.submission)
-        if (old.score, old.max_score) != (new.score, new.max_score):
-            summary.changed.append(new.submission)
-    if not reports:
+    if not reports and not todo:
         raise InputError(
             f"{output_dir} holds no reports", "pass a grade-batch --output-dir folder to rejudge"
         )
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+    if threading.active_count() > 1:
+        jobs = 1  # forking a process with other threads may copy a held lock: no pool
+    paths = [evidence_path(p) for p, _ in todo]
+    if jobs == 1:
+        results = [_rejudge_one(p, exercise) for p in paths]
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_rejudge_one, paths, [exercise] * len(paths), chunksize=4))
+    for (report_path, old), result in zip(todo, results, strict=True):
+        if len(result) == 1:
+            summary.bad[evidence_path(report_path).name] = result[0]
+            reports[old.submission] = old
+            continue
+        body, text, name = result
+        atomic_write(report_path.with_suffix(".txt"), text.encode("utf-8", "replace"))
+        atomic_write(report_path, (body + "\n").encode("utf-8"))
+        new = Report.from_dict(json.loads(body))
+        reports[name] = new
+        summary.rejudged.append(name)
+        if (old.score, old.max_score) != (new.score, new.max_score):
+            summary.changed.append(name)
     atomic_write(output_dir / SUMMARY_CSV, summary_csv(reports).encode("utf-8"))
     atomic_write(output_dir / GRADEBOOK_CSV, gradebook_csv(reports).encode("utf-8"))
     return summary
