@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Grader benchmark: three figures, each against the naive approach in the same run.
+"""Grader benchmark: three figures, each against the naive approach in the same run,
+and a fourth: re-scoring the batch from its evidence.
 
     .venv/bin/python bench/grader_benchmark.py [--repeat 3] [--batch 50] [--json out.json]
+    .venv/bin/python bench/grader_benchmark.py --rejudge-only OUT   # figure 4 only, no guest
 
 1. a clean hello submission fully graded (target <= 4 s);
 2. a four-resource module with its whole fault-injection sweep (<= 6 s);
-3. a batch of 50 submissions on 2 jobs (<= 180 s).
+3. a batch of 50 submissions on 2 jobs (<= 180 s);
+4. `grade-batch --rejudge` of that batch's 50 evidence documents (<= 2 s), with
+   how many times faster than grading them it is.
 
 The naive approach grades with the same code but no saved snapshot, no
 overlap of build and boot, and a cold-booted guest for the load run, another
@@ -92,6 +96,23 @@ def naive_class_s(machine, count: int, jobs: int, work: Path) -> float:
     return per_submission * count / jobs
 
 
+def rejudge_s(reports: Path) -> float:
+    """Seconds to re-score a grade-batch folder from its evidence documents (no guest)."""
+    from kmodlab.grader.rejudge import rejudge_batch
+
+    started = time.perf_counter()
+    summary = rejudge_batch(reports)
+    elapsed = time.perf_counter() - started
+    if summary.bad or summary.changed:
+        raise SystemExit(f"benchmark: rejudge refused {summary.bad} or changed {summary.changed}")
+    return elapsed
+
+
+def rejudge_line(r: Figure, batch: Figure | None) -> str:
+    ratio = f"{batch.median / r.median:.0f}x faster than grading them" if batch else ""
+    return line(r, None) + ratio
+
+
 def line(f: Figure, peer: Figure | None) -> str:
     speed = f"{peer.median / f.median:.1f}x faster than naive" if peer and f.median else ""
     target = f"target {f.target_text()}" if f.target_s else ""
@@ -106,7 +127,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=50, help="submissions in figure 3 (default 50)")
     p.add_argument("--jobs", type=int, default=2, help="parallel jobs for figure 3 (default 2)")
     p.add_argument("--json", type=Path, help="write the numbers here")
+    p.add_argument("--rejudge-only", type=Path, metavar="OUT",
+                   help="only time `grade-batch --rejudge` of this grade-batch output folder "
+                   "(a copy of it; no guest)")  # fmt: skip
     args = p.parse_args(argv)
+    if args.rejudge_only:
+        with tempfile.TemporaryDirectory(prefix="kmodlab-gbench-") as tmp:
+            shutil.copytree(args.rejudge_only, Path(tmp) / "reports")
+            count = len(list((Path(tmp) / "reports").glob("*.evidence.json.xz")))
+            r = Figure("rejudge", f"rejudge {count} evidence documents", target_s=2.0)
+            r.samples.append(rejudge_s(Path(tmp) / "reports"))
+        print(rejudge_line(r, None))
+        return 0
     from kmodlab.vm.session import prepare, start_guest
 
     machine = prepare()
@@ -122,12 +154,15 @@ def main(argv: list[str] | None = None) -> int:
         b.samples.append(batch_s(machine, args.batch, args.jobs, work))
         bn = Figure("batch_naive", "batch (naive, projected)")
         bn.samples.append(naive_class_s(machine, args.batch, args.jobs, work))
+        r = Figure("rejudge", f"rejudge the {args.batch} evidence documents", target_s=2.0)
+        r.samples.append(rejudge_s(work / "reports"))
     print(f"grader benchmark: {machine.accel_note}")
     for ours, naive in ((h, hn), (f, fn), (b, bn)):
         print(line(ours, naive))
         print(line(naive, None))
+    print(rejudge_line(r, b))
     if args.json:
-        figures = [h, hn, f, fn, b, bn]
+        figures = [h, hn, f, fn, b, bn, r]
         data = {x.key: {"median_s": x.median, "samples": x.samples, "target_s": x.target_s}
                 for x in figures}  # fmt: skip
         args.json.write_text(json.dumps(data, indent=2) + "\n")

@@ -176,10 +176,11 @@ def _limits(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return Limits(cycles=args.cycles, fault_injection=not args.no_fault_injection)
 
 
-def _render(report, fmt: str, submission: Path) -> str:  # type: ignore[no-untyped-def]
+def _render(report, fmt: str, submission: Path, sources=None) -> str:  # type: ignore[no-untyped-def]
     from kmodlab.grader import formats
 
-    sources = formats.quotable(report, submission)
+    if sources is None:
+        sources = formats.quotable(report, submission)
     if fmt == "json":
         return formats.to_json(report)
     if fmt == "gradescope":
@@ -189,6 +190,7 @@ def _render(report, fmt: str, submission: Path) -> str:  # type: ignore[no-untyp
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from kmodlab.grader.pipeline import grade
+    from kmodlab.grader.rejudge import evidence_path, write_evidence
     from kmodlab.paths import atomic_write
 
     if args.show_command:
@@ -196,6 +198,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     submission = Path(args.submission)
     report = grade(submission, exercise=args.exercise, limits=_limits(args), progress=_say)
     text = _render(report, args.format, submission)
+    evidence = args.evidence or (evidence_path(Path(args.output)) if args.output else None)
+    if evidence and report.evidence is not None:
+        write_evidence(Path(evidence), report.evidence)  # before the report: it is the proof
     if args.output:
         atomic_write(Path(args.output), text.encode() + b"\n")
         _say(f"report written to {args.output} (score {report.score}/{report.max_score})")
@@ -204,7 +209,27 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rejudge(args: argparse.Namespace) -> int:
+    from kmodlab.grader.rejudge import rejudge_file
+
+    reports = [rejudge_file(Path(p), args.exercise) for p in args.evidence]
+    if args.format == "json" and len(reports) > 1:
+        print(json.dumps([r.to_dict() for r in reports], indent=2))
+        return 0
+    for report in reports:
+        sources = (report.evidence or {}).get("sources", {})
+        print(_render(report, args.format, Path(report.submission), sources=sources))
+    return 0
+
+
 def cmd_grade_batch(args: argparse.Namespace) -> int:
+    if args.rejudge:
+        return _rejudge_batch(args)
+    if not (args.submissions and args.output_dir):
+        raise InputError(
+            "grade-batch needs SUBMISSIONS_DIR and --output-dir",
+            "pass both, or --rejudge OUT to re-score an earlier output folder",
+        )
     from kmodlab.grader.batch import grade_batch
     from kmodlab.grader.pipeline import grade
     from kmodlab.grader.shard import parse_shard
@@ -235,6 +260,24 @@ def cmd_grade_batch(args: argparse.Namespace) -> int:
         shown = name if name.isprintable() else ascii(name)
         _print_err(f"  {shown}: {why}")
     return EXIT_UNGRADED
+
+
+def _rejudge_batch(args: argparse.Namespace) -> int:
+    from kmodlab.grader.rejudge import rejudge_batch
+
+    if args.submissions or args.output_dir or args.shard or args.retry_errors:
+        raise InputError(
+            "--rejudge takes only the output folder (and --exercise)",
+            "run `kmodlab grade-batch --rejudge OUT [--exercise NAME]`",
+        )
+    s = rejudge_batch(Path(args.rejudge), args.exercise)
+    _say(
+        f"{len(s.rejudged)} reports rejudged from their evidence ({len(s.changed)} scores "
+        f"changed), {len(s.kept)} kept without evidence; summary in {s.csv_path}"
+    )
+    for name, why in sorted(s.bad.items()):
+        _print_err(f"  {name}: {why}")
+    return EXIT_UNGRADED if s.bad else 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -525,10 +568,38 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("submission", metavar="SUBMISSION", help="folder with the module sources")
     s.add_argument("--exercise", metavar="NAME", help="also run this exercise's checks")
     s.add_argument("--format", choices=("text", "json", "gradescope"), default="text")
-    s.add_argument("--output", metavar="FILE", help="write the report here (atomically)")
+    s.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write the report here (atomically), and its evidence document beside it "
+        "(FILE's name with .evidence.json.xz)",
+    )
+    s.add_argument(
+        "--evidence",
+        metavar="FILE",
+        help="write the evidence document (kmodlab-evidence/1) here, for `kmodlab rejudge`",
+    )
     _grade_flags(s)
     _show_command_flag(s)
     s.set_defaults(func=cmd_grade)
+
+    s = sub.add_parser(
+        "rejudge",
+        help="re-score evidence documents with today's expectations: no build, no guest",
+        description="Judge evidence documents (NAME.evidence.json.xz, written by grade --output, "
+        "grade --evidence and grade-batch) again with the current judges and expectations, "
+        "and print the reports. Nothing is built or run. A document of a newer schema, or "
+        "one changed or cut after it was written, is refused with a one-line error "
+        "(exit status 2).",
+    )
+    s.add_argument("evidence", nargs="+", metavar="EVIDENCE", help="kmodlab-evidence/1 files")
+    s.add_argument(
+        "--exercise",
+        metavar="NAME",
+        help="judge with this exercise's expectations (default: the one graded)",
+    )
+    s.add_argument("--format", choices=("text", "json", "gradescope"), default="text")
+    s.set_defaults(func=cmd_rejudge)
 
     s = sub.add_parser(
         "grade-batch",
@@ -536,13 +607,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grade every subfolder of SUBMISSIONS_DIR. Reports (NAME.json, NAME.txt; "
         "a short name with a hash when a folder's name is not a plain file name), "
         "summary.csv (a column per check) and gradebook.csv (student, total, max, percent: "
-        "for an LMS) go to --output-dir; a rerun skips submissions already graded. With "
+        "for an LMS) go to --output-dir, with NAME.evidence.json.xz, the evidence each report "
+        "was judged from; a rerun skips submissions already graded. With "
         "--shard K/N, only a stable 1/N of them (then `kmodlab merge` the shards' folders). "
+        "--rejudge OUT re-scores an earlier output folder from its evidence documents with "
+        "the current expectations (no build, no guest): it rewrites the reports, "
+        "summary.csv and gradebook.csv. "
         "Exit status: 0 when every submission was graded, 1 when some could not be "
         "(each is listed on stderr), 2 on a usage error.",
     )
-    s.add_argument("submissions", metavar="SUBMISSIONS_DIR")
-    s.add_argument("--output-dir", required=True, metavar="DIR")
+    s.add_argument("submissions", metavar="SUBMISSIONS_DIR", nargs="?")
+    s.add_argument("--output-dir", metavar="DIR")
+    s.add_argument(
+        "--rejudge",
+        metavar="OUT",
+        help="re-score the grade-batch output folder OUT from its evidence documents "
+        "(with --exercise: that exercise's expectations)",
+    )
     s.add_argument("--exercise", metavar="NAME")
     s.add_argument("--jobs", type=int, default=1, metavar="N", help="submissions at once")
     s.add_argument(

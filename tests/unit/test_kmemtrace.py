@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kmodlab.grader.decode import ElfDebug
 from kmodlab.grader.kmemtrace import (
     KPROBE,
     MODULE_AREA,
@@ -267,34 +268,41 @@ def _return_address(obj: Path) -> int:
 def test_decode_site_names_the_students_line_not_the_header(student_object):
     """With inlining, is the innermost frame in the student's own file chosen?"""
     ret = _return_address(student_object)
-    func, path, line = decode_site(student_object, ".text", ret - 1)
+    func, path, line = decode_site(ElfDebug(student_object), ".text", ret - 1)
     assert (func, Path(path).name, line) == ("student_init", "student.c", 5)
 
 
 def test_explain_uses_the_recorded_section_addresses(student_object):
     """A raw call site inside the recorded .text decodes to the student's line."""
     r = module_ranges(
-        student_object, {".text": 0xFFFFFFFFC0010000, ".init.text": 0xFFFFFFFFC0020000}
+        ElfDebug(student_object), {".text": 0xFFFFFFFFC0010000, ".init.text": 0xFFFFFFFFC0020000}
     )
     assert [x.section for x in r] == [".text"]  # no .init.text in this object
     site = CallSite("raw", address=0xFFFFFFFFC0010000 + _return_address(student_object))
-    where = explain(TraceEvent("kmalloc", 1 << 40, site, 64, 64), r, student_object)
+    where = explain(TraceEvent("kmalloc", 1 << 40, site, 64, 64), r, ElfDebug(student_object))
     assert where and where[0] == "student_init" and where[2] == 5
     assert (
-        explain(TraceEvent("kmalloc", 1 << 40, CallSite("x", address=1), 1, 1), r, student_object)
+        explain(
+            TraceEvent("kmalloc", 1 << 40, CallSite("x", address=1), 1, 1),
+            r,
+            ElfDebug(student_object),
+        )
         is None
     )
 
 
 def test_symbolised_sites_are_located_through_the_symbol_table(student_object):
     site = parse_site(f"student_init+{_return_address(student_object):#x}/0x23 [student]")
-    assert symbol_location(student_object, site) == (".text", _return_address(student_object))
-    where = explain(TraceEvent("kmalloc", 1 << 40, site, 64, 64), [], student_object)
+    assert symbol_location(ElfDebug(student_object), site) == (
+        ".text",
+        _return_address(student_object),
+    )
+    where = explain(TraceEvent("kmalloc", 1 << 40, site, 64, 64), [], ElfDebug(student_object))
     assert where and where[2] == 5
 
 
 def test_decode_site_without_a_usable_file_is_none(tmp_path):
-    assert decode_site(tmp_path / "missing.ko", ".text", 0) is None
+    assert decode_site(ElfDebug(tmp_path / "missing.ko"), ".text", 0) is None
 
 
 # -- tampering, private buffers, pages ---------------------------------------------

@@ -81,7 +81,7 @@ CORPUS: dict[str, tuple[str, dict[str, str]]] = {
 
 
 @pytest.fixture(scope="module")
-def reports(machine, tmp_path_factory) -> dict[str, Report]:
+def batch_out(machine, tmp_path_factory) -> Path:
     subs = tmp_path_factory.mktemp("submissions")
     for case, (src, _) in CORPUS.items():
         if src is None:
@@ -93,6 +93,12 @@ def reports(machine, tmp_path_factory) -> dict[str, Report]:
         subs, out, grade=lambda s: grade(s, machine=machine), jobs=2, progress=False
     )
     assert summary.errors == [] and len(summary.graded) == len(CORPUS)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reports(batch_out) -> dict[str, Report]:
+    out = batch_out
     return {
         case: Report.from_dict(json.loads((out / f"{case}.json").read_text())) for case in CORPUS
     }
@@ -166,3 +172,33 @@ def test_hostile_makefile_never_ran(reports):
     """Did the Makefile's $(shell ...) lines never run on the host?"""
     assert not Path("/tmp/kmodlab-corpus-pwned").exists()
     assert not Path("/etc/kmodlab-corpus-pwned").exists()
+
+
+def test_rejudge_equals_grade_submission_by_submission(batch_out, tmp_path):
+    """Does re-judging each evidence document give the very report the grade wrote, and
+    does grade-batch --rejudge leave the folder's reports and CSVs as they were?"""
+    from kmodlab.grader.rejudge import rejudge_batch, rejudge_file
+
+    for case in CORPUS:
+        graded = json.loads((batch_out / f"{case}.json").read_text())
+        again = rejudge_file(batch_out / f"{case}.evidence.json.xz").to_dict()
+        assert {**again, "duration_s": 0} == {**graded, "duration_s": 0}, case
+    copy = tmp_path / "out"
+    shutil.copytree(batch_out, copy)
+    summary = rejudge_batch(copy)
+    assert sorted(summary.rejudged) == sorted(CORPUS) and summary.changed == []
+    for name in ("summary.csv", "gradebook.csv"):
+        assert (copy / name).read_text() == (batch_out / name).read_text()
+
+
+def test_evidence_names_no_path_of_the_grading_machine(batch_out):
+    """Is every evidence document free of the grade's temporary folders and of $HOME?"""
+    import lzma
+
+    # The pytest folders hold the submissions and the output; the grade builds in
+    # kmodlab-grade-* temporary folders.
+    hosts = (str(batch_out.parent.parent), "kmodlab-grade-", str(Path.home()) + "/")
+    for case in CORPUS:
+        text = lzma.decompress((batch_out / f"{case}.evidence.json.xz").read_bytes()).decode()
+        for host in hosts:
+            assert host not in text, (case, host)

@@ -11,6 +11,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from kmodlab.build import BuildResult
+from kmodlab.grader.decode import ElfDebug
 from kmodlab.grader.instrument import arm, import_report, instrumented_build
 from kmodlab.grader.ledger import (
     LedgerEvent,
@@ -38,8 +39,8 @@ class Instrumented:
         (module,) = self.result.modules
         return module.ko
 
-    def kos(self) -> dict[str, Path]:
-        return {m.name: m.ko for m in self.result.modules}
+    def kos(self) -> dict[str, ElfDebug]:
+        return {m.name: ElfDebug(m.ko, self.result.student_path) for m in self.result.modules}
 
     def events(self, *runs) -> list[LedgerEvent]:
         records = [rec for run in runs for rec in run.kmsg]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from kmodlab.grader.decode import ElfDebug
 from kmodlab.grader.kmemtrace import (
     TraceEvent,
     decode_site,
@@ -68,7 +69,7 @@ def observe(session, ko: Path) -> Observation:
     assert read.ok, read.stderr
     after = session.sh(STATE_SCRIPT)
     events = parse_trace(read.stdout)
-    ranges = module_ranges(ko, addresses)
+    ranges = module_ranges(ElfDebug(ko), addresses)
     left = unfreed(events, ranges)
     assert unattributed(events, ranges) == [], "module code outside the recorded sections"
     lines = []
@@ -187,7 +188,8 @@ def test_decode_site_on_a_real_module(leaky):
         )
     source = (LEAKY / "leak_kmalloc" / "leak_kmalloc.c").read_text().splitlines()
     want = [i for i, text in enumerate(source, 1) if re.search(r"\bk[mz]alloc\(", text)]
-    got = [decode_site(ko, ".init.text", ret - 1) for ret in calls]
+    debug = ElfDebug(ko)
+    got = [decode_site(debug, ".init.text", ret - 1) for ret in calls]
     assert [(g[0], Path(g[1]).name, g[2]) for g in got if g] == [
         ("leak_kmalloc_init", "leak_kmalloc.c", n) for n in want
     ]

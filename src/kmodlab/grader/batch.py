@@ -40,6 +40,7 @@ from kmodlab.errors import InputError, KmodlabError
 from kmodlab.grader.formats import quotable, to_json, to_text
 from kmodlab.grader.judges import GENERIC_CHECKS
 from kmodlab.grader.model import FLAGGED, CheckResult, Finding, Report
+from kmodlab.grader.rejudge import EVIDENCE_SUFFIX, write_evidence
 from kmodlab.grader.shard import select as select_shard
 from kmodlab.grader.shard import write_manifest
 from kmodlab.paths import atomic_write
@@ -91,7 +92,8 @@ def grade_batch(
     retry_errors: bool = False,
     shard: tuple[int, int] | None = None,
 ) -> BatchSummary:
-    """Grade every subfolder of submissions_dir into output_dir/<name>.json and .txt.
+    """Grade every subfolder of submissions_dir into output_dir/<name>.json and .txt
+    (and <name>.evidence.json.xz, the evidence document it was judged from).
 
     Submissions with a valid <name>.json are not graded again (resume); with
     retry_errors, those whose report is a grader error are. jobs > 1 grades
@@ -282,6 +284,12 @@ class _Batch:
     def _write(self, sub: Path, report: Report, body: str) -> None:
         text = self._text(sub, report)
         atomic_write(self.path(sub, ".txt"), text.encode("utf-8", "replace"))
+        # The evidence the report was judged from: `grade-batch --rejudge` re-scores it.
+        evidence = self.path(sub, EVIDENCE_SUFFIX)
+        if report.evidence is not None:
+            write_evidence(evidence, report.evidence)
+        else:
+            evidence.unlink(missing_ok=True)  # an older grade's must not outlive its report
         # The JSON goes last: its presence is what marks the submission finished.
         atomic_write(self.path(sub, ".json"), (body + "\n").encode("utf-8"))
 

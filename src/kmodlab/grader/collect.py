@@ -30,10 +30,11 @@ from kmodlab.build import build_submission, load_submission
 from kmodlab.build.memcap import capped
 from kmodlab.errors import InputError
 from kmodlab.grader import integrity, interfaces, kmemtrace, ledger, state, timers
+from kmodlab.grader.decode import ElfDebug
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.instrument import arm, import_report, instrumented_build
 from kmodlab.grader.modinfo import depends, load_order, module_name, read_modinfo
-from kmodlab.vm.console import unexpected_taint
+from kmodlab.records import unexpected_taint
 from kmodlab.vm.guest import COMMAND_TIMEOUT_S, CommandResult, GuestError
 from kmodlab.vm.protocol import cycle_argv, load_argv, unload_argv
 from kmodlab.vm.session import Session
@@ -116,6 +117,8 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
     if ev.build.ok:
         ev.kos = {module_name(m.name): m.ko for m in ev.build.modules}
         ev.order = load_order({n: depends(read_modinfo(ko)) for n, ko in ev.kos.items()})
+        # Read and decoded from the .ko while it exists; the evidence keeps the table.
+        ev.debug = {n: ElfDebug(ko, ev.build.student_path) for n, ko in ev.kos.items()}
     if ev.build.ok and ev.instrumented:
         ev.imports = {n: import_report(ev.build.build_dir, n) for n in ev.kos}
 
@@ -351,7 +354,7 @@ def fault_points(ev: Evidence) -> dict[str, list[object]]:
     for step in ev.loads:
         name = step.name.removeprefix("load ")
         events = ledger.parse_ledger(
-            step.kmsg, ev.nonce or "", build_dir=build_dir, kos=ev.kos, file_map=file_map
+            step.kmsg, ev.nonce or "", build_dir=build_dir, kos=ev.debug, file_map=file_map
         )
         own = [e for e in events if ledger.same_module(e.module, name)]
         out[name] = list(ledger.fallible_calls(ledger.loads(own)[0] if own else []))

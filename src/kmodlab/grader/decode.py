@@ -1,5 +1,10 @@
 """From a kernel report's `func+0x11/0x40 [module]` to the student's file:line.
 
+Collection side: this reads the built .ko (pyelftools) and runs addr2line,
+so it runs while the build folder exists. ElfDebug records every answer in
+a symbols.DebugInfo table, which the evidence document keeps: the judges
+decode from that table only (grader/symbols.py), never from the .ko.
+
 Out-of-tree modules are built with -g, so addr2line on the .ko resolves a
 symbol-relative offset without any load address: the symbol's value in the
 relocatable .ko is already relative to its section. This works after rmmod
@@ -11,53 +16,36 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-if TYPE_CHECKING:
-    from kmodlab.vm.console import KernelReport
+from kmodlab.grader.symbols import (
+    INSTRUMENTATION_PREFIX,
+    DebugInfo,
+    SourceLocation,
+    address_key,
+)
+from kmodlab.grader.symbols import decode_frame as _decode_frame
 
 # addr2line on one .ko takes a few milliseconds; this only stops a wedged one.
 ADDR2LINE_TIMEOUT_S = 30.0
-INSTRUMENTATION_PREFIX = "kmodlab_fi"  # the forced header and shim of grader/instrument.py
-_FRAME = re.compile(r"^(?P<func>[A-Za-z_][\w.]*)\+0x(?P<off>[0-9a-f]+)/0x[0-9a-f]+")
-
-
-@dataclass(frozen=True)
-class SourceLocation:
-    function: str
-    file: str  # as recorded in the debug info (the build folder's path)
-    line: int
-
-    def for_student(self, build) -> SourceLocation:  # type: ignore[no-untyped-def]
-        """This location with the file named as in the submission (build: a BuildResult)."""
-        return SourceLocation(self.function, build.student_path(self.file), self.line)
-
-
-def _symbol(ko: Path, name: str) -> tuple[str, int] | None:
-    """The section name and section-relative address of a function in the .ko."""
-    with ko.open("rb") as f:
-        elf = ELFFile(f)
-        symtab = elf.get_section_by_name(".symtab")
-        if not isinstance(symtab, SymbolTableSection):
-            return None
-        for sym in symtab.get_symbol_by_name(name) or []:
-            shndx = sym["st_shndx"]
-            if isinstance(shndx, int):
-                return elf.get_section(shndx).name, sym["st_value"]
-    return None
 
 
 def addr2line(ko: Path, section: str, offset: int) -> SourceLocation | None:
-    """The innermost source line of a section-relative address (inlined frames resolved)."""
+    """The innermost source line of a section-relative address (inlined frames resolved).
+
+    The file is as the debug info names it (the build folder's path).
+    """
     argv = ["addr2line", "-f", "-i", "-e", str(ko), "-j", section, hex(offset)]
-    proc = subprocess.run(
-        argv, capture_output=True, text=True, check=False, timeout=ADDR2LINE_TIMEOUT_S
-    )
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, check=False, timeout=ADDR2LINE_TIMEOUT_S
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
     if proc.returncode != 0:
         return None
     frames = []
@@ -77,54 +65,73 @@ def _not_students(path: str) -> bool:
     return "/linux-headers-" in path or Path(path).name.startswith(INSTRUMENTATION_PREFIX)
 
 
-def decode_frame(frame: str, ko: Path, *, return_address: bool = False) -> SourceLocation | None:
-    """`null_deref_init+0x11/0x1000` (as printed in an oops) to the source line, or None.
+class ElfDebug(DebugInfo):
+    """A DebugInfo read from a .ko on demand, recording every line it decodes.
 
-    A return address (any call-trace frame but the faulting RIP) points after
-    its call; one byte back is inside the call instruction, on the call's line.
+    student_path (a BuildResult's) names a build-folder file as the student
+    does; without it, files keep the debug info's path. A missing or broken
+    .ko answers nothing (every look-up is None).
     """
-    m = _FRAME.match(frame)
-    if not m:
-        return None
-    found = _symbol(ko, m.group("func"))
-    if found is None:
-        return None
-    section, value = found
-    offset = value + int(m.group("off"), 16)
-    return addr2line(ko, section, offset - 1 if return_address and offset else offset)
+
+    def __init__(self, ko: Path, student_path: Callable[[str], str] | None = None) -> None:
+        super().__init__()
+        self.ko = Path(ko)
+        self._student_path = student_path or (lambda p: p)
+        self._read = False
+
+    def _load(self) -> None:
+        if self._read:
+            return
+        self._read = True
+        try:
+            with self.ko.open("rb") as f:
+                elf = ELFFile(f)
+                self.sections = {s.name: s["sh_size"] for s in elf.iter_sections() if s.name}
+                symtab = elf.get_section_by_name(".symtab")
+                if not isinstance(symtab, SymbolTableSection):
+                    return
+                for sym in symtab.iter_symbols():
+                    index = sym["st_shndx"]
+                    kind = sym["st_info"]["type"]
+                    if not sym.name or not isinstance(index, int) or kind == "STT_SECTION":
+                        continue
+                    entry = [elf.get_section(index).name, sym["st_value"], sym["st_size"]]
+                    self.symbols.setdefault(sym.name, []).append([*entry, kind[4:]])
+        except (OSError, ELFError):
+            return
+
+    def section_sizes(self) -> dict[str, int]:
+        self._load()
+        return self.sections
+
+    def symbol(self, name: str, *, function: bool = False) -> tuple[str, int] | None:
+        self._load()
+        return super().symbol(name, function=function)
+
+    def data_symbol(self, section: str, offset: int) -> str | None:
+        self._load()
+        return super().data_symbol(section, offset)
+
+    def line(self, section: str, offset: int) -> tuple[str, str, int] | None:
+        key = address_key(section, offset)
+        if key not in self.lines:
+            loc = addr2line(self.ko, section, offset) if self.ko.is_file() else None
+            file = self._student_path(loc.file) if loc else None
+            self.lines[key] = [loc.function, file, loc.line] if loc else None
+        return super().line(section, offset)
+
+    def recorded(self) -> DebugInfo:
+        """What was read and decoded so far, as a plain table (for the evidence document)."""
+        self._load()
+        return DebugInfo(dict(self.sections), dict(self.symbols), dict(self.lines))
 
 
-def report_frames(report: KernelReport) -> list[tuple[str, str, bool]]:
-    """(symbol+off/len, module, is a return address) of a report's frames in modules.
-
-    The faulting RIP first, as is; the call-trace frames after it are return
-    addresses, decoded one byte back so they land on the call.
-    """
-    out = []
-    if report.rip:
-        sym, _, mod = report.rip.partition(" [")
-        out.append((sym, mod.rstrip("]"), False))
-    out += [(sym, mod, True) for sym, mod in report.frames if mod]
-    return out
-
-
-def locate_report(
-    report: KernelReport,
-    module_ko: Callable[[str], tuple[Path, Any] | None],
-    accept: Callable[[SourceLocation], bool] = lambda _loc: True,
+def decode_frame(
+    frame: str, ko: Path | DebugInfo, *, return_address: bool = False
 ) -> SourceLocation | None:
-    """The student's line a kernel report points at, named as in their submission.
+    """`null_deref_init+0x11/0x1000` to the source line (ko: a .ko file or a DebugInfo)."""
+    debug = ko if isinstance(ko, DebugInfo) else ElfDebug(ko)
+    return _decode_frame(frame, debug, return_address=return_address)
 
-    The first frame (RIP, then the call trace) in one of their modules that
-    decodes, and that `accept` takes. `module_ko(module)` gives that module's
-    .ko and its BuildResult, or None for a module that is not theirs.
-    """
-    for frame, module, is_return in report_frames(report):
-        found = module_ko(module)
-        if found is None:
-            continue
-        ko, build = found
-        loc = decode_frame(frame, ko, return_address=is_return)
-        if loc is not None and accept(loc := loc.for_student(build)):
-            return loc
-    return None
+
+__all__ = ["ElfDebug", "SourceLocation", "addr2line", "decode_frame"]

@@ -13,17 +13,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from kmodlab.grader import integrity, interfaces, kmemtrace, labels, ledger, state, timers, witness
-from kmodlab.grader.decode import SourceLocation, locate_report
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.labels import find_skipped_label
 from kmodlab.grader.model import CheckResult, Finding
 from kmodlab.grader.modinfo import module_name
-from kmodlab.vm.console import KernelReport, find_reports, init_return, unexpected_taint
-from kmodlab.vm.guest import GuestHung
-from kmodlab.vm.protocol import is_cycle
+from kmodlab.grader.symbols import SourceLocation, locate_report
+from kmodlab.records import KernelReport, find_reports, init_return, is_cycle, unexpected_taint
 
 
 @dataclass
@@ -69,14 +66,13 @@ def report_finding(ctx: Context, report: KernelReport, step: Step | None = None)
         return _init_return_finding(ctx, report, *returned)
     ev = ctx.ev
 
-    def module_ko(module: str):  # type: ignore[no-untyped-def]
-        ko = ev.kos.get(module_name(module))
-        return (ko, ev.build) if ko and ev.build else None
+    def debug_for(module: str):  # type: ignore[no-untyped-def]
+        return ev.debug.get(module_name(module)) if ev.build else None
 
     def theirs(loc: SourceLocation) -> bool:
         return loc.file in ev.sources or not ev.sources
 
-    if loc := locate_report(report, module_ko, theirs):
+    if loc := locate_report(report, debug_for, theirs):
         message = f"{report.title} in {loc.function}()"
         return Finding(report.kind, message, loc.file, loc.line, {"report": report.text})
     slab = report.kind == "slab-corruption" or any(w in report.title for w in ("slub", "slab"))
@@ -133,17 +129,16 @@ def _init_return_finding(ctx: Context, report: KernelReport, module: str, value:
 
 
 def _student_site(ev: Evidence, where) -> tuple[str | None, int | None]:
-    """A decoded (file, line, function) in the build folder as the student's file:line."""
+    """A decoded (function, file, line) as the student's file:line (decoded already so)."""
     if not (where and ev.build):
         return None, None
-    loc = SourceLocation(*where).for_student(ev.build)
-    return loc.file, loc.line
+    return where[1], where[2]
 
 
 def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
     """A report whose faulting address is a module's former code or data (timers.py)."""
     ev = ctx.ev
-    for name, ko in ev.kos.items():
+    for name, ko in ev.debug.items():
         ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))
         hit = timers.freed_access(report.text, ranges, ko, module=name)
         if hit is None:
@@ -359,7 +354,7 @@ def judge_health(ctx: Context) -> CheckResult:
     crashed = ev.crash()
     if crashed and not reports:
         # A guest that hangs or dies without a report is unhealthy all the same.
-        kind = "hang" if isinstance(crashed.crash, GuestHung) else "crash"
+        kind = "hang" if crashed.crash.kind == "hung" else "crash"
         findings.append(Finding(kind, f"during {crashed.name}: {crashed.crash.problem}"))
     if ev.taint_before is not None and ev.taint_after is not None:
         for letter, meaning in unexpected_taint(ev.taint_before, ev.taint_after):
@@ -389,7 +384,7 @@ def _events(ev: Evidence, steps: list[Step]) -> list:
     records = [r for s in steps for r in s.kmsg]
     file_map = ev.build.file_map if ev.build else None
     return ledger.parse_ledger(
-        records, ev.nonce, build_dir=build_dir, kos=ev.kos, file_map=file_map
+        records, ev.nonce, build_dir=build_dir, kos=ev.debug, file_map=file_map
     )
 
 
@@ -479,7 +474,7 @@ def _trace_leaks(ev: Evidence) -> list[tuple[object, str | None, int | None]]:
         return []  # an overflowed trace proves nothing either way
     events = kmemtrace.parse_trace(ev.trace)
     out = []
-    for name, ko in ev.kos.items():
+    for name, ko in ev.debug.items():
         ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))
         for alloc in kmemtrace.unfreed(events, ranges, module=name):
             file, line = _student_site(ev, kmemtrace.explain(alloc, ranges, ko))
@@ -609,7 +604,7 @@ def _timers_left(ev: Evidence) -> list[Finding]:
         return []  # no witness, or an overflowed one: it proves nothing either way
     events = timers.parse_trace(trace)
     out = []
-    for name, ko in ev.kos.items():
+    for name, ko in ev.debug.items():
         ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))
         for left in timers.left_armed(events, ranges, module=name):
             file, line = _student_site(ev, timers.explain(left, ranges, ko))
@@ -971,9 +966,9 @@ class GenericCheck:
     evidence: str
     judge: Callable[..., CheckResult]
 
-    def verdict(self, ctx: Context, limits: Any) -> CheckResult:
+    def verdict(self, ctx: Context, cycles: int) -> CheckResult:
         # Only cycling needs an option: the cycles asked for, when none were planned.
-        return self.judge(ctx, limits.cycles) if self.id == "cycle" else self.judge(ctx)
+        return self.judge(ctx, cycles) if self.id == "cycle" else self.judge(ctx)
 
 
 # The generic checks, in the order they run and are reported.

@@ -55,14 +55,14 @@ lost_events() > 0 (a full buffer) makes the result inconclusive.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 
-from kmodlab.grader.decode import addr2line
 from kmodlab.grader.modinfo import module_name
+from kmodlab.grader.symbols import DebugInfo
 
 TRACING = "/sys/kernel/tracing"
 MODULE_AREA = 0xFFFFFFFFC0000000  # x86-64 MODULES_VADDR: every module's code lives above
@@ -251,6 +251,7 @@ _FREEPROBE_BODY = re.compile(r"(?:addr|page)=0x(?P<ptr>[0-9a-f]+)")
 _VMALLOC = re.compile(r"^0x\S+-0x\S+\s+(?P<size>\d+)\s+(?P<site>\S+(?: \[[^\]]+\])?)")
 
 
+@functools.lru_cache(maxsize=4096)  # a trace repeats its call sites; CallSite is frozen
 def parse_site(text: str) -> CallSite:
     """ "0xffffffffc023601b" or "leak_init+0x1c/0x60 [leak]" -> CallSite. Pure."""
     m = _SITE.match(text.strip())
@@ -291,9 +292,10 @@ def _event(name: str, body: str) -> TraceEvent | None:
     return None
 
 
-def _sections(text: str) -> dict[str, list[str]]:
+@functools.lru_cache(maxsize=32)  # lost_events() and the parser ask it of the same texts
+def _sections(text: str) -> dict[str, tuple[str, ...]]:
     if "@@ trace" not in text:
-        return {"trace": text.splitlines()}  # a bare copy of the trace file
+        return {"trace": tuple(text.splitlines())}  # a bare copy of the trace file
     out: dict[str, list[str]] = {}
     current: list[str] = []
     for line in text.splitlines():
@@ -301,7 +303,7 @@ def _sections(text: str) -> dict[str, list[str]]:
             current = out.setdefault(line[3:].strip(), [])
         else:
             current.append(line)
-    return out
+    return {name: tuple(lines) for name, lines in out.items()}
 
 
 def parse_trace(text: str) -> list[TraceEvent]:
@@ -309,18 +311,28 @@ def parse_trace(text: str) -> list[TraceEvent]:
 
     Live vmalloc areas come last, as "vmalloc" events without a pointer.
     """
+    return list(_parse_trace(text))
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_trace(text: str) -> tuple[TraceEvent, ...]:
+    # Judging reads the same few traces many times (leaks, integrity, each point):
+    # parsed once each. The events are frozen, the tuple is copied to the caller.
     parts = _sections(text)
     events: list[TraceEvent] = []
     for line in parts.get("trace", []):
         m = _LINE.match(line)
         if m and (ev := _event(m["event"], m["body"])):
             task, pid, ts = m["task"].strip(), int(m["pid"]), float(m["ts"])
-            events.append(replace(ev, task=task, pid=pid, timestamp=ts))
+            # The constructor, not dataclasses.replace(): 3x faster on 10^4 events.
+            events.append(
+                TraceEvent(ev.event, ev.ptr, ev.site, ev.bytes_req, ev.bytes_alloc, task, pid, ts)
+            )
     for line in parts.get("vmalloc", []):
         if m := _VMALLOC.match(line.strip()):
             site = parse_site(m["site"])
             events.append(TraceEvent("vmalloc", None, site, bytes_alloc=int(m["size"])))
-    return events
+    return tuple(events)
 
 
 def lost_events(text: str) -> int:
@@ -382,13 +394,10 @@ def allocated_addresses(text: str) -> set[int]:
 # -- host side: judging -------------------------------------------------------
 
 
-def module_ranges(ko: Path, addresses: Mapping[str, int]) -> list[SectionRange]:
-    """Where the module's sections were loaded (Session.section_addresses), sized from the .ko."""
-    from elftools.elf.elffile import ELFFile
-
-    with open(ko, "rb") as f:
-        elf = ELFFile(f)
-        sizes = {s.name: s["sh_size"] for s in elf.iter_sections()}
+def module_ranges(ko: DebugInfo, addresses: Mapping[str, int]) -> list[SectionRange]:
+    """Where the module's sections were loaded (Session.section_addresses), sized from
+    its debug info (ko: the .ko's symbols.DebugInfo). Pure."""
+    sizes = ko.section_sizes()
     return [
         SectionRange(name, start, start + sizes[name])
         for name, start in sorted(addresses.items())
@@ -406,23 +415,12 @@ def locate(site: CallSite, ranges: Sequence[SectionRange]) -> tuple[str, int] | 
     return None
 
 
-def symbol_location(ko: Path, site: CallSite) -> tuple[str, int] | None:
-    """(section, offset) of a symbolised call site ("init_x+0x1c/0x60 [x]") in the .ko."""
+def symbol_location(ko: DebugInfo, site: CallSite) -> tuple[str, int] | None:
+    """(section, offset) of a symbolised call site ("init_x+0x1c/0x60 [x]") in the .ko. Pure."""
     if site.symbol is None or site.offset is None:
         return None
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-
-    with open(ko, "rb") as f:
-        elf = ELFFile(f)
-        symtab = elf.get_section_by_name(".symtab")
-        if not isinstance(symtab, SymbolTableSection):
-            return None
-        for sym in symtab.get_symbol_by_name(site.symbol) or []:
-            index = sym["st_shndx"]
-            if sym["st_info"]["type"] == "STT_FUNC" and isinstance(index, int):
-                return elf.get_section(index).name, sym["st_value"] + site.offset
-    return None
+    found = ko.symbol(site.symbol, function=True)
+    return (found[0], found[1] + site.offset) if found else None
 
 
 def _ours(site: CallSite, ranges: Sequence[SectionRange], module: str | None) -> bool:
@@ -490,19 +488,18 @@ def unattributed(
     return _live(events, lambda site: _stray(site, module_ranges))
 
 
-def decode_site(ko: Path, section: str, offset: int) -> tuple[str, str, int] | None:
-    """(function, file, line) of an offset in a section of the .ko, by addr2line.
+def decode_site(ko: DebugInfo, section: str, offset: int) -> tuple[str, str, int] | None:
+    """(function, file, line) of an offset in a section of the .ko, from its debug info.
 
     With inlining, the innermost frame in the student's own files wins (not
     kmalloc() in slab.h, but the line in hello.c that called kzalloc()). For a
     return address (a call site), pass offset - 1 to land on the call itself.
     """
-    loc = addr2line(ko, section, offset)
-    return (loc.function, loc.file, loc.line) if loc else None
+    return ko.line(section, offset)
 
 
 def explain(
-    event: TraceEvent, ranges: Sequence[SectionRange], ko: Path
+    event: TraceEvent, ranges: Sequence[SectionRange], ko: DebugInfo
 ) -> tuple[str, str, int] | None:
     """(function, file, line) of the call that made an allocation, if it is the module's."""
     where = locate(event.site, ranges) or symbol_location(ko, event.site)

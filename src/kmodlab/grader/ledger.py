@@ -23,7 +23,6 @@ the build's nonce are not ours (a student's printk) and are ignored.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +30,8 @@ from pathlib import Path
 from typing import Literal
 
 from kmodlab.grader.modinfo import module_name
-from kmodlab.vm.protocol import KmsgRecord
+from kmodlab.grader.symbols import DebugInfo, decode_frame
+from kmodlab.records import KmsgRecord
 
 Op = Literal["call", "acquire", "release", "inject", "fail"]
 OPS: tuple[str, ...] = ("call", "acquire", "release", "inject", "fail")
@@ -271,7 +271,7 @@ def parse_ledger(
     nonce: str,
     *,
     build_dir: str | Path | None = None,
-    kos: Mapping[str, Path] | None = None,
+    kos: Mapping[str, DebugInfo] | None = None,
     file_map: Mapping[str, str] | None = None,
 ) -> list[LedgerEvent]:
     """The records of the build with this nonce, each load's in its own order.
@@ -279,7 +279,7 @@ def parse_ledger(
     Records of one load are sorted by their number (two CPUs may log out of
     order); loads keep the order in which they first appear. build_dir (the
     BuildResult's) maps __FILE__ paths back to the student's file names; kos
-    (module name -> instrumented .ko) decodes the call sites of calls that
+    (module name -> the instrumented .ko's symbols.DebugInfo) decodes the call sites of calls that
     bypassed the header (`ret=`) to the student's file:line, and file_map
     (the BuildResult's) names a generated build file as the student's file.
     """
@@ -296,20 +296,17 @@ def parse_ledger(
     return [e for group in found.values() for e in sorted(group, key=lambda e: e.seq)]
 
 
-@functools.lru_cache(maxsize=1024)
-def _decode_ret(ret: str, ko: Path) -> tuple[str, int] | None:
-    from kmodlab.grader.decode import decode_frame
-
-    loc = decode_frame(ret.split(" ")[0], ko, return_address=True)
+def _decode_ret(ret: str, debug) -> tuple[str, int] | None:  # type: ignore[no-untyped-def]
+    loc = decode_frame(ret.split(" ")[0], debug, return_address=True)
     return (loc.file, loc.line) if loc else None
 
 
 def _located(
-    e: LedgerEvent, kos: Mapping[str, Path], build_dir, file_map: Mapping[str, str]
+    e: LedgerEvent, kos: Mapping[str, DebugInfo], build_dir, file_map: Mapping[str, str]
 ) -> LedgerEvent:
-    """e with the file:line of its return address, decoded with its module's .ko."""
-    ko = next((k for name, k in kos.items() if same_module(name, e.module)), None)
-    found = _decode_ret(e.detail["ret"], Path(ko)) if ko else None
+    """e with the file:line of its return address, decoded with its module's debug info."""
+    debug = next((k for name, k in kos.items() if same_module(name, e.module)), None)
+    found = _decode_ret(e.detail["ret"], debug) if debug is not None else None
     if found is None:
         return e
     rel = map_path(found[0], build_dir)

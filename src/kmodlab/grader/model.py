@@ -58,6 +58,9 @@ class Report:
     # The submission's files as the grade validated them, for the text and
     # Gradescope forms' quotes; not part of the JSON (to_dict lists its keys).
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # The kmodlab-evidence/1 document the report was judged from (grader/evidence.py),
+    # written beside the report; not part of the report itself.
+    evidence: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def score(self) -> float:

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from elftools.elf.elffile import ELFFile
-
 from kmodlab.errors import InputError
 
 
@@ -36,6 +34,8 @@ def parse_modinfo(raw: bytes) -> dict[str, list[str]]:
 
 
 def read_modinfo(ko: Path) -> dict[str, list[str]]:
+    from elftools.elf.elffile import ELFFile  # reading a .ko: collection only
+
     with ko.open("rb") as f:
         section = ELFFile(f).get_section_by_name(".modinfo")
         return parse_modinfo(section.data()) if section is not None else {}

@@ -2,9 +2,10 @@
 
     grade(Path("submissions/alice"), exercise="hello") -> Report
 
-The order of the steps is stated once, in collect.py; the verdicts are in
-judges.py. Whatever goes wrong inside the grader becomes a check with status
-"error" and a message, never a lost report.
+The order of the steps is stated once, in collect.py; the evidence becomes a
+document (evidence.py), judged by verdicts.py from the document alone.
+Whatever goes wrong inside the grader becomes a check with status "error"
+and a message, never a lost report.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import traceback
 from pathlib import Path
 
 from kmodlab.errors import InputError, KmodlabError
-from kmodlab.grader import collect, judges
+from kmodlab.grader import collect, evidence, verdicts
 from kmodlab.grader.evidence import Evidence
-from kmodlab.grader.judges import GENERIC_CHECKS
-from kmodlab.grader.model import INTEGRITY_CHECK, CheckResult, Report
+from kmodlab.grader.model import CheckResult, Report
 from kmodlab.paths import current_kernel
 from kmodlab.vm.guest import GuestCompromised
 from kmodlab.vm.session import LabMachine, Progress, Session, prepare, silent
@@ -38,7 +38,9 @@ def grade(
 ) -> Report:
     """Grade one submission folder (one or several modules); always returns a report.
 
-    Raises InputError only when there is no submission to grade at all.
+    Collects the evidence, writes it as a document (report.evidence) and
+    judges the document, as `kmodlab rejudge` would (_document). Raises InputError only
+    when there is no submission to grade at all.
     progress receives status lines (a snapshot that would not restore...); by
     default they are dropped, and nothing is written to stderr.
     """
@@ -51,17 +53,79 @@ def grade(
     kernel = machine.kernel if machine else current_kernel()
     ev = Evidence(submission=submission)
     plan = _load_exercise(exercise)
+    expectations = plan.expectations if plan is not None else None
     with tempfile.TemporaryDirectory(prefix="kmodlab-grade-") as tmp:
         _collect(ev, Path(tmp), kernel.headers, machine, limits, plan, progress)
-        checks = _judge(ev, limits, plan)
-    return Report(
+        _host_evidence(ev)
+        took = time.monotonic() - t0
+        doc, checks = _document(ev, Path(tmp), kernel, exercise, limits, took, expectations)
+    report = Report(
         submission=submission.name,
         kernel=kernel.abi,
         checks=checks,
         duration_s=time.monotonic() - t0,
         exercise=exercise,
         sources=ev.sources,  # validated once: the forms quote these, not a second read
+        evidence=doc,
     )
+    return report
+
+
+def _host_evidence(ev: Evidence) -> None:
+    """What the files tell an exercise check (modinfo, exports, kbuild's reading of the
+    Makefile), collected whatever the exercise, so any exercise can be rejudged."""
+    from kmodlab.grader import exercises
+
+    try:
+        if ev.build is not None and ev.build.ok and ev.kos and "modinfo" not in ev.exercise:
+            ev.exercise.update(exercises.host_evidence(ev))
+        ev.exercise.setdefault("kbuild", exercises.kbuild_evidence(ev.submission))
+    except Exception as e:  # the grader's own failure: keep what was gathered
+        ev.internal_error = ev.internal_error or f"{type(e).__name__}: {e}"
+
+
+def _document(ev: Evidence, tmp: Path, kernel, exercise, limits, duration_s, expectations):  # type: ignore[no-untyped-def]
+    """The evidence as a document, and the checks judged from it.
+
+    The document is written, read back and judged, with one difference: while
+    the .ko files are still at hand, the modules' debug info answers from them
+    and records each answer. The document is then written again with those
+    answers (every address a judge looked up, decoded), so judging it later
+    (`kmodlab rejudge`) reads the very answers these checks were judged with.
+    """
+    hosts = _host_paths(tmp, kernel, ev.submission)
+
+    def write() -> dict:
+        return evidence.to_document(
+            ev,
+            kernel=kernel.abi,
+            exercise=exercise,
+            cycles=limits.cycles,
+            duration_s=duration_s,
+            host_paths=hosts,
+        )
+
+    read = evidence.from_document(write())
+    read.evidence.debug = ev.debug  # the live readers: they record what is looked up
+    checks = verdicts.judge(read.evidence, expectations, limits.cycles)
+    return write(), checks
+
+
+def _host_paths(tmp: Path, kernel, submission: Path) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Paths of this machine that the evidence may hold, and what each becomes."""
+    pairs = []
+    for folder in {tmp, tmp.resolve()}:
+        # The build folders (<tmp>/plain/build-XXXX/...): a file there is the student's.
+        pairs += [(f"{build}/", "") for build in folder.glob("*/build-*")]
+        pairs += [(f"{folder}/", ""), (str(folder), ".")]
+    for folder in {submission.absolute(), submission.resolve()}:
+        pairs += [(f"{folder}/", ""), (str(folder), ".")]
+    src = Path(kernel.headers).parent  # .../usr/src (holds linux-headers-ABI)
+    pairs.append((str(src), "/usr/src"))
+    home = str(Path.home())
+    if len(home) > 1:
+        pairs.append((home, "~"))
+    return pairs
 
 
 def _load_exercise(exercise: str | None):  # type: ignore[no-untyped-def]
@@ -119,33 +183,5 @@ def _before_load_quietly(session: Session, ev: Evidence) -> None:
 
 
 def _judge(ev: Evidence, limits: Limits, plan) -> list[CheckResult]:  # type: ignore[no-untyped-def]
-    weights = plan.weights if plan is not None else judges.DEFAULT_WEIGHTS
-    ctx = judges.Context(ev, weights)
-    checks = []
-    for check in judges.GENERIC:
-        try:
-            result = check.verdict(ctx, limits)
-        except Exception as e:  # one broken judge must not lose the others
-            result = ctx.error(
-                check.id, f"the grader failed on this check: {type(e).__name__}: {e}"
-            )
-        checks.append(result)
-    if plan is not None and (ev.build is None or not ev.build.ok):
-        checks += plan.unbuilt(ev)  # skipped, but for checks of the files alone (kbuild)
-    elif plan is not None:
-        checks += plan.judge(ev, ctx)
-    if plan is not None:
-        checks = plan.score(checks)  # the exercise's scoring policy (docs/expectations.md)
-    if ev.compromised:
-        why = "not graded: the guest's answers were forged (see integrity)"
-        keep = ("build", INTEGRITY_CHECK)
-        checks = [
-            c if c.id in keep else CheckResult(c.id, "error", 0.0, c.max_score, why) for c in checks
-        ]
-    if ev.internal_error:
-        first = ev.internal_error.splitlines()[0]
-        for i, c in enumerate(checks):
-            if c.status == "skip":
-                checks[i] = ctx.error(c.id, f"not decided: the grader failed ({first})")
-    assert [c.id for c in checks[: len(GENERIC_CHECKS)]] == list(GENERIC_CHECKS)
-    return checks
+    """verdicts.judge with a grade's limits and exercise plan."""
+    return verdicts.judge(ev, plan.expectations if plan is not None else None, limits.cycles)

@@ -148,9 +148,10 @@ def merge(inputs: Sequence[Path], dest: Path) -> MergeResult:
         if folder.resolve() == dest.resolve():
             continue
         atomic_write(dest / f"{name}.json", body)
-        text = folder / f"{name}.txt"
-        if text.is_file():
-            atomic_write(dest / f"{name}.txt", text.read_bytes())
+        # The text report, and the evidence `grade-batch --rejudge` re-scores, go along.
+        for suffix in (".txt", ".evidence.json.xz"):
+            if (extra := folder / f"{name}{suffix}").is_file():
+                atomic_write(dest / f"{name}{suffix}", extra.read_bytes())
     by_stem = {n: load_report(folder / f"{n}.json") for n, (folder, _b) in everything.items()}
     by_stem = {n: r for n, r in by_stem.items() if r is not None}
     # Files are named by report_stem() (a hostile folder name is hashed); the

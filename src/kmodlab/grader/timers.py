@@ -367,7 +367,7 @@ def freed_access(
 
     A timer left armed is found this way when it fires, or when the kernel
     walks its timer lists into the module's freed .data or .bss, before the
-    witness could be read. Pure but for reading the .ko.
+    witness could be read. Pure (ko: the module's symbols.DebugInfo).
     """
     if _still_loaded(report, module):
         return None
@@ -388,24 +388,8 @@ def freed_access(
 
 
 def _data_symbol(ko, section: str, offset: int) -> str | None:  # type: ignore[no-untyped-def]
-    """The variable of the .ko's `section` that holds `offset`."""
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-
-    with open(ko, "rb") as f:
-        elf = ELFFile(f)
-        symtab = elf.get_section_by_name(".symtab")
-        if not isinstance(symtab, SymbolTableSection):
-            return None
-        for sym in symtab.iter_symbols():
-            index = sym["st_shndx"]
-            if sym["st_info"]["type"] != "STT_OBJECT" or not isinstance(index, int):
-                continue
-            if elf.get_section(index).name != section:
-                continue
-            if sym["st_value"] <= offset < sym["st_value"] + max(sym["st_size"], 1):
-                return sym.name
-    return None
+    """The variable of the .ko's `section` that holds `offset` (ko: its DebugInfo)."""
+    return ko.data_symbol(section, offset)
 
 
 def declaration(symbol: str, sources: dict[str, str]) -> tuple[str | None, int | None]:

@@ -222,6 +222,10 @@ def _grade(root: Path, config: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("KMODLAB_AUTOGRADER", str(root / "source" / "autograder"))
     folder = submission_folder(root / "submission")
     report = grade(folder, exercise=config["exercise"])
+    if report.evidence is not None:  # beside results.json: `kmodlab rejudge` re-scores it
+        from kmodlab.grader.rejudge import write_evidence
+
+        write_evidence(root / "results" / "evidence.json.xz", report.evidence)
     return formats.to_gradescope(report, sources=formats.quotable(report, folder))
 
 

@@ -29,8 +29,9 @@ from typing import Any
 
 from kmodlab.build import BuildResult, build_submission
 from kmodlab.errors import InputError, KmodlabError
-from kmodlab.grader.decode import locate_report
+from kmodlab.grader.decode import ElfDebug
 from kmodlab.grader.formats import read_sources
+from kmodlab.grader.symbols import locate_report
 from kmodlab.lab import render
 from kmodlab.lab.render import Rendered
 from kmodlab.vm.console import KernelReport, find_reports, leaves_kernel_untrusted
@@ -602,13 +603,13 @@ class Workspace:
     def locate(self, reports: Sequence[KernelReport]) -> tuple[str, int, str] | None:
         """The student's line a report points at: the RIP, else the first frame in their module."""
 
-        def module_ko(module: str) -> tuple[Path, BuildResult] | None:
+        def debug_for(module: str) -> ElfDebug | None:
             build = self.module_builds.get(module)
             ko = next((m.ko for m in build.modules if m.name == module), None) if build else None
-            return (ko, build) if ko else None
+            return ElfDebug(ko, build.student_path) if ko and build else None
 
         for report in reports:
-            if loc := locate_report(report, module_ko):
+            if loc := locate_report(report, debug_for):
                 return (loc.file, loc.line, loc.function)
         return None
 

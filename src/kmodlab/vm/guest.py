@@ -17,10 +17,10 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from kmodlab.errors import KmodlabError
+from kmodlab.records import CommandResult  # noqa: F401  (re-exported)
 from kmodlab.vm import protocol
 from kmodlab.vm.console import ConsoleLog, KernelReport, find_reports, is_fatal
 from kmodlab.vm.qemu import MachineSpec, qemu_argv
@@ -116,25 +116,6 @@ class GuestHung(GuestError):
 
 class BootFailed(GuestError):
     """The guest never became ready."""
-
-
-@dataclass
-class CommandResult:
-    argv: list[str]
-    status: str  # exited | signaled | timeout | failed-to-start
-    returncode: int | None  # exit code, or -signal, or None on timeout
-    stdout: str
-    stderr: str
-    kmsg: list[protocol.KmsgRecord] = field(default_factory=list)
-    guest_ms: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "exited" and self.returncode == 0
-
-    @property
-    def log(self) -> str:
-        return "\n".join(r.text for r in self.kmsg)
 
 
 _STATUS = {

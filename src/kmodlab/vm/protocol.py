@@ -17,35 +17,23 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
+from kmodlab.records import (  # noqa: F401  (re-exported)
+    CYCLE,
+    LOAD,
+    UNLOAD,
+    KmsgRecord,
+    cycle_argv,
+    is_cycle,
+    load_argv,
+    unload_argv,
+)
+
 READY = b"KMODLAB-AGENT-READY "
 
 STATUS_EXITED = "E"
 STATUS_SIGNALED = "S"
 STATUS_TIMEOUT = "T"
 STATUS_FAILED_TO_START = "F"
-
-# The guest agent's own module commands (guest/agent.c): one finit_module or
-# delete_module each, answering with the errno, so no insmod/rmmod process
-# (and its page faults under emulation) runs per load.
-LOAD, UNLOAD, CYCLE = "@load", "@unload", "@cycle"
-
-
-def load_argv(ko: str, *params: str) -> list[str]:
-    """The agent's command that loads the module file `ko` (in the module folder)."""
-    return [LOAD, ko, *params]
-
-
-def unload_argv(name: str) -> list[str]:
-    return [UNLOAD, name]
-
-
-def cycle_argv(ko: str, name: str, times: int, *params: str) -> list[str]:
-    """`times` loads and unloads in one request; prints "cycle I ok" after each."""
-    return [CYCLE, ko, name, str(times), *params]
-
-
-def is_cycle(argv: list[str]) -> bool:
-    return bool(argv) and argv[0] == CYCLE
 
 
 class ProtocolError(Exception):
@@ -100,19 +88,6 @@ def encode_put(req_id: str, path: str, data: bytes, mode: int = 0o644) -> bytes:
 
 def encode_drain(req_id: str) -> bytes:
     return b"D %s\n" % _check_token(req_id).encode()
-
-
-@dataclass(frozen=True)
-class KmsgRecord:
-    """One kernel log record as /dev/kmsg gives it."""
-
-    level: int  # 0 (emerg) .. 7 (debug)
-    seq: int
-    ts_us: int  # microseconds since boot
-    text: str
-
-    def format(self) -> str:
-        return f"[{self.ts_us / 1e6:12.6f}] {self.text}"
 
 
 _KMSG = re.compile(r"^(\d+),(\d+),(\d+),[^;]*;(.*)$")

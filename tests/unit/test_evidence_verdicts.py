@@ -1,0 +1,159 @@
+"""The judges on captured evidence documents, in the fast tier.
+
+Each document under tests/data/evidence was written by a real grade (real
+kbuild, real guest) of a module with the bug its name says, or of a correct
+control (clean_one, the exercises' reference solutions). Judging it again
+here needs no VM: a change to a verdict is caught by the unit tests.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kmodlab.grader import evidence, exercises
+from kmodlab.grader import expectations as exp
+from kmodlab.grader.judges import GENERIC_CHECKS
+from kmodlab.grader.rejudge import rejudge_document
+
+DATA = Path(__file__).parent.parent / "data" / "evidence"
+AFTER_BUILD = {c: "skip" for c in GENERIC_CHECKS[1:] if c != "integrity"}
+
+# document -> the checks that do not pass, and their status; every other check passes.
+GENERIC: dict[str, dict[str, str]] = {
+    "corpus/clean_one": {},
+    "corpus/compile_error": {"build": "fail", **AFTER_BUILD},
+    "corpus/garbage": {"build": "fail", **AFTER_BUILD, "integrity": "skip"},
+    "corpus/oops_in_init": {**AFTER_BUILD, "load": "fail", "kernel-health": "fail"},
+    "corpus/hang_in_init": {**AFTER_BUILD, "load": "fail", "kernel-health": "fail"},
+    "corpus/leak_kmalloc": {"leaks": "fail"},
+    "corpus/leak_chrdev": {"registrations": "fail"},
+    "corpus/leak_misc": {"cycle": "fail", "registrations": "fail"},
+    "corpus/ladder_skips_one": {"fault-injection": "fail"},
+    "corpus/uninstrumentable": {"fault-injection": "error"},
+    "corpus/timer_left_running": {
+        "cycle": "skip",
+        "kernel-health": "fail",
+        "registrations": "fail",
+    },
+    "extra/forge_release": {"leaks": "fail", "integrity": "fail"},
+    "extra/double_free": {
+        "unload": "fail",
+        "cycle": "skip",
+        "kernel-health": "fail",
+        "leaks": "skip",
+        "registrations": "skip",
+    },
+}
+# exercise document -> the exercise's checks that do not pass (every other one passes).
+EXERCISE: dict[str, dict[str, str]] = {
+    "hello/solution": {},
+    "hello/capital_world": {"greetings": "fail"},
+    "hello/no_exit": {"greetings": "fail", "unload": "fail"},
+    "hello/no_license": {"build": "fail", "greetings": "skip", "modinfo": "skip"},
+    # An MIT license taints the kernel (P): modinfo and kernel-health both say so.
+    "hello/mit_license": {"modinfo": "fail", "kernel-health": "fail"},
+    "kbuild/solution": {},
+    "kbuild/wrong_name": {"makefile": "fail", "pair-log": "fail"},
+    "params/solution": {},
+    "params/zero_default": {"greeting": "fail", "count-param": "fail", "name-param": "fail"},
+    "symbols/solution": {},
+    "symbols/no_exports": {
+        "exports": "fail",
+        "conversation": "fail",
+        "in-use": "fail",
+        "needs-provider": "fail",
+    },
+    "capstone/solution": {},
+    "capstone/no_eof": {"interfaces": "fail"},
+}
+
+
+def _doc(name: str) -> dict:
+    return evidence.read_document(DATA / f"{name}.evidence.json.xz")
+
+
+@pytest.fixture(autouse=True)
+def no_processes(monkeypatch):
+    """Judging runs no process: any attempt fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"judging started a process: {args[:1]}")
+
+    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+
+
+@pytest.mark.parametrize("name", list(GENERIC))
+def test_generic_checks_from_captured_evidence(name):
+    """Do exactly the checks this module's bug breaks fail (or not run), all others pass,
+    judged from its evidence document alone?"""
+    report = rejudge_document(_doc(name))
+    got = {c.id: c.status for c in report.checks if c.id in GENERIC_CHECKS}
+    assert got == {c: GENERIC[name].get(c, "pass") for c in GENERIC_CHECKS}
+
+
+@pytest.mark.parametrize("name", list(EXERCISE))
+def test_exercise_checks_from_captured_evidence(name):
+    """Does each exercise check pass for the reference solution and fail (or skip) for the
+    wrong answer, judged from the evidence document alone?"""
+    report = rejudge_document(_doc(name))
+    exercise = name.split("/")[0]
+    ids = [c.id for c in exercises.load(exercise).expectations.checks]
+    got = {c.id: c.status for c in report.checks if c.id in ids or c.id in EXERCISE[name]}
+    want = {c: "pass" for c in ids} | EXERCISE[name]
+    assert got == want
+    assert report.exercise == exercise
+
+
+def test_every_check_kind_passes_and_fails_somewhere():
+    """Do the captures cover every generic check and every exercise check kind, each with
+    a pass and a fail?"""
+    seen: dict[str, set[str]] = {}
+    for name in (*GENERIC, *EXERCISE):
+        report = rejudge_document(_doc(name))
+        kinds = {}
+        if report.exercise:
+            kinds = {c.id: c.kind for c in exercises.load(report.exercise).expectations.checks}
+        for c in report.checks:
+            seen.setdefault(kinds.get(c.id, c.id), set()).add(c.status)
+    for kind in (*GENERIC_CHECKS, *exp.KINDS):
+        assert {"pass", "fail"} <= seen.get(kind, set()), kind
+
+
+def test_a_leak_is_placed_at_the_students_line_without_the_ko():
+    """Is the leaked allocation placed at leak_kmalloc.c's kmalloc line, decoded from the
+    document's table (no .ko, no addr2line)?"""
+    doc = _doc("corpus/leak_kmalloc")
+    leaks = rejudge_document(doc).check("leaks")
+    lines = doc["sources"]["leak_kmalloc.c"].splitlines()
+    for f in leaks.findings:
+        assert f.file == "leak_kmalloc.c" and "alloc(" in lines[f.line - 1]
+
+
+def test_an_oops_is_decoded_to_the_students_line_without_the_ko():
+    """Is the oops in init placed at the dereferencing line, from the recorded debug info?"""
+    doc = _doc("corpus/oops_in_init")
+    load = rejudge_document(doc).check("load")
+    placed = [f for f in load.findings if f.file]
+    assert placed and placed[0].file in doc["sources"]
+    assert "null_deref_init" in placed[0].message
+
+
+def test_a_rubric_change_shows_in_the_rejudged_report(tmp_path, monkeypatch):
+    """With the exercise's expectations changed (another greeting expected), does the same
+    evidence now fail that check: the rubric, not the evidence, decided?"""
+    import shutil
+
+    src = exercises.autograder_dir() / "hello"
+    shutil.copytree(src, tmp_path / "hello")
+    toml = tmp_path / "hello" / "expectations.toml"
+    text = toml.read_text()
+    assert "Hello, world!" in text
+    toml.write_text(text.replace("Hello, world!", "Bonjour, le monde !"))
+    before = rejudge_document(_doc("hello/solution")).check("greetings")
+    monkeypatch.setenv("KMODLAB_AUTOGRADER", str(tmp_path))
+    after = rejudge_document(_doc("hello/solution")).check("greetings")
+    assert (before.status, after.status) == ("pass", "fail")
