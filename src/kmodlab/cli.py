@@ -45,14 +45,22 @@ def _say(msg: str) -> None:
 
 # -- setup / doctor ---------------------------------------------------------
 def cmd_setup(args: argparse.Namespace) -> int:
+    from kmodlab import paths
     from kmodlab.setup import setup
     from kmodlab.vm.session import prepare, start_guest
 
-    kernel = setup(debs_dir=args.debs, install_packages=not args.no_install, quiet=VERBOSITY < 1)
+    shared = getattr(args, "shared", False)
+    if shared:  # the guest made below (initramfs, snapshot) is for every user too
+        os.environ["KMODLAB_HOME"] = str(paths.shared_home())
+    kernel = setup(
+        debs_dir=args.debs, install_packages=not args.no_install, quiet=VERBOSITY < 1, shared=shared
+    )
     _say("preparing the guest (initramfs, accelerator, saved snapshot)")
     machine = prepare(kernel=kernel)
     _say(machine.accel_note)
     start_guest(machine).close()  # saves the snapshot on first use
+    if shared:
+        paths.open_to_all(paths.shared_home())
     _say(f"ready: guest kernel {kernel.abi}")
     return 0
 
@@ -430,6 +438,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-install",
         action="store_true",
         help="do not apt-get install missing host packages, only report them",
+    )
+    s.add_argument(
+        "--shared",
+        action="store_true",
+        help="set up for every user of this machine (as root, once): into "
+        "$KMODLAB_SHARED_CACHE (default /var/cache/kmodlab), which users only read; "
+        "lab, grade and test then need no root",
     )
     s.set_defaults(func=cmd_setup)
 

@@ -34,23 +34,41 @@ def check_host_packages() -> list[str]:
 
 
 def setup(
-    *, debs_dir: Path | None = None, install_packages: bool = True, quiet: bool = False
+    *,
+    debs_dir: Path | None = None,
+    install_packages: bool = True,
+    quiet: bool = False,
+    shared: bool = False,
 ) -> KernelLayout:
     """Install missing host packages, make the guest kernel ready, and make it current.
 
     debs_dir: take the four kernel .debs from this folder instead of apt (offline).
     install_packages: run apt-get install for missing host packages (else only warn).
     quiet: no status lines and no progress bar.
+    shared: set up into the shared cache every user of the machine reads
+    (paths.shared_home()), readable by all.
+    A user without a kernel of their own, on a machine whose shared cache has
+    one, uses that one: nothing is downloaded, nothing written to the shared cache.
     """
     say = _reporter(quiet)
     started = time.monotonic()
-    base = paths.home()
+    base = paths.shared_home() if shared else paths.home()
+    if not shared and debs_dir is None and paths.kernel_home() != base:
+        hostpkgs.ensure_host_packages(install=install_packages, say=say, quiet=quiet)
+        layout = paths.current_kernel()
+        say(
+            f"using the guest kernel {layout.abi} set up for every user in {layout.root} "
+            "(an administrator updates it with `sudo kmodlab setup --shared`)"
+        )
+        return layout
     with _setup_lock(base, say):
         hostpkgs.ensure_host_packages(install=install_packages, say=say, quiet=quiet)
         _remove_stale(base)
         layout = _kernel(debs_dir, base, say=say, quiet=quiet)
         _warm_probes(layout, say)
         paths.set_current_kernel(layout.abi, base)
+        if shared:
+            paths.open_to_all(base)
     say(f"guest kernel {layout.abi} ready in {layout.root} ({time.monotonic() - started:.1f} s)")
     return layout
 

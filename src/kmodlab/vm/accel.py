@@ -8,6 +8,7 @@ cached per host kernel, QEMU and guest, and KMODLAB_ACCEL=kvm|tcg overrides it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -16,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kmodlab.errors import SetupError
-from kmodlab.paths import atomic_write, home
+from kmodlab.paths import atomic_write, home, shared_home
 from kmodlab.vm.guest import Guest, GuestError
 from kmodlab.vm.qemu import ACCELERATORS, Accelerator, MachineSpec, fitted
 
 PROBE_TIMEOUT_S = 20.0
 KVM_DEVICE = Path("/dev/kvm")
+NAME = "accel.json"
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,9 @@ class Choice:
     note: str  # one line for the user: what was chosen and why
 
 
-def candidates(kvm_device: Path = KVM_DEVICE) -> list[Accelerator]:
-    """Accelerators worth trying, best first."""
+def candidates(kvm_device: Path | None = None) -> list[Accelerator]:
+    """Accelerators worth trying, best first (KVM only where this user may open it)."""
+    kvm_device = kvm_device or KVM_DEVICE
     if kvm_device.exists() and os.access(kvm_device, os.R_OK | os.W_OK):
         return [ACCELERATORS["kvm"], ACCELERATORS["tcg"]]
     return [ACCELERATORS["tcg"]]
@@ -71,7 +74,9 @@ def probe(
 
 
 def _cache_key(spec: MachineSpec, qemu: str) -> str:
-    return "|".join((platform.release(), qemu, str(spec.kernel), str(spec.initrd)))
+    # What this user may open counts: root's /dev/kvm is not every user's.
+    usable = ",".join(a.name for a in candidates())
+    return "|".join((platform.release(), qemu, str(spec.kernel), str(spec.initrd), usable))
 
 
 def choose(spec: MachineSpec, *, qemu_version: str, base: Path | None = None) -> Choice:
@@ -84,15 +89,18 @@ def choose(spec: MachineSpec, *, qemu_version: str, base: Path | None = None) ->
                 f"use one of {', '.join(ACCELERATORS)} or unset it",
             )
         return Choice(ACCELERATORS[forced], f"using {forced} (KMODLAB_ACCEL)")
-    path = (base or home()) / "accel.json"
     key = _cache_key(spec, qemu_version)
-    try:
-        saved = json.loads(path.read_text())
-        if saved.get("key") == key and saved.get("accel") in ACCELERATORS:
-            return Choice(ACCELERATORS[saved["accel"]], saved.get("note", ""))
-    except (OSError, ValueError):
-        pass
+    # The user's own choice, else the shared cache's (an administrator's set-up)
+    # when it was made for the same kernel, initramfs and usable accelerators.
+    for path in [base / NAME] if base else [home() / NAME, shared_home() / NAME]:
+        try:
+            saved = json.loads(path.read_text())
+            if saved.get("key") == key and saved.get("accel") in ACCELERATORS:
+                return Choice(ACCELERATORS[saved["accel"]], saved.get("note", ""))
+        except (OSError, ValueError, AttributeError):
+            pass
     choice = probe(spec, candidates())
     record = {"key": key, "accel": choice.accel.name, "note": choice.note}
-    atomic_write(path, json.dumps(record).encode())
+    with contextlib.suppress(OSError):  # only a cache: an unwritable one costs a probe
+        atomic_write((base or home()) / NAME, json.dumps(record).encode())
     return choice
