@@ -142,8 +142,31 @@ def test_an_accelerator_chosen_with_access_to_kvm_is_not_reused_without_it(
     record = {"key": accel._cache_key(spec, "qemu 7.2"), "accel": "kvm", "note": "root's"}
     (shared / accel.NAME).write_text(json.dumps(record))
     assert accel.choose(spec, qemu_version="qemu 7.2").note == "root's" and probed == []
-    kvm.unlink()  # this user may not open /dev/kvm
-    assert accel.choose(spec, qemu_version="qemu 7.2").accel.name == "tcg"
-    assert probed == [["tcg"]]
-    assert json.loads((tmp_path / "user" / accel.NAME).read_text())["accel"] == "tcg"
+    kvm.unlink()  # this user may not open /dev/kvm: TCG, with nothing to probe
+    choice = accel.choose(spec, qemu_version="qemu 7.2")
+    assert choice.accel.name == "tcg" and "no /dev/kvm this user may open" in choice.note
+    assert probed == []
     assert os.stat(shared / accel.NAME).st_size == len(json.dumps(record))
+
+
+def test_with_kvm_usable_the_choice_is_probed_once_and_kept_in_the_users_cache(
+    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With KVM openable and no saved choice, is the probe run once, its choice written to
+    the user's own cache (never the shared one) and reused?"""
+    monkeypatch.setenv("KMODLAB_HOME", str(tmp_path / "user"))
+    monkeypatch.delenv("KMODLAB_ACCEL", raising=False)
+    kvm = tmp_path / "kvm"
+    kvm.write_text("")
+    monkeypatch.setattr(accel, "KVM_DEVICE", kvm)
+    probed: list[list[str]] = []
+    monkeypatch.setattr(
+        accel, "probe", lambda _s, options: probed.append([a.name for a in options])
+        or accel.Choice(options[-1], "probed")
+    )  # fmt: skip
+    spec = MachineSpec(Path("/c/vmlinux"), Path("/c/initrd"), ACCELERATORS["tcg"])
+    assert accel.choose(spec, qemu_version="q").note == "probed"
+    assert accel.choose(spec, qemu_version="q").note == "probed"
+    assert probed == [["kvm", "tcg"]]
+    assert json.loads((tmp_path / "user" / accel.NAME).read_text())["accel"] == "tcg"
+    assert not shared.exists()

@@ -174,11 +174,13 @@ def failure(reason: str, *, test: str = "autograder", output: str | None = None)
 
 
 def apply_visibility(results: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """Per-test visibility (the config's hidden checks after publication), top-level
-    visibility, and the grader's stdout hidden from students."""
+    """Per-test visibility (the check's own from expectations.toml, or after publication
+    for the checks the bundle hides), top-level visibility, and the grader's stdout
+    hidden from students."""
     hidden = set(config.get("hidden", []))
     for test in results.get("tests", []):
-        test["visibility"] = HIDDEN if test.get("name") in hidden else "visible"
+        own = test.get("visibility", "visible")
+        test["visibility"] = HIDDEN if test.get("name") in hidden and own == "visible" else own
     results["visibility"] = config.get("visibility", "visible")
     results["stdout_visibility"] = "hidden"
     return results

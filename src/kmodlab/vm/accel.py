@@ -99,7 +99,12 @@ def choose(spec: MachineSpec, *, qemu_version: str, base: Path | None = None) ->
                 return Choice(ACCELERATORS[saved["accel"]], saved.get("note", ""))
         except (OSError, ValueError, AttributeError):
             pass
-    choice = probe(spec, candidates())
+    options = candidates()
+    if [a.name for a in options] == ["tcg"]:
+        # Nothing to choose between: a probe boot would only cost time (20 s and more
+        # on a loaded host), and a guest that cannot boot says so when it starts.
+        return Choice(options[0], f"using {options[0].description}: no /dev/kvm this user may open")
+    choice = probe(spec, options)
     record = {"key": key, "accel": choice.accel.name, "note": choice.note}
     with contextlib.suppress(OSError):  # only a cache: an unwritable one costs a probe
         atomic_write((base or home()) / NAME, json.dumps(record).encode())
