@@ -124,7 +124,8 @@ def test_an_accelerator_chosen_with_access_to_kvm_is_not_reused_without_it(
     shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Is the shared cache's accelerator reused by a user who may open the same devices,
-    and probed again by one who may not open /dev/kvm (root chose KVM; the user cannot)?"""
+    probed anew by one whose devices differ, and TCG taken without a probe by a user who
+    may not open /dev/kvm at all (root chose KVM; the user cannot use it)?"""
     monkeypatch.setenv("KMODLAB_HOME", str(tmp_path / "user"))
     monkeypatch.delenv("KMODLAB_ACCEL", raising=False)
     spec = MachineSpec(Path("/c/vmlinux"), Path("/c/initrd"), ACCELERATORS["tcg"])
@@ -139,9 +140,17 @@ def test_an_accelerator_chosen_with_access_to_kvm_is_not_reused_without_it(
 
     monkeypatch.setattr(accel, "probe", probe)
     shared.mkdir()
-    record = {"key": accel._cache_key(spec, "qemu 7.2"), "accel": "kvm", "note": "root's"}
+    record = {"key": accel._cache_key(spec, "qemu 7.2"), "accel": "kvm", "note": "root's",
+              "usable": ["kvm", "tcg"]}  # fmt: skip
     (shared / accel.NAME).write_text(json.dumps(record))
     assert accel.choose(spec, qemu_version="qemu 7.2").note == "root's" and probed == []
+    # A user who may open /dev/kvm, but a record made with other devices: probed anew.
+    (shared / accel.NAME).write_text(json.dumps({**record, "usable": ["kvm"]}))
+    assert accel.choose(spec, qemu_version="qemu 7.2").note == "probed"
+    assert probed == [["kvm", "tcg"]]
+    (tmp_path / "user" / accel.NAME).unlink()
+    probed.clear()
+    (shared / accel.NAME).write_text(json.dumps(record))
     kvm.unlink()  # this user may not open /dev/kvm: TCG, with nothing to probe
     choice = accel.choose(spec, qemu_version="qemu 7.2")
     assert choice.accel.name == "tcg" and "no /dev/kvm this user may open" in choice.note
@@ -170,3 +179,19 @@ def test_with_kvm_usable_the_choice_is_probed_once_and_kept_in_the_users_cache(
     assert probed == [["kvm", "tcg"]]
     assert json.loads((tmp_path / "user" / accel.NAME).read_text())["accel"] == "tcg"
     assert not shared.exists()
+
+
+def test_a_batch_into_a_folder_it_cannot_write_is_one_line_naming_it(tmp_path: Path) -> None:
+    """Does grade-batch into an unwritable --output-dir (a user pointing at root's folder)
+    stop at once with one line naming the folder and the fix, grading nothing?"""
+    from kmodlab.errors import InputError
+    from kmodlab.grader.batch import grade_batch
+
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    graded: list[Path] = []
+    with pytest.raises(InputError) as caught:
+        grade_batch(tmp_path / "subs", blocked / "out", grade=lambda p: graded.append(p))
+    assert str(blocked / "out") in caught.value.problem and "cannot write" in caught.value.problem
+    assert caught.value.fix == "choose a folder you can write to" and graded == []

@@ -56,11 +56,25 @@ CASES = {
     ),
     "params": (
         ex.ParamCheck(
-            **common("params"), module="mydev", name="count", type="int", default="4242",
-            value="3", log=ex.Pattern("mydev: sesame=3"),
+            **common("params"),
+            module="mydev",
+            name="count",
+            type="int",
+            default="4242",
+            value="3",
+            log=ex.Pattern("mydev: sesame=3"),
         ),  # fmt: skip
-        {"params": {"mydev": {"count": {"type": "int", "default": "1\n",
-                                        "with_value": {"returncode": 0, "load_log": []}}}}},
+        {
+            "params": {
+                "mydev": {
+                    "count": {
+                        "type": "int",
+                        "default": "1\n",
+                        "with_value": {"returncode": 0, "load_log": []},
+                    }
+                }
+            }
+        },
         "4242",
     ),  # fmt: skip
     "files-missing": (
@@ -75,8 +89,13 @@ CASES = {
     ),
     "unknown-symbol": (
         ex.UnknownSymbolCheck(**common("unknown-symbol"), consumer="cons", symbols=("sesame_get",)),
-        {"consumer_alone": {"returncode": 1, "stderr": "",
-                            "log": ["cons: Unknown symbol other_get (err -2)"]}},
+        {
+            "consumer_alone": {
+                "returncode": 1,
+                "stderr": "",
+                "log": ["cons: Unknown symbol other_get (err -2)"],
+            }
+        },
         "sesame_get",
     ),  # fmt: skip
     "kbuild": (

@@ -242,10 +242,15 @@ def test_a_batch_as_the_user(as_user, shared_before):
     assert out.stat().st_uid == uid
 
 
-def test_the_shared_cache_was_only_read(as_user, shared_before):
+def test_the_shared_cache_was_only_read(as_user, shared_before, machine):
     """After all the above, is every file of the shared cache still root's and unchanged,
-    with the user's own state (the accelerator choice) in the user's own cache?"""
+    everything the user made in the user's own cache, and (same accelerator) the shared
+    saved guest restored rather than a new one saved for the user?"""
     after = _snapshot(as_user.shared)
     assert after == shared_before
     assert {uid for uid, _ in after.values()} == {0}
-    assert (as_user.home / ".cache" / "kmodlab" / "accel.json").is_file()
+    own = as_user.home / ".cache" / "kmodlab"
+    uid = as_user.home.stat().st_uid
+    assert all(p.lstat().st_uid == uid for p in own.rglob("*"))
+    if machine.spec.accel.name == "tcg":  # the user's accelerator too: the same saved guest
+        assert not list(own.glob("snapshots/*/guest.state"))

@@ -74,9 +74,7 @@ def probe(
 
 
 def _cache_key(spec: MachineSpec, qemu: str) -> str:
-    # What this user may open counts: root's /dev/kvm is not every user's.
-    usable = ",".join(a.name for a in candidates())
-    return "|".join((platform.release(), qemu, str(spec.kernel), str(spec.initrd), usable))
+    return "|".join((platform.release(), qemu, str(spec.kernel), str(spec.initrd)))
 
 
 def choose(spec: MachineSpec, *, qemu_version: str, base: Path | None = None) -> Choice:
@@ -89,23 +87,30 @@ def choose(spec: MachineSpec, *, qemu_version: str, base: Path | None = None) ->
                 f"use one of {', '.join(ACCELERATORS)} or unset it",
             )
         return Choice(ACCELERATORS[forced], f"using {forced} (KMODLAB_ACCEL)")
-    key = _cache_key(spec, qemu_version)
-    # The user's own choice, else the shared cache's (an administrator's set-up)
-    # when it was made for the same kernel, initramfs and usable accelerators.
-    for path in [base / NAME] if base else [home() / NAME, shared_home() / NAME]:
-        try:
-            saved = json.loads(path.read_text())
-            if saved.get("key") == key and saved.get("accel") in ACCELERATORS:
-                return Choice(ACCELERATORS[saved["accel"]], saved.get("note", ""))
-        except (OSError, ValueError, AttributeError):
-            pass
     options = candidates()
-    if [a.name for a in options] == ["tcg"]:
+    usable = [a.name for a in options]
+    if usable == ["tcg"]:
         # Nothing to choose between: a probe boot would only cost time (20 s and more
         # on a loaded host), and a guest that cannot boot says so when it starts.
         return Choice(options[0], f"using {options[0].description}: no /dev/kvm this user may open")
+    key = _cache_key(spec, qemu_version)
+    # The user's own choice, else the shared cache's (an administrator's set-up) when
+    # made for the same kernel and initramfs by someone who could open the same
+    # devices: root's /dev/kvm is not every user's.
+    own = base / NAME if base else home() / NAME
+    for path in [own] if base else [own, shared_home() / NAME]:
+        try:
+            saved = json.loads(path.read_text())
+            if (
+                saved.get("key") == key
+                and saved.get("accel") in ACCELERATORS
+                and (path == own or saved.get("usable") == usable)
+            ):
+                return Choice(ACCELERATORS[saved["accel"]], saved.get("note", ""))
+        except (OSError, ValueError, AttributeError):
+            pass
     choice = probe(spec, options)
-    record = {"key": key, "accel": choice.accel.name, "note": choice.note}
+    record = {"key": key, "accel": choice.accel.name, "note": choice.note, "usable": usable}
     with contextlib.suppress(OSError):  # only a cache: an unwritable one costs a probe
-        atomic_write((base or home()) / NAME, json.dumps(record).encode())
+        atomic_write(own, json.dumps(record).encode())
     return choice
