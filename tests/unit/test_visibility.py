@@ -196,3 +196,18 @@ def test_the_bundles_hide_flag_still_hides_a_visible_check() -> None:
     out = apply_visibility(results, {"hidden": ["greetings", "secret"], "visibility": "visible"})
     assert [t["visibility"] for t in out["tests"]] == ["after_published", "hidden"]
     assert (out["visibility"], out["stdout_visibility"]) == ("visible", "hidden")
+
+
+def test_the_documented_hidden_check_loads(tmp_path) -> None:
+    """Does the hidden check shown in docs/expectations.md load, as after_published?"""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "expectations.md").read_text()
+    section = doc[doc.index("## Hidden checks") :]
+    block = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert block
+    path = tmp_path / "expectations.toml"
+    path.write_text('version = 1\n[exercise]\nname = "capstone"\n' + block.group(1))
+    (check,) = ex.load_expectations(path).checks
+    assert (check.kind, check.visibility) == ("files", "after_published")
