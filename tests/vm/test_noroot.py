@@ -3,8 +3,8 @@
 As root (CI), the module makes an unprivileged user and a shared cache, runs
 `kmodlab setup --shared` into it, and then, as that user, with their own empty
 cache: `kmodlab setup` (what `kmodlab lab` runs first), the first cells of
-the hello notebook (build in the sandbox, insmod, rmmod), `kmodlab grade` of the
-hello solution and a two-submission `grade-batch`. The shared cache must come
+the hello notebook (build in the sandbox, insmod, rmmod), `kmodlab run`,
+`kmodlab grade` of the hello solution and a two-submission `grade-batch`. The shared cache must come
 out untouched. Not as root: skipped, since no other user can be made.
 """
 
@@ -207,6 +207,14 @@ def test_the_hello_notebooks_first_cells_run_as_the_user(as_user, shared_before,
     text = "".join(c["text"] for c in cells)
     assert "Hello, world!" in text and "Goodbye, world!" in text
     assert (work / "kmodlab-workspace" / "02-hello" / "hello.c").is_file()
+
+
+def test_kmodlab_run_as_the_user(as_user, shared_before):
+    """Does `kmodlab run` of hello (build in the sandbox, insmod, rmmod in a fresh guest) work
+    as the ordinary user?"""
+    done = as_user.kmodlab("-q", "run", str(ROOT / "solutions" / "hello"))
+    assert done.returncode == 0, done.stderr
+    assert "Hello, world!" in done.stdout
 
 
 def test_a_grade_as_the_user(as_user, shared_before):
