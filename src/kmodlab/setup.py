@@ -84,8 +84,17 @@ def _reporter(quiet: bool) -> Reporter:
 @contextmanager
 def _setup_lock(base: Path, say: Reporter) -> Iterator[None]:
     """One set-up at a time per cache: two would race apt and unpack the same kernel twice."""
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / ".setup.lock", "w") as lock:
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        lock = open(base / ".setup.lock", "w")  # noqa: SIM115 (closed by the with below)
+    except OSError as e:
+        raise SetupError(
+            f"cannot write the cache {base} ({e.strerror})",
+            "the shared cache is set up by root: `sudo kmodlab setup --shared`"
+            if base == paths.shared_home()
+            else "set KMODLAB_HOME to a folder you can write",
+        ) from None
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

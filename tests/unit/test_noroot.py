@@ -195,3 +195,20 @@ def test_a_batch_into_a_folder_it_cannot_write_is_one_line_naming_it(tmp_path: P
         grade_batch(tmp_path / "subs", blocked / "out", grade=lambda p: graded.append(p))
     assert str(blocked / "out") in caught.value.problem and "cannot write" in caught.value.problem
     assert caught.value.fix == "choose a folder you can write to" and graded == []
+
+
+def test_a_shared_set_up_without_the_right_to_write_says_to_use_sudo(
+    host: FakeHost,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Does `kmodlab setup --shared` by someone who cannot write the shared cache stop with
+    one line naming the folder and `sudo kmodlab setup --shared`, downloading nothing?"""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("KMODLAB_SHARED_CACHE", str(blocked / "shared"))
+    with pytest.raises(paths.SetupError) as caught:
+        setup(quiet=True, shared=True)
+    assert str(blocked / "shared") in caught.value.problem
+    assert "sudo kmodlab setup --shared" in caught.value.fix
+    assert host.downloads == 0
