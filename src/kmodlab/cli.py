@@ -255,6 +255,7 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
         wheels=args.wheels,
         hide=args.hide or (),
         hide_exercise_checks=args.hide_exercise_checks,
+        visibility=args.visibility,
         say=_say,
     )
     wheels = sum(n.startswith("wheels/") for n in names)
@@ -599,6 +600,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--hide-exercise-checks",
         action="store_true",
         help="hide every check of the exercise's expectations.toml that way",
+    )
+    s.add_argument(
+        "--visibility",
+        choices=("visible", "after_published", "after_due_date", "hidden"),
+        default="visible",
+        help="the whole result's visibility, score included (default visible); each check's "
+        "own comes from `visibility` in expectations.toml",
     )
     s.set_defaults(func=cmd_gradescope)
 

@@ -211,3 +211,21 @@ def test_the_documented_hidden_check_loads(tmp_path) -> None:
     path.write_text('version = 1\n[exercise]\nname = "capstone"\n' + block.group(1))
     (check,) = ex.load_expectations(path).checks
     assert (check.kind, check.visibility) == ("files", "after_published")
+
+
+def test_the_bundles_top_level_visibility_is_chosen(tmp_path) -> None:
+    """Does `kmodlab gradescope --visibility after_published` put it in the bundle's config,
+    and so in results.json's top level, and is an unknown one refused?"""
+    import zipfile
+
+    from kmodlab import gradescope
+    from kmodlab.cli import main
+    from tests.unit.test_gradescope import make_bundle
+
+    bundle = make_bundle(tmp_path, "--visibility", "after_published")
+    with zipfile.ZipFile(bundle) as z:
+        config = json.loads(z.read(gradescope.CONFIG))
+    assert config["visibility"] == "after_published"
+    assert apply_visibility({"tests": []}, config)["visibility"] == "after_published"
+    with pytest.raises(SystemExit):
+        main(["gradescope", "hello", "--visibility", "later"])
