@@ -58,18 +58,32 @@ def kernel_home() -> Path:
     if (own / CURRENT).is_file():
         return own
     shared = shared_home()
-    return shared if (shared / CURRENT).is_file() else own
+    return shared if _trusted(shared / CURRENT) else own
+
+
+def _trusted(path: Path) -> bool:
+    """A shared file to read: it exists, and neither another user nor everyone could
+    have written it (a snapshot or initramfs there runs as the guest)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return (
+        stat.S_ISREG(st.st_mode)
+        and st.st_uid in (0, os.geteuid())
+        and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
 
 
 def cached(relative: str | Path) -> Path:
     """A content-keyed cache file: the user's own if present, else the shared cache's if
-    present, else the user's own path (to be made). Never a path to write in the shared one
-    unless it is already there."""
+    present (and written by root or this user only), else the user's own path (to be
+    made). Never a path to write in the shared one unless it is already there."""
     own = home() / relative
     if own.is_file():
         return own
     shared = shared_home() / relative
-    return shared if shared.is_file() else own
+    return shared if _trusted(shared) else own
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -70,8 +70,8 @@ def test_no_kernel_anywhere_names_the_shared_set_up(shared: Path, tmp_path, monk
 def test_content_keyed_files_are_read_from_the_shared_cache_and_made_in_the_users(
     shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Is a file found in the user's cache first, then in the shared one, and one found in
-    neither to be made in the user's own?"""
+    """Is a file found in the user's cache first, then in the shared one (unless others could
+    have written it there), and one found in neither to be made in the user's own?"""
     own = tmp_path / "user"
     monkeypatch.setenv("KMODLAB_HOME", str(own))
     rel = Path("guest") / "agent-0123"
@@ -79,6 +79,9 @@ def test_content_keyed_files_are_read_from_the_shared_cache_and_made_in_the_user
     (shared / "guest").mkdir(parents=True)
     (shared / rel).write_bytes(b"agent")
     assert paths.cached(rel) == shared / rel
+    (shared / rel).chmod(0o666)  # anyone could have planted it: not used
+    assert paths.cached(rel) == own / rel
+    (shared / rel).chmod(0o644)
     (own / "guest").mkdir(parents=True)
     (own / rel).write_bytes(b"agent")
     assert paths.cached(rel) == own / rel
