@@ -1,7 +1,7 @@
 # kmodlab in a container: JupyterLab on the course, as `docker run -p 8888:8888`
 # or as a JupyterHub single-user image. Set-up is the README's set-up command
-# (`./kmodlab setup`), run at build time, so starting the container needs no
-# network. Built and run here with Debian's podman (tests/container):
+# (`./kmodlab setup`, here `--shared` so that any user may run the lab), run at
+# build time, so starting the container needs no network. Built and run here with Debian's podman (tests/container):
 #
 #   podman build -t kmodlab .
 #   podman run --rm -p 8888:8888 --security-opt unmask=/proc/* kmodlab
@@ -15,8 +15,10 @@
 ARG BASE=debian:12
 FROM ${BASE}
 
+# The kernel cache is shared and read-only for users (docs/instructors.md, "Shared
+# machines"): a hub's non-root user keeps their own state in ~/.cache/kmodlab.
 ENV DEBIAN_FRONTEND=noninteractive \
-    KMODLAB_HOME=/opt/kmodlab-cache \
+    KMODLAB_SHARED_CACHE=/opt/kmodlab-cache \
     PATH=/opt/kmodlab/.venv/bin:$PATH
 RUN apt-get update -q \
     && apt-get install -y -q --no-install-recommends python3 python3-venv ca-certificates
@@ -26,7 +28,7 @@ WORKDIR /opt/kmodlab
 # The README's set-up: the Python environment, the host packages, the guest
 # kernel and a saved booted guest, all in the image.
 ARG JUPYTERHUB_VERSION=5.*
-RUN ./kmodlab setup \
+RUN ./kmodlab setup --shared \
     && .venv/bin/python -m pip install -q --disable-pip-version-check "jupyterhub==${JUPYTERHUB_VERSION}" \
     && rm -rf /var/lib/apt/lists/* /root/.cache/pip
 

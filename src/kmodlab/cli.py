@@ -45,14 +45,22 @@ def _say(msg: str) -> None:
 
 # -- setup / doctor ---------------------------------------------------------
 def cmd_setup(args: argparse.Namespace) -> int:
+    from kmodlab import paths
     from kmodlab.setup import setup
     from kmodlab.vm.session import prepare, start_guest
 
-    kernel = setup(debs_dir=args.debs, install_packages=not args.no_install, quiet=VERBOSITY < 1)
+    shared = getattr(args, "shared", False)
+    if shared:  # the guest made below (initramfs, snapshot) is for every user too
+        os.environ["KMODLAB_HOME"] = str(paths.shared_home())
+    kernel = setup(
+        debs_dir=args.debs, install_packages=not args.no_install, quiet=VERBOSITY < 1, shared=shared
+    )
     _say("preparing the guest (initramfs, accelerator, saved snapshot)")
     machine = prepare(kernel=kernel)
     _say(machine.accel_note)
     start_guest(machine).close()  # saves the snapshot on first use
+    if shared:
+        paths.open_to_all(paths.shared_home())
     _say(f"ready: guest kernel {kernel.abi}")
     return 0
 
@@ -307,6 +315,7 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
         wheels=args.wheels,
         hide=args.hide or (),
         hide_exercise_checks=args.hide_exercise_checks,
+        visibility=args.visibility,
         say=_say,
     )
     wheels = sum(n.startswith("wheels/") for n in names)
@@ -492,6 +501,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-install",
         action="store_true",
         help="do not apt-get install missing host packages, only report them",
+    )
+    s.add_argument(
+        "--shared",
+        action="store_true",
+        help="set up for every user of this machine (as root, once): into "
+        "$KMODLAB_SHARED_CACHE (default /var/cache/kmodlab), which users only read; "
+        "lab, grade and test then need no root",
     )
     s.set_defaults(func=cmd_setup)
 
@@ -692,6 +708,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--hide-exercise-checks",
         action="store_true",
         help="hide every check of the exercise's expectations.toml that way",
+    )
+    s.add_argument(
+        "--visibility",
+        choices=("visible", "after_published", "after_due_date", "hidden"),
+        default="visible",
+        help="the whole result's visibility, score included (default visible); each check's "
+        "own comes from `visibility` in expectations.toml",
     )
     s.set_defaults(func=cmd_gradescope)
 

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from kmodlab.errors import SetupError
-from kmodlab.paths import home
+from kmodlab.paths import cached
 
 GCC_FIX = "install gcc and libc6-dev (apt-get install gcc libc6-dev)"
 
@@ -22,10 +22,12 @@ def compile_program(
     flags: tuple[str, ...] = (),
     cache: Path | None = None,
 ) -> Path:
-    """The executable built from a C file shipped in `package`, under $KMODLAB_HOME/guest."""
+    """The executable built from a C file shipped in `package`, under $KMODLAB_HOME/guest
+    (or already in the shared cache, keyed by the same hash)."""
     source = resources.files(package).joinpath(source_name).read_bytes()
     digest = hashlib.sha256(source + "\0".join(flags).encode()).hexdigest()[:16]
-    out = (cache or home()) / "guest" / f"{Path(source_name).stem.replace('_', '-')}-{digest}"
+    relative = Path("guest") / f"{Path(source_name).stem.replace('_', '-')}-{digest}"
+    out = cache / relative if cache else cached(relative)
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,23 +34,41 @@ def check_host_packages() -> list[str]:
 
 
 def setup(
-    *, debs_dir: Path | None = None, install_packages: bool = True, quiet: bool = False
+    *,
+    debs_dir: Path | None = None,
+    install_packages: bool = True,
+    quiet: bool = False,
+    shared: bool = False,
 ) -> KernelLayout:
     """Install missing host packages, make the guest kernel ready, and make it current.
 
     debs_dir: take the four kernel .debs from this folder instead of apt (offline).
     install_packages: run apt-get install for missing host packages (else only warn).
     quiet: no status lines and no progress bar.
+    shared: set up into the shared cache every user of the machine reads
+    (paths.shared_home()), readable by all.
+    A user without a kernel of their own, on a machine whose shared cache has
+    one, uses that one: nothing is downloaded, nothing written to the shared cache.
     """
     say = _reporter(quiet)
     started = time.monotonic()
-    base = paths.home()
+    base = paths.shared_home() if shared else paths.home()
+    if not shared and debs_dir is None and paths.kernel_home() != base:
+        hostpkgs.ensure_host_packages(install=install_packages, say=say, quiet=quiet)
+        layout = paths.current_kernel()
+        say(
+            f"using the guest kernel {layout.abi} set up for every user in {layout.root} "
+            "(an administrator updates it with `sudo kmodlab setup --shared`)"
+        )
+        return layout
     with _setup_lock(base, say):
         hostpkgs.ensure_host_packages(install=install_packages, say=say, quiet=quiet)
         _remove_stale(base)
         layout = _kernel(debs_dir, base, say=say, quiet=quiet)
         _warm_probes(layout, say)
         paths.set_current_kernel(layout.abi, base)
+        if shared:
+            paths.open_to_all(base)
     say(f"guest kernel {layout.abi} ready in {layout.root} ({time.monotonic() - started:.1f} s)")
     return layout
 
@@ -66,8 +84,17 @@ def _reporter(quiet: bool) -> Reporter:
 @contextmanager
 def _setup_lock(base: Path, say: Reporter) -> Iterator[None]:
     """One set-up at a time per cache: two would race apt and unpack the same kernel twice."""
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / ".setup.lock", "w") as lock:
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        lock = open(base / ".setup.lock", "w")  # noqa: SIM115 (closed by the with below)
+    except OSError as e:
+        raise SetupError(
+            f"cannot write the cache {base} ({e.strerror})",
+            "the shared cache is set up by root: `sudo kmodlab setup --shared`"
+            if base == paths.shared_home()
+            else "set KMODLAB_HOME to a folder you can write",
+        ) from None
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -108,11 +108,17 @@ def test_as_root_the_build_switches_to_nobody_without_a_user_namespace() -> None
 
 
 def test_as_an_ordinary_user_bwrap_makes_a_user_namespace_and_keeps_the_uid() -> None:
+    """Run by an ordinary user, is a user namespace required (not just tried), every
+    capability dropped, no setpriv used, and nested user namespaces refused when asked?"""
     args = argv(drop_to=None)
-    for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--clearenv"):
+    for flag in ("--unshare-all", "--unshare-user", "--die-with-parent", "--new-session"):
         assert flag in args
+    assert "--clearenv" in args and "--disable-userns" not in args
     assert "--cap-add" not in args and "setpriv" not in args
     assert args[args.index("--cap-drop") + 1] == "ALL"
+    hardened = argv(drop_to=None, disable_userns=True)
+    assert hardened.index("--unshare-user") < hardened.index("--disable-userns")
+    assert "--disable-userns" not in argv(drop_to=65534, disable_userns=True)
 
 
 def test_minimal_environment_and_working_folder() -> None:

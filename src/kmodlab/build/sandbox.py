@@ -9,6 +9,9 @@ need, the kernel tree, and the build folder, the only writable place. No /etc
 beyond those, no /var, /home, /root, /run or /proc; no network. Started as
 root, the build drops to an unprivileged uid (nobody) before make runs, so even
 a file that some bind exposed by mistake is read as nobody, never as root.
+Started by an ordinary user (a JupyterHub, after an administrator's set-up),
+bwrap makes a user namespace and the build stays that user, with no
+capabilities and, where bwrap can, no nested user namespaces.
 
 bwrap_argv() is pure, so it can be unit-tested and printed for a dry run;
 sandbox_argv() adds the facts of this machine (which top-level folders are
@@ -131,6 +134,7 @@ def bwrap_argv(
     env: Mapping[str, str] = MINIMAL_ENV,
     bwrap: str = "bwrap",
     setpriv: str = "setpriv",
+    disable_userns: bool = False,
 ) -> list[str]:
     """The bwrap command line that runs `command` in `build_dir`, sandboxed. Pure.
 
@@ -139,7 +143,8 @@ def bwrap_argv(
     namespace is made (it would map the build back to uid 0 on the host) and
     setpriv switches to that uid and gid before the command runs. Order
     matters: bwrap mounts in argument order, so the tree and the build
-    folder come after the folders they live in.
+    folder come after the folders they live in. disable_userns (without
+    drop_to; bwrap 0.8+) forbids nested user namespaces inside.
     """
     argv = [bwrap, *view, "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
     mounted = ["/tmp", *SYSTEM_DIRS]
@@ -150,8 +155,14 @@ def bwrap_argv(
     argv += ["--bind", str(build_dir), str(build_dir)]
     if drop_to is None:
         # As an ordinary user bwrap needs a user namespace anyway, and the build
-        # already runs as that user.
-        argv += ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        # already runs as that user (setpriv to nobody would need root). What it
+        # can still shed: every capability of its namespace, and (bwrap 0.8+) the
+        # right to make nested user namespaces, which would give the build
+        # capabilities again, over nothing of the host's but a wider kernel surface.
+        argv += ["--unshare-all", "--unshare-user"]
+        if disable_userns:
+            argv += ["--disable-userns"]
+        argv += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     else:
         argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
         argv += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
@@ -166,6 +177,16 @@ def bwrap_argv(
         argv += [setpriv, f"--reuid={drop_to}", f"--regid={drop_to}", "--clear-groups"]
         argv += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
     return [*argv, *command]
+
+
+@functools.cache
+def bwrap_disables_userns(bwrap: str = "bwrap") -> bool:
+    """Whether this bwrap has --disable-userns (0.8, Debian 12; Ubuntu 22.04 has 0.6)."""
+    try:
+        done = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--disable-userns" in done.stdout + done.stderr
 
 
 def build_uid() -> int | None:
@@ -228,6 +249,7 @@ def sandbox_argv(
         drop_to=build_uid(),
         setpriv=setpriv,
         env=env,
+        disable_userns=build_uid() is None and bwrap_disables_userns(),
     )
 
 

@@ -22,9 +22,11 @@ module does not import the pipeline and is tested with a fake.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
+import os
 import re
 import threading
 import time
@@ -103,7 +105,15 @@ def grade_batch(
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1, not {jobs}", "pass --jobs 1 or more")
     subs = list_submissions(submissions_dir, output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(output_dir, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "permission denied")
+    except OSError as e:  # e.g. an ordinary user pointing at a folder of root's
+        raise InputError(
+            f"--output-dir {output_dir}: cannot write there ({e.strerror})",
+            "choose a folder you can write to",
+        ) from None
     if shard is not None:
         subs = select_shard(subs, shard)
         write_manifest(output_dir, shard, [s.name for s in subs])

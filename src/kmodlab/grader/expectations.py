@@ -39,6 +39,8 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _MODULE = re.compile(r"^[A-Za-z0-9_-]+$")
 _SYMBOL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PERM = re.compile(r"^0?[0-7]{3}$")
+# Gradescope's test visibilities; every one but "visible" hides what the check expects.
+VISIBILITIES = ("visible", "after_published", "after_due_date", "hidden")
 
 ExerciseEvidence = Mapping[str, Any]
 
@@ -69,6 +71,9 @@ class Check:
     points: float
     title: str
     partial: bool  # credit in proportion to the items met, instead of all or nothing
+    # Who sees the check, in Gradescope's words: anything but "visible" is a hidden
+    # check, whose findings never show what it expects (conceal()).
+    visibility: str = "visible"
 
 
 # printk levels by the name of their KERN_* macro (KERN_INFO -> "info").
@@ -263,7 +268,19 @@ def _check(entry: object, index: int, path: Path) -> Check:
         "points": f.number("points", required=True),
         "title": f.string("title", default=check_id),
         "partial": f.get("partial", bool, default=False, what="true or false"),
+        "visibility": f.string("visibility", default="visible", what="a string"),
     }
+    if common["visibility"] not in VISIBILITIES:
+        f.fail(
+            f'`visibility` = "{common["visibility"]}" is not a visibility',
+            f"use one of {', '.join(VISIBILITIES)}",
+        )
+    public = f.get("public", bool, default=False, what="true or false")
+    if common["visibility"] != "visible" and public:
+        f.fail(
+            "`public = true` on a hidden check would show what it expects",
+            'remove public, or make the check visibility = "visible"',
+        )
     return KINDS[kind].parse(f, common)
 
 
@@ -407,7 +424,7 @@ def _parse_kbuild(f: _Fields, common: dict[str, Any]) -> Check:
     return KbuildCheck(**common, modules=tuple(modules))
 
 
-_COMMON_FIELDS = ("id", "kind", "points", "title", "partial")
+_COMMON_FIELDS = ("id", "kind", "points", "title", "partial", "visibility")
 
 
 class _Fields:
@@ -958,8 +975,56 @@ KINDS: Mapping[str, Kind] = {
 
 
 def judge(check: Check, evidence: ExerciseEvidence) -> CheckResult:
-    """The verdict of one exercise check on the evidence the pipeline collected."""
-    return KINDS[check.kind].judge(check, evidence)
+    """The verdict of one exercise check on the evidence the pipeline collected
+    (a hidden check's concealed)."""
+    result = KINDS[check.kind].judge(check, evidence)
+    return result if check.visibility == "visible" else conceal(check, result)
+
+
+# -- hidden checks: a verdict that does not give the answer away ------------------
+HIDDEN_NOTE = "a hidden check: what it expects is not shown"
+# What each finding of a hidden check says instead of its message, by kind.
+CONCEALED: Mapping[str, str] = {
+    "missing-log-line": "a line it expects was not logged",
+    "modinfo-field": "a modinfo field is missing or not as expected",
+    "export": "an export is missing or not as expected",
+    "param": "a module parameter is not as expected",
+    "missing-file": "a file it expects does not exist while loaded",
+    "file-content": "a file's content is not as expected",
+    "provider-removable": "the provider can be removed while in use",
+    "unknown-symbol": "loading the consumer alone did not fail as expected",
+    "kbuild": "the Makefile does not build the modules as the task asks",
+}
+_COUNTS = re.compile(r"^(\d+) of (\d+) ")
+
+
+def conceal(check: Check, result: CheckResult) -> CheckResult:
+    """A hidden check's verdict with nothing that names what it expects. Pure.
+
+    Findings keep their kind and number but say only which kind of item was
+    not met (the message, the closest line, paths, patterns and values all
+    go); the summary keeps its counts; an error keeps only that it is ours.
+    The check's visibility goes in data, for Gradescope's per-test visibility.
+    """
+    findings = [
+        Finding(f.kind, f"{CONCEALED.get(f.kind, 'not as expected')} ({HIDDEN_NOTE})",
+                data={"hidden": True})
+        for f in result.findings
+    ]  # fmt: skip
+    counts = _COUNTS.match(result.summary)
+    if result.status == "error":
+        summary = f"the grader could not decide this check ({HIDDEN_NOTE})"
+    elif counts:
+        summary = f"{counts[1]} of {counts[2]} items as expected ({HIDDEN_NOTE})"
+    else:
+        summary = f"{'passed' if result.status == 'pass' else 'not passed'} ({HIDDEN_NOTE})"
+    data = {k: v for k, v in result.data.items() if k == "fallback"}
+    return replace(
+        result,
+        summary=summary,
+        findings=findings,
+        data={**data, "visibility": check.visibility},
+    )
 
 
 # -- the scoring policy: a score that measures what the stage teaches ------------

@@ -75,7 +75,8 @@ def to_gradescope(report: Report, *, sources: Mapping[str, str] | None = None) -
                 "status": "passed" if check.status == "pass" else "failed",
                 "output": f"{STATUS_WORD[check.status]}: {check.summary}"
                 + (f"\n\n{detail}" if detail else ""),
-                "visibility": "visible",
+                # A hidden check's own (expectations.toml), e.g. "after_published".
+                "visibility": check.data.get("visibility", "visible"),
             }
         )
     return {

@@ -47,9 +47,11 @@ def build_bundle(
     wheels: Path | None = None,
     hide: Sequence[str] = (),
     hide_exercise_checks: bool = False,
+    visibility: str = "visible",
     say: Callable[[str], None] = lambda _m: None,
 ) -> list[str]:
-    """Write the autograder zip; the names in it."""
+    """Write the autograder zip; the names in it. visibility: the results' top-level one
+    (Gradescope's: visible, after_published, after_due_date, hidden)."""
     from kmodlab.grader import exercises
 
     plan = exercises.load(exercise)  # an unknown exercise is one line, before any work
@@ -62,7 +64,7 @@ def build_bundle(
             f"use one of: {', '.join([*plan.weights, *ids])}",
         )
     hidden = sorted({*hide, *(ids if hide_exercise_checks else [])})
-    config = {"exercise": exercise, "hidden": hidden, "visibility": "visible"}
+    config = {"exercise": exercise, "hidden": hidden, "visibility": visibility}
     with tempfile.TemporaryDirectory(prefix="kmodlab-gradescope-") as tmp:
         stage = Path(tmp)
         _wheels(stage / "wheels", wheels, say)
@@ -174,11 +176,13 @@ def failure(reason: str, *, test: str = "autograder", output: str | None = None)
 
 
 def apply_visibility(results: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """Per-test visibility (the config's hidden checks after publication), top-level
-    visibility, and the grader's stdout hidden from students."""
+    """Per-test visibility (the check's own from expectations.toml, or after publication
+    for the checks the bundle hides), top-level visibility, and the grader's stdout
+    hidden from students."""
     hidden = set(config.get("hidden", []))
     for test in results.get("tests", []):
-        test["visibility"] = HIDDEN if test.get("name") in hidden else "visible"
+        own = test.get("visibility", "visible")
+        test["visibility"] = HIDDEN if test.get("name") in hidden and own == "visible" else own
     results["visibility"] = config.get("visibility", "visible")
     results["stdout_visibility"] = "hidden"
     return results

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kmodlab.ctool import compile_program
 from kmodlab.errors import SetupError
-from kmodlab.paths import KernelLayout, atomic_write, home
+from kmodlab.paths import KernelLayout, atomic_write, cached
 
 NEWC_MAGIC = b"070701"
 TRAILER = "TRAILER!!!"
@@ -219,7 +219,8 @@ def build_initramfs(kernel: KernelLayout, cache: Path | None = None) -> Path:
     agent = build_agent(cache)
     data = write_newc(guest_entries(kernel, agent))
     digest = hashlib.sha256(data).hexdigest()[:16]
-    out = (cache or home()) / "guest" / f"initramfs-{kernel.abi}-{digest}.cpio"
+    relative = Path("guest") / f"initramfs-{kernel.abi}-{digest}.cpio"
+    out = cache / relative if cache else cached(relative)
     if not out.is_file():
         atomic_write(out, data)
     return out

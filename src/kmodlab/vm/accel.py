@@ -8,6 +8,7 @@ cached per host kernel, QEMU and guest, and KMODLAB_ACCEL=kvm|tcg overrides it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -16,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kmodlab.errors import SetupError
-from kmodlab.paths import atomic_write, home
+from kmodlab.paths import atomic_write, home, shared_home
 from kmodlab.vm.guest import Guest, GuestError
 from kmodlab.vm.qemu import ACCELERATORS, Accelerator, MachineSpec, fitted
 
 PROBE_TIMEOUT_S = 20.0
 KVM_DEVICE = Path("/dev/kvm")
+NAME = "accel.json"
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,9 @@ class Choice:
     note: str  # one line for the user: what was chosen and why
 
 
-def candidates(kvm_device: Path = KVM_DEVICE) -> list[Accelerator]:
-    """Accelerators worth trying, best first."""
+def candidates(kvm_device: Path | None = None) -> list[Accelerator]:
+    """Accelerators worth trying, best first (KVM only where this user may open it)."""
+    kvm_device = kvm_device or KVM_DEVICE
     if kvm_device.exists() and os.access(kvm_device, os.R_OK | os.W_OK):
         return [ACCELERATORS["kvm"], ACCELERATORS["tcg"]]
     return [ACCELERATORS["tcg"]]
@@ -89,17 +92,32 @@ def choose(
                 f"use one of {', '.join(ACCELERATORS)} or unset it",
             )
         return Choice(ACCELERATORS[forced], f"using {forced} (KMODLAB_ACCEL)")
-    path = (base or home()) / "accel.json"
+    options = candidates()
+    usable = [a.name for a in options]
+    if usable == ["tcg"]:
+        # Nothing to choose between: a probe boot would only cost time (20 s and more
+        # on a loaded host), and a guest that cannot boot says so when it starts.
+        return Choice(options[0], f"using {options[0].description}: no /dev/kvm this user may open")
     key = _cache_key(spec, qemu_version)
-    try:
-        saved = json.loads(path.read_text())
-        if saved.get("key") == key and saved.get("accel") in ACCELERATORS:
-            return Choice(ACCELERATORS[saved["accel"]], saved.get("note", ""))
-    except (OSError, ValueError):
-        pass
+    # The user's own choice, else the shared cache's (an administrator's set-up) when
+    # made for the same kernel and initramfs by someone who could open the same
+    # devices: root's /dev/kvm is not every user's.
+    own = base / NAME if base else home() / NAME
+    for path in [own] if base else [own, shared_home() / NAME]:
+        try:
+            saved = json.loads(path.read_text())
+            if (
+                saved.get("key") == key
+                and saved.get("accel") in ACCELERATORS
+                and (path == own or saved.get("usable") == usable)
+            ):
+                return Choice(ACCELERATORS[saved["accel"]], saved.get("note", ""))
+        except (OSError, ValueError, AttributeError):
+            pass
     if not probe_now:
         return Choice(ACCELERATORS["tcg"], "tcg (not probed yet: the first real run probes)")
-    choice = probe(spec, candidates())
-    record = {"key": key, "accel": choice.accel.name, "note": choice.note}
-    atomic_write(path, json.dumps(record).encode())
+    choice = probe(spec, options)
+    record = {"key": key, "accel": choice.accel.name, "note": choice.note, "usable": usable}
+    with contextlib.suppress(OSError):  # only a cache: an unwritable one costs a probe
+        atomic_write(own, json.dumps(record).encode())
     return choice

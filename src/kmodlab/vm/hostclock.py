@@ -9,6 +9,7 @@ the snapshot key (which covers the kernel command line) stays the same.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import subprocess
@@ -16,9 +17,10 @@ from pathlib import Path
 
 from kmodlab.ctool import compile_program
 from kmodlab.errors import KmodlabError
-from kmodlab.paths import atomic_write, home
+from kmodlab.paths import atomic_write, home, shared_home
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+NAME = "hostclock.json"
 # Below this a measurement is not a TSC (or the host is not x86).
 MIN_PLAUSIBLE_KHZ = 100_000
 
@@ -57,15 +59,21 @@ def measure() -> int | None:
 
 
 def tsc_khz(base: Path | None = None) -> int | None:
-    """The host's TSC frequency in kHz (cached per host boot), or None if unknown."""
-    path = (base or home()) / "hostclock.json"
+    """The host's TSC frequency in kHz (cached per host boot), or None if unknown.
+
+    Read from the user's own cache or the shared one (an administrator's
+    set-up measured it already); a new measurement goes to the user's own.
+    """
     key = f"{platform.node()}|{_boot_id()}"
-    try:
-        saved = json.loads(path.read_text())
-        if saved.get("key") == key:
-            return saved.get("tsc_khz")
-    except (OSError, ValueError, AttributeError):
-        pass
+    for path in [base / NAME] if base else [home() / NAME, shared_home() / NAME]:
+        try:
+            saved = json.loads(path.read_text())
+            if saved.get("key") == key:
+                return saved.get("tsc_khz")
+        except (OSError, ValueError, AttributeError):
+            pass
     khz = measure()
-    atomic_write(path, json.dumps({"key": key, "tsc_khz": khz}).encode())
+    # Only a cache: a folder this user cannot write costs a measurement next time.
+    with contextlib.suppress(OSError):
+        atomic_write((base or home()) / NAME, json.dumps({"key": key, "tsc_khz": khz}).encode())
     return khz

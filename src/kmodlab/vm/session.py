@@ -13,6 +13,7 @@ kernel's own report) and the next call starts a fresh guest.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -131,9 +132,11 @@ def start_guest(
                 return guest
             except GuestError as e:
                 guest.close()
-                # A snapshot QEMU cannot load is stale: drop it, boot cold.
+                # A snapshot QEMU cannot load is stale: drop it, boot cold (one in
+                # the shared cache is the administrator's to drop: left as it is).
                 progress(f"the saved guest did not restore ({e.problem}); booting cold")
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
     guest = Guest(machine.spec, incoming=None)
     try:
         guest.wait_ready(BOOT_TIMEOUT_S)

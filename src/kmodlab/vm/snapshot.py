@@ -21,7 +21,7 @@ import time
 from functools import cache
 from pathlib import Path
 
-from kmodlab.paths import atomic_write, home
+from kmodlab.paths import atomic_write, cached
 from kmodlab.vm.guest import BootFailed, Guest
 from kmodlab.vm.qemu import QEMU, MachineSpec, snapshot_key
 from kmodlab.vm.qmp import QMP
@@ -50,8 +50,11 @@ def file_sha(path: Path) -> str:
 
 
 def snapshot_path(spec: MachineSpec, base: Path | None = None) -> Path:
+    """Where the saved guest for spec is: the user's own, else the shared cache's if it
+    has one (a set-up run for everyone), else where the user's own is to be saved."""
     key = snapshot_key(spec, qemu_version(), file_sha(spec.kernel), file_sha(spec.initrd))
-    return (base or home()) / "snapshots" / key / "guest.state"
+    relative = Path("snapshots") / key / "guest.state"
+    return base / relative if base else cached(relative)
 
 
 def save_snapshot(spec: MachineSpec, out: Path, *, boot_timeout_s: float = BOOT_TIMEOUT_S) -> None:
