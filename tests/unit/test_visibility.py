@@ -153,7 +153,7 @@ def test_a_visible_check_is_unchanged() -> None:
     and Gradescope's "visible"?"""
     check, evidence, _ = CASES["log"]
     result = ex.judge(check, evidence)
-    assert result == ex.JUDGES["log"](check, evidence)
+    assert result == ex.KINDS["log"].judge(check, evidence)
     assert "visibility" not in result.data
     report = Report("alice", "k", [result])
     assert formats.to_gradescope(report)["tests"][0]["visibility"] == "visible"
