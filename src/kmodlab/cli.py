@@ -403,7 +403,10 @@ def cmd_test(args: argparse.Namespace) -> int:
     # says how): it runs when asked for, `kmodlab test -m container`, not by default.
     chosen = any(a == "-m" or a.startswith("-m") for a in args.pytest_args)
     select = [] if chosen else ["-m", "not container"]
-    argv = [sys.executable, "-m", "pytest", *select, *args.pytest_args]
+    # The notebooks run under nbval (`notebooks` is in testpaths; conftest.py marks their
+    # cells `vm`), once, in the kernel of this environment.
+    nbval = ["--nbval-lax", "--nbval-current-env"]
+    argv = [sys.executable, "-m", "pytest", *nbval, *select, *args.pytest_args]
     tests = subprocess.call(argv, cwd=root, env=env)
     return tests or lint
 

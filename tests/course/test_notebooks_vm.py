@@ -1,21 +1,23 @@
-"""Every staged notebook runs top to bottom in the real guest, and shows what its prose claims.
+"""What each staged notebook claims in prose, and the cell whose output must show it.
 
-Each notebook is executed as a student would run it (a fresh kernel, cells in
-order), in a temporary folder so its workspaces stay out of the checkout. A
-cell that raises fails the test; so does a claim the notebook makes in prose
-whose evidence is missing from the cell that should show it.
+The notebooks are executed once, by nbval (`pytest --nbval-lax notebooks/`,
+part of `kmodlab test`): the repository's conftest.py gives their cells the
+`vm` marker and, after a notebook's last cell, checks the tables below
+against what its cells showed. A cell that raises fails on its own (a cell
+tagged `raises-exception` is meant to: a self-check shown failing); a claim
+whose evidence is missing fails the notebook's last cell. Here, in the fast
+tier: every claim names exactly one cell of its notebook.
 """
 
 from __future__ import annotations
 
 import re
 
+import nbformat
 import pytest
 
 from tests.course.conftest import NOTEBOOKS, STAGES
-from tests.course.nbrun import Executed, execute
-
-pytestmark = [pytest.mark.vm, pytest.mark.timeout(900)]
+from tests.course.nbrun import Executed
 
 # (a piece of a cell's source, text its output must contain), per notebook.
 EVIDENCE: dict[str, list[tuple[str, str]]] = {
@@ -185,11 +187,9 @@ def specific_claims(name: str, ran: Executed) -> list[str]:
 
 
 @pytest.mark.parametrize("name", STAGES)
-def test_notebook_runs_and_shows_its_claims(name, lab_machine, tmp_path):
-    ran = execute(NOTEBOOKS / f"{name}.ipynb", tmp_path)
-    problems = check_claims(name, ran) + specific_claims(name, ran)
-    slow = ", ".join(f"{s:.0f} s {src!r}" for s, src in ran.slowest())
-    assert not problems, f"{name} ({ran.seconds:.0f} s; slowest: {slow}):\n" + "\n".join(problems)
-    # Its workspaces were made where it ran, not in the checkout.
-    assert (tmp_path / "kmodlab-workspace").is_dir()
-    assert (tmp_path / f"exercise-{STAGES[name]}").is_dir()
+def test_every_claim_names_one_cell(name):
+    """Does each claim's cell text match exactly one code cell of its notebook?"""
+    nb = nbformat.read(str(NOTEBOOKS / f"{name}.ipynb"), as_version=4)
+    ran = Executed(nb, 0.0)
+    for needle, _ in EVIDENCE[name]:
+        ran.cell(needle)  # asserts exactly one
