@@ -287,6 +287,13 @@ def cmd_course_extract(args: argparse.Namespace) -> int:
     return course_main(["extract", *args.unknown, *args.rest, *args.argv])
 
 
+def cmd_course_render(args: argparse.Namespace) -> int:
+    require_extra("course")
+    from kmodlab.course.__main__ import main as course_main
+
+    return course_main(["render", str(args.out), *map(str, args.notebooks)])
+
+
 # -- lab / test -------------------------------------------------------------
 def _repo_root() -> Path | None:
     here = Path(__file__).resolve()
@@ -639,6 +646,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("rest", nargs=argparse.REMAINDER)
     c.set_defaults(func=cmd_course_extract)
+    c = csub.add_parser(
+        "render",
+        help="the rendered edition: the lessons executed in the lab, as HTML with outputs",
+        description="Execute each lesson in the real lab (as a student would) and write "
+        "OUT/NAME.html with its outputs kept, and OUT/index.html. Exit status 1 when a "
+        "cell raised that is not meant to.",
+    )
+    c.add_argument("out", type=Path, metavar="OUT")
+    c.add_argument("notebooks", type=Path, nargs="*", metavar="NOTEBOOK")
+    c.set_defaults(func=cmd_course_render)
 
     s = sub.add_parser(
         "test",
