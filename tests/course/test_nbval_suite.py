@@ -40,7 +40,7 @@ def test_kmodlab_test_runs_the_notebooks_under_nbval(monkeypatch):
 
 @pytest.mark.slow
 def test_notebook_cells_are_vm_tests_and_test_data_is_left_out():
-    """Are the lessons' cells collected with the vm marker, and tests/data's notebooks not at all?"""
+    """Are the lessons' cells vm tests, and tests/data's notebooks not collected at all?"""
     cells = collect("--nbval-lax", "-m", "vm", "notebooks/01-setup.ipynb")
     assert cells and all(c.startswith("notebooks/01-setup.ipynb::Cell ") for c in cells)
     assert collect("--nbval-lax", "-m", "not vm", "notebooks/01-setup.ipynb") == []

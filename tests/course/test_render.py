@@ -25,7 +25,7 @@ def render(out, *notebooks):
 
 @pytest.mark.slow
 def test_render_keeps_outputs_and_links_the_page(tmp_path):
-    """Does `render` execute a notebook and write its HTML with the outputs, linked from index.html?"""
+    """Does `render` execute a notebook and write its HTML with outputs, linked from the index?"""
     r = render(tmp_path / "out", SMALL)
     assert r.returncode == 0, r.stdout + r.stderr
     page = (tmp_path / "out" / "render-small.html").read_text()

@@ -91,8 +91,7 @@ def _raised(nb) -> list[str]:  # type: ignore[no-untyped-def]
 
 def _index(done: Sequence[Rendered]) -> str:
     items = "\n".join(
-        f'<li><a href="{html.escape(r.html.name)}">{html.escape(r.notebook)}</a></li>'
-        for r in done
+        f'<li><a href="{html.escape(r.html.name)}">{html.escape(r.notebook)}</a></li>' for r in done
     )
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
