@@ -30,7 +30,7 @@ def outcome(check, **answer) -> str:
     [
         (f"cp /tmp/tick.ko /tmp/tock.ko {EXTRA} && depmod", "passed"),
         (
-            f"mkdir -p /lib/modules/$(uname -r)/updates && cp /tmp/t*.ko "
+            "mkdir -p /lib/modules/$(uname -r)/updates && cp /tmp/t*.ko "
             "/lib/modules/$(uname -r)/updates/ && depmod -a",
             "passed",
         ),
