@@ -31,6 +31,9 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
         ("last_crash()", "fresh guest started: True"),
         ("lsmod | grep crash", "no crash module"),
         ("%kmod check --exercise setup", "FAIL   ready"),
+        ("%kmod insmod nodev", "No such device"),
+        ("%kmod insmod nodev", "nodev: looking for my device"),
+        ("lsmod | grep nodev", "no nodev module"),
     ],
     "02-hello": [
         ("%kmod insmod hello", "Hello, world!"),
@@ -79,6 +82,14 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
         ("/etc/modprobe.d/knobs.conf", "hello, modprobe.d! level=5"),
         ("ModuleConsole(", "hello, widget! level=2"),
         ("%kmod check --exercise params", "FAIL   count-param"),
+        ("selfcheck.stage_pair()", "tick.ko and tock.ko are in the guest's /tmp"),
+        ("modprobe tock; ls /tmp", "Module tock not found"),
+        ("%kmod sh insmod /tmp/tock.ko", "Unknown symbol in module"),
+        ("selfcheck.install_pair(install)", "write the commands that install"),
+        ("insmod /tmp/tick.ko && insmod /tmp/tock.ko", "tick "),
+        ("selfcheck.lsmod_reading", "answer all three"),
+        ("%kmod rmmod tick", "in use by: tock"),
+        ("rmmod tock && rmmod tick", "both removed"),
     ],
     "04-symbols": [
         ("__ksymtab__printk", "__ksymtab__printk"),
@@ -93,6 +104,9 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
         ("lender_secret());", "GPL-compatible modules only"),
         ("%kmod modprobe closed", "closed: the public number is 7"),
         ("%kmod check --exercise symbols", "FAIL   needs-provider"),
+        ("selfcheck.kallsyms_kinds", "answer both"),
+        ("%kmod insmod gauge", "Unknown symbol"),
+        ("selfcheck.unknown_symbol_fix", "answer both"),
     ],
     "05-rules": [
         ("#include <stdio.h>", "stdio.h: No such file or directory"),
@@ -175,6 +189,10 @@ def specific_claims(name: str, ran: Executed) -> list[str]:
         cleaned = ran.text(ran.by_id("kbuild-ls-clean"))
         if "['Makefile', 'solo.c']" not in cleaned:
             problems.append(f"make clean should leave the Makefile and solo.c:\n{cleaned}")
+    if name == "04-symbols":
+        busy = ran.text(ran.by_id("symbols-provider-busy"))
+        if "in use by: borrower" not in busy:
+            problems.append(f"rmmod of the provider in use should be refused:\n{busy}")
     if name == "05-rules":
         built = ran.text(ran.cell("kstrtoint"))
         if "built nolibc.ko" not in built:
