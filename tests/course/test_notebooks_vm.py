@@ -134,8 +134,9 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
         ("cat /proc/kmodlab_uptime", "ms ago"),
         ("dd if=/dev/kmodlab_ones", "read(count=4, *ppos=8) gives 4 bytes"),
         ("head -c 20", "11111111111111111111"),
-        ("%kmod insmod capstone", "capstone: ready"),
-        ("%kmod check --exercise capstone", "FAIL   interfaces"),
+        ("%%kmodule capstone", "no MODULE_LICENSE()"),
+        ("%kmod check --exercise capstone", "FAIL   build"),
+        ("exec 3</dev/kmodlab_ones", "in use"),
     ],
 }
 # Nowhere in any notebook: a lab or grader failure shown instead of a lesson.
