@@ -103,7 +103,7 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
         ("%kmod graph", "borrower -> lender: lender_public, lender_secret"),
         ("lender_secret());", "GPL-compatible modules only"),
         ("%kmod modprobe closed", "closed: the public number is 7"),
-        ("%kmod check --exercise symbols", "FAIL   needs-provider"),
+        ("%kmod check --exercise symbols", "FAIL   build"),
         ("selfcheck.kallsyms_kinds", "answer both"),
         ("%kmod insmod gauge", "Unknown symbol"),
         ("selfcheck.unknown_symbol_fix", "answer both"),
