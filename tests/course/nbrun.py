@@ -31,7 +31,7 @@ class Executed:
         """One line per cell that raised (but for one tagged raises-exception, shown failing)."""
         out = []
         for i, c in self.code_cells:
-            if "raises-exception" in c.metadata.get("tags", []):
+            if _meant(c):
                 continue
             for o in c.get("outputs", []):
                 if o.output_type == "error":
@@ -51,7 +51,8 @@ class Executed:
 
     def text(self, cell: nbformat.NotebookNode | None = None) -> str:
         """What a reader sees as text: streams, text/plain results, tracebacks."""
-        cells = [cell] if cell is not None else [c for _, c in self.code_cells]
+        # The whole notebook's text leaves out the cells shown failing on purpose.
+        cells = [cell] if cell is not None else [c for _, c in self.code_cells if not _meant(c)]
         parts: list[str] = []
         for c in cells:
             for o in c.get("outputs", []):
@@ -94,3 +95,8 @@ def execute(notebook: Path, workdir: Path, *, cell_timeout: float = 300) -> Exec
     t0 = time.monotonic()
     client.execute()
     return Executed(nb, time.monotonic() - t0, seconds)
+
+
+def _meant(cell: nbformat.NotebookNode) -> bool:
+    """A cell tagged raises-exception: a self-check the lesson shows failing, on purpose."""
+    return "raises-exception" in cell.metadata.get("tags", [])
