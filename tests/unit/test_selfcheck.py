@@ -148,3 +148,9 @@ def test_unknown_symbol_fix_judged(provider, commands, log, loaded, ok, says):
     v = sc.judge_unknown_symbol(provider, commands, log, loaded)
     assert v.ok is ok and says in v.message
     assert "calib_offset" not in v.message  # the diagnosis is not given away
+
+
+def test_commands_copied_from_cells_run_as_shell():
+    """Does a line copied from a `%kmod sh` cell run as the shell command it names?"""
+    script = sc.as_shell("%kmod sh cp /tmp/tick.ko /x/\n  depmod -a\n# done")
+    assert script == "cp /tmp/tick.ko /x/\ndepmod -a\n# done\n"

@@ -44,7 +44,7 @@ def install_pair(commands: str) -> None:
         _conclude(judge_install(commands, None, {}))
     with _fresh_guest() as s:
         _put_pair(s)
-        ran = s.sh(commands, timeout_s=60)
+        ran = s.sh(as_shell(commands), timeout_s=60)
         probe = s.sh(INSTALL_PROBE, timeout_s=60)
     _conclude(judge_install(commands, ran.stdout + ran.stderr, sections(probe.stdout), ran.ok))
 
@@ -78,7 +78,7 @@ def unknown_symbol_fix(*, provider: str, commands: str) -> None:
         _conclude(judge_unknown_symbol(provider, commands, "", ""))
     with _fresh_guest() as s:
         s.push_modules(_planted().values())  # both in the module folder, indexed by depmod
-        ran = s.sh(commands, timeout_s=60)
+        ran = s.sh(as_shell(commands), timeout_s=60)
         probe = s.sh("grep '^gauge ' /proc/modules || true")
     _conclude(judge_unknown_symbol(provider, commands, ran.log, probe.stdout))
 
@@ -272,6 +272,18 @@ def judge_unknown_symbol(provider: str, commands: str, log: str, loaded: str) ->
 
 
 # -- helpers -----------------------------------------------------------------------------
+def as_shell(commands: str) -> str:
+    """The commands as a shell script: a line copied from a cell's `%kmod sh ...` works too."""
+    lines = []
+    for line in commands.splitlines():
+        stripped = line.strip()
+        for magic in ("%kmod sh ", "!"):
+            if stripped.startswith(magic):
+                stripped = stripped[len(magic) :]
+        lines.append(stripped)
+    return "\n".join(lines) + "\n"
+
+
 def _written(commands: str) -> bool:
     return any(line.strip() and not line.strip().startswith("#") for line in commands.splitlines())
 
