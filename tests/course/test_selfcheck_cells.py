@@ -70,3 +70,11 @@ def test_predict_then_run_with_the_answer_after(name):
         assert later, f"{name}: a prediction at cell {i} is never answered"
         assert any(c.cell_type == "code" for c in nb[i + 1 : later[0]])  # run before revealed
     assert any("Break it" in c.source for c in nb if c.cell_type == "markdown"), name
+
+
+@pytest.mark.parametrize("name", ["03-managing", "04-symbols"])
+def test_self_check_metadata_is_valid_for_nbgrader(name):
+    """Does nbgrader's own validator accept the lesson's graded cells?"""
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    MetadataValidator().validate_nb(nbformat.read(str(NOTEBOOKS / f"{name}.ipynb"), as_version=4))
