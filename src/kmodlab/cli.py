@@ -356,6 +356,13 @@ def cmd_course_extract(args: argparse.Namespace) -> int:
     return course_main(["extract", *args.unknown, *args.rest, *args.argv])
 
 
+def cmd_course_render(args: argparse.Namespace) -> int:
+    require_extra("course")
+    from kmodlab.course.__main__ import main as course_main
+
+    return course_main(["render", str(args.out), *map(str, args.notebooks)])
+
+
 # -- lab / test -------------------------------------------------------------
 def _repo_root() -> Path | None:
     here = Path(__file__).resolve()
@@ -472,7 +479,10 @@ def cmd_test(args: argparse.Namespace) -> int:
     # says how): it runs when asked for, `kmodlab test -m container`, not by default.
     chosen = any(a == "-m" or a.startswith("-m") for a in args.pytest_args)
     select = [] if chosen else ["-m", "not container"]
-    argv = [sys.executable, "-m", "pytest", *select, *args.pytest_args]
+    # The notebooks run under nbval (`notebooks` is in testpaths; conftest.py marks their
+    # cells `vm`), once, in the kernel of this environment.
+    nbval = ["--nbval-lax", "--nbval-current-env"]
+    argv = [sys.executable, "-m", "pytest", *nbval, *select, *args.pytest_args]
     tests = subprocess.call(argv, cwd=root, env=env)
     return tests or lint
 
@@ -767,6 +777,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("rest", nargs=argparse.REMAINDER)
     c.set_defaults(func=cmd_course_extract)
+    c = csub.add_parser(
+        "render",
+        help="the rendered edition: the lessons executed in the lab, as HTML with outputs",
+        description="Execute each lesson in the real lab (as a student would) and write "
+        "OUT/NAME.html with its outputs kept, and OUT/index.html. Exit status 1 when a "
+        "cell raised that is not meant to.",
+    )
+    c.add_argument("out", type=Path, metavar="OUT")
+    c.add_argument("notebooks", type=Path, nargs="*", metavar="NOTEBOOK")
+    c.set_defaults(func=cmd_course_render)
 
     s = sub.add_parser(
         "test",

@@ -15,7 +15,7 @@ from kmodlab.errors import SetupError
 # extra -> (what it is for, the top-level modules it must provide)
 EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "lab": ("the lab", ("IPython", "ipykernel", "ipywidgets", "jupyterlab", "nbformat")),
-    "course": ("the course tools", ("nbformat", "nbgrader")),
+    "course": ("the course tools", ("nbconvert", "nbformat", "nbgrader")),
     "dev": ("the test suite", ("pytest", "pytest_timeout", "nbval")),
 }
 

@@ -1,10 +1,13 @@
 """python -m kmodlab.course extract NOTEBOOK|SUBMITTED OUT [--assignment A] [--exercise E]
 python -m kmodlab.course student-edition OUT
+python -m kmodlab.course render OUT [NOTEBOOK ...]
 
 With a notebook: its modules into OUT. With nbgrader's submitted/ (or
 autograded/) folder and --assignment: OUT/<student>/ for every student, ready
 for `kmodlab grade-batch OUT --output-dir REPORTS --exercise E`. student-edition
 writes what students get: notebooks, starters and public checks, no solutions.
+render executes the lessons in the real lab and writes them as HTML with their
+outputs (the rendered edition, for reading before running).
 """
 
 from __future__ import annotations
@@ -30,7 +33,15 @@ def main(argv: list[str] | None = None) -> int:
         "student-edition", help="write the student edition (no solutions, no hidden tests)"
     )
     ed.add_argument("out", type=Path, help="a new or empty folder")
+    rd = sub.add_parser(
+        "render", help="execute the lessons in the lab and write them as HTML, outputs kept"
+    )
+    rd.add_argument("out", type=Path, help="the folder for NAME.html and index.html")
+    rd.add_argument("notebooks", type=Path, nargs="*", help="default: the course's lessons")
     args = parser.parse_args(argv)
+
+    if args.command == "render":
+        return _render(args.out, args.notebooks)
 
     if args.command == "student-edition":
         from kmodlab.course.edition import make_student_edition
@@ -56,6 +67,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no <student>/{args.assignment}/ folders in {args.source}", file=sys.stderr)
         return 1
     return 0
+
+
+def _render(out: Path, notebooks: list[Path]) -> int:
+    from kmodlab.course.render import render
+    from kmodlab.errors import KmodlabError
+
+    try:
+        done = render(out, notebooks)
+    except KmodlabError as e:
+        print(f"kmodlab: error: {e.line()}", file=sys.stderr)
+        return 2
+    for r in done:
+        note = f" (cells that raised: {', '.join(r.raised)})" if r.raised else ""
+        print(f"{r.html}{note}")
+    print(f"{out / 'index.html'}: {len(done)} notebooks")
+    return 1 if any(r.raised for r in done) else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,328 @@
+"""Self-checks: the lessons' short graded questions, answered by doing, judged in the guest.
+
+    from kmodlab.course import selfcheck
+    selfcheck.stage_pair()                       # lesson 3: tick.ko, tock.ko in the guest's /tmp
+    selfcheck.install_pair(commands)             # ... installed so that `modprobe tock` works
+    selfcheck.lsmod_reading(used_by=1, holders=["tock"], count_file="/sys/module/tick/refcnt")
+    selfcheck.kallsyms_kinds(exported={"..."}, local="...")          # lesson 4
+    selfcheck.plant_unknown_symbol()             # lesson 4: gauge.ko fails with "Unknown symbol"
+    selfcheck.unknown_symbol_fix(provider="...", commands="...")
+
+Each check takes the student's answer, collects evidence in a fresh guest of
+the lab's machine (the lab's own guest is left alone; the student's commands
+run there as written), and judges it with a pure function (the judge_*
+functions, tested on captured text). It passes with one line, or raises
+AssertionError with what to look at: as an nbgrader test cell (grade: true)
+that is autograded, all its points or none. The modules it uses are
+kmodlab's own (kmodlab/course/modules/), built in the sandbox once per process.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+MODULES = Path(__file__).resolve().parent / "modules"
+KALLSYMS_NAMES = ("kmemdup", "module_flags", "resolve_symbol")
+_built: dict[str, dict[str, Path]] = {}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    message: str
+
+
+# -- the checks (collect, then judge) -------------------------------------------
+def install_pair(commands: str) -> None:
+    """Run the student's install commands in a fresh guest (tick.ko, tock.ko in /tmp), then
+    `modprobe tock`: it must load tick first, from the installed files."""
+    __tracebackhide__ = True
+    if not _written(commands):
+        _conclude(judge_install(commands, None, {}))
+    with _fresh_guest() as s:
+        _put_pair(s)
+        ran = s.sh(as_shell(commands), timeout_s=60)
+        probe = s.sh(INSTALL_PROBE, timeout_s=60)
+    _conclude(judge_install(commands, ran.stdout + ran.stderr, sections(probe.stdout), ran.ok))
+
+
+def lsmod_reading(*, used_by: int | None, holders: Iterable[str], count_file: str) -> None:
+    """Tick's use count and holders with tock loaded, and the file kmod's lsmod reads it from."""
+    __tracebackhide__ = True
+    if used_by is None or not count_file.strip():
+        _conclude(judge_lsmod(used_by, list(holders), count_file, {}))
+    with _fresh_guest() as s:
+        s.push_modules(_pair().values())
+        s.run(["modprobe", "tock"])
+        probe = s.sh(LSMOD_PROBE)
+    _conclude(judge_lsmod(used_by, list(holders), count_file, sections(probe.stdout)))
+
+
+def kallsyms_kinds(*, exported: Iterable[str], local: str) -> None:
+    """Which of KALLSYMS_NAMES the kernel exports to modules, and which one is file-local."""
+    __tracebackhide__ = True
+    if not set(exported) and not local.strip():
+        _conclude(judge_kallsyms(set(), local, ""))
+    with _fresh_guest() as s:
+        probe = s.sh(KALLSYMS_PROBE)
+    _conclude(judge_kallsyms(set(exported), local, probe.stdout))
+
+
+def unknown_symbol_fix(*, provider: str, commands: str) -> None:
+    """The module gauge.ko needs, and commands that load gauge, run in a fresh guest."""
+    __tracebackhide__ = True
+    if not _written(commands) or not provider.strip():
+        _conclude(judge_unknown_symbol(provider, commands, "", ""))
+    with _fresh_guest() as s:
+        s.push_modules(_planted().values())  # both in the module folder, indexed by depmod
+        ran = s.sh(as_shell(commands), timeout_s=60)
+        probe = s.sh("grep '^gauge ' /proc/modules || true")
+    _conclude(judge_unknown_symbol(provider, commands, ran.log, probe.stdout))
+
+
+# -- staging, in the lab's own guest -----------------------------------------------
+def stage_pair() -> None:
+    """Put tick.ko and tock.ko in the lab guest's /tmp, built but not installed."""
+    from kmodlab.lab import current_workspace
+
+    _put_pair(current_workspace().session)
+    print("tick.ko and tock.ko are in the guest's /tmp: built, not installed")
+
+
+def plant_unknown_symbol() -> None:
+    """Put tuner.ko and gauge.ko (sources not shown) in the lab guest's module folder."""
+    from kmodlab.lab import current_workspace
+
+    current_workspace().session.push_modules(_planted().values())
+    print("gauge.ko and tuner.ko are in the guest's module folder (depmod has run)")
+
+
+# -- the judges (pure) --------------------------------------------------------------
+INSTALL_PROBE = r"""
+echo @@loaded; grep -E '^(tick|tock) ' /proc/modules
+echo @@files; find /lib/modules/$(uname -r) -name tick.ko -o -name tock.ko
+echo @@dep; grep -E '(^|/)(tick|tock)\.ko:' /lib/modules/$(uname -r)/modules.dep
+echo @@modprobe; modprobe tock 2>&1; echo "rc=$?"
+echo @@after; grep -E '^(tick|tock) ' /proc/modules
+true
+"""
+LSMOD_PROBE = r"""
+echo @@proc; grep '^tick ' /proc/modules
+echo @@refcnt; cat /sys/module/tick/refcnt
+echo @@holders; ls /sys/module/tick/holders
+"""
+KALLSYMS_PROBE = "grep -E ' (__ksymtab_)?(" + "|".join(KALLSYMS_NAMES) + r")$' /proc/kallsyms; true"
+
+
+def sections(text: str) -> dict[str, list[str]]:
+    """`@@name` lines split a probe's output into named lists of lines."""
+    out: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("@@"):
+            current = out.setdefault(line[2:].strip(), [])
+        elif current is not None and line.strip():
+            current.append(line.strip())
+    return out
+
+
+def judge_install(
+    commands: str, output: str | None, probe: dict[str, list[str]], ran_ok: bool = True
+) -> Verdict:
+    if not _written(commands):
+        return Verdict(False, "write the commands that install tick.ko and tock.ko (from /tmp)")
+    if not ran_ok:
+        last = (output or "").strip().splitlines()[-1:] or ["(no output)"]
+        return Verdict(False, f"your commands failed in the guest: {last[0]}")
+    if probe.get("loaded"):
+        return Verdict(
+            False,
+            "your commands loaded a module themselves (insmod or modprobe): install only, "
+            "and let `modprobe tock` do the loading",
+        )
+    after = {line.split()[0]: line for line in probe.get("after", [])}
+    modprobe = "\n".join(probe.get("modprobe", []))
+    if "rc=0" in modprobe and "tick" in after and "tock" in after:
+        return Verdict(True, "modprobe tock loaded tick first, from the files you installed")
+    files = [Path(f).name for f in probe.get("files", [])]
+    dep = "\n".join(probe.get("dep", []))
+    if "tock.ko" not in files:
+        return Verdict(
+            False,
+            "modprobe finds no tock: modprobe looks only under /lib/modules/$(uname -r)/ "
+            "(e.g. its extra/ folder), and tock.ko is not there",
+        )
+    if "tock.ko:" not in dep:
+        return Verdict(
+            False,
+            "tock.ko is in place, but modules.dep does not list it, and modprobe looks names "
+            "up there: run depmod after copying",
+        )
+    if "tick.ko" not in files or "Unknown symbol" in modprobe:
+        return Verdict(
+            False,
+            "modprobe found tock but not what it needs: tock uses a symbol of tick, and "
+            "tick.ko is not installed (or not indexed): install both, then depmod",
+        )
+    return Verdict(False, f"modprobe tock failed: {modprobe.strip()}")
+
+
+def judge_lsmod(
+    used_by: int | None, holders: list[str], count_file: str, probe: dict[str, list[str]]
+) -> Verdict:
+    refcnt = int(probe["refcnt"][0]) if probe.get("refcnt") else None
+    truth = sorted(probe.get("holders", []))
+    if used_by is None or not count_file.strip():
+        return Verdict(False, "answer all three: used_by, holders and count_file")
+    if used_by != refcnt:
+        hint = " (0 is tick's count before tock loads)" if used_by == 0 else ""
+        return Verdict(
+            False,
+            f"tick's use count is not {used_by}{hint}: read the number after its size "
+            "in /proc/modules, or lsmod's 'Used by' column",
+        )
+    if sorted(h.strip() for h in holders) != truth:
+        return Verdict(
+            False,
+            f"{sorted(holders)} are not tick's holders: they are the modules using its "
+            "symbols, listed after the count in /proc/modules (and in /sys/module/tick/holders/)",
+        )
+    path = count_file.strip().rstrip("/")
+    if path != "/sys/module/tick/refcnt":
+        if path == "/proc/modules":
+            return Verdict(
+                False,
+                "kmod's lsmod takes the list of modules from /proc/modules, but reads each "
+                "one's use count from a file of its own, under /sys/module/tick/",
+            )
+        return Verdict(False, f"{path} is not where kmod's lsmod reads tick's use count")
+    return Verdict(True, "tick: used by 1 (tock), counted in /sys/module/tick/refcnt")
+
+
+def kallsyms_table(text: str) -> tuple[dict[str, str], set[str]]:
+    """{name: kind letter} and the names with a __ksymtab_ entry, from kallsyms lines."""
+    letters: dict[str, str] = {}
+    exported: set[str] = set()
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        letter, name = parts[1], parts[2]
+        if name.startswith("__ksymtab_"):
+            exported.add(name[len("__ksymtab_") :])
+        else:
+            letters[name] = letter
+    return letters, exported
+
+
+def judge_kallsyms(exported: set[str], local: str, kallsyms: str) -> Verdict:
+    letters, truly = kallsyms_table(kallsyms)
+    if not exported and not local.strip():
+        return Verdict(
+            False,
+            f"answer both: which of {', '.join(KALLSYMS_NAMES)} are exported, "
+            "and which one is local",
+        )
+    unknown = sorted(exported - set(KALLSYMS_NAMES))
+    if unknown:
+        return Verdict(False, f"choose among {', '.join(KALLSYMS_NAMES)}, not {unknown}")
+    for name in sorted(exported - truly):
+        if letters.get(name, "").isupper():
+            return Verdict(
+                False,
+                f"{name} is global ({letters[name]}), but a capital letter only means global "
+                "inside the kernel's own link: an exported symbol also has a __ksymtab_ entry",
+            )
+        return Verdict(False, f"{name} is not exported: no __ksymtab_{name} in /proc/kallsyms")
+    for name in sorted(truly - exported):
+        return Verdict(False, f"you left out an exported one: look for {name}'s __ksymtab_ entry")
+    name = local.strip()
+    if letters.get(name, "").islower():
+        return Verdict(True, f"exported: {', '.join(sorted(truly))}; local: {name} (t)")
+    if name in letters:
+        return Verdict(
+            False,
+            f"{name} is shown with {letters[name]!r}: a capital is global; "
+            "a local (static) function's letter is lowercase",
+        )
+    return Verdict(False, f"choose the local one among {', '.join(KALLSYMS_NAMES)}")
+
+
+def judge_unknown_symbol(provider: str, commands: str, log: str, loaded: str) -> Verdict:
+    if not provider.strip() or not _written(commands):
+        return Verdict(False, "answer both: the module gauge needs, and commands that load gauge")
+    if provider.strip().removesuffix(".ko") != "tuner":
+        return Verdict(
+            False,
+            f"{provider.strip()} does not export what gauge misses: the kernel log names "
+            "the symbol, and modules.symbols (or modinfo -F depends gauge) names its module",
+        )
+    if loaded.strip().startswith("gauge "):
+        return Verdict(True, "gauge loaded: its provider tuner was there first")
+    if "Unknown symbol" in log:
+        return Verdict(
+            False,
+            "gauge still met an unknown symbol when it loaded: its provider must be "
+            "loaded first (or let modprobe do it)",
+        )
+    return Verdict(False, "your commands do not leave gauge loaded")
+
+
+# -- helpers -----------------------------------------------------------------------------
+def as_shell(commands: str) -> str:
+    """The commands as a shell script: a line copied from a cell's `%kmod sh ...` works too."""
+    lines = []
+    for line in commands.splitlines():
+        stripped = line.strip()
+        for magic in ("%kmod sh ", "!"):
+            if stripped.startswith(magic):
+                stripped = stripped[len(magic) :]
+        lines.append(stripped)
+    return "\n".join(lines) + "\n"
+
+
+def _written(commands: str) -> bool:
+    return any(line.strip() and not line.strip().startswith("#") for line in commands.splitlines())
+
+
+def _conclude(verdict: Verdict) -> None:
+    __tracebackhide__ = True
+    if not verdict.ok:
+        raise AssertionError(verdict.message)
+    print(f"passed: {verdict.message}")
+
+
+def _fresh_guest():  # type: ignore[no-untyped-def]
+    from kmodlab.vm.session import Session, prepare
+
+    return Session(prepare())
+
+
+def _put_pair(session) -> None:  # type: ignore[no-untyped-def]
+    for name, ko in _pair().items():
+        session.guest.put(f"/tmp/{name}.ko", ko.read_bytes())
+
+
+def _pair() -> dict[str, Path]:
+    return _build("pair")
+
+
+def _planted() -> dict[str, Path]:
+    return _build("planted")
+
+
+def _build(which: str) -> dict[str, Path]:
+    """kmodlab's own modules of MODULES/<which>, built together once per process."""
+    if which not in _built:
+        from kmodlab.build import build_submission
+        from kmodlab.paths import current_kernel
+
+        out = Path(tempfile.mkdtemp(prefix=f"kmodlab-selfcheck-{which}-"))
+        result = build_submission(MODULES / which, headers=current_kernel().headers, out_dir=out)
+        if not result.ok:
+            raise RuntimeError(f"kmodlab's own {which} modules did not build:\n{result.log}")
+        _built[which] = {m.name: m.ko for m in result.modules}
+    return _built[which]
