@@ -44,6 +44,9 @@ DEFAULT_GENERIC_POINTS: Mapping[str, float] = {
     "leaks": 1,
     "registrations": 1,
     "fault-injection": 2,
+    # No points unless an exercise gives some ([generic]): a release order that
+    # can use freed memory is a lesson, judged by the ledger's heuristics.
+    "exit-order": 0,
     # No points: a failing integrity check flags the submission for review
     # instead of taking marks (docs/report-schema.md).
     "integrity": 0,

@@ -904,6 +904,61 @@ def judge_fault_injection(ctx: Context) -> CheckResult:
     )
 
 
+# -- exit-order -----------------------------------------------------------------
+# Words for what an acquisition holds, by its ledger kind, in the finding's sentence.
+_HOLDS = {
+    "kmem": "the memory",
+    "vmem": "the memory",
+    "kvmem": "the memory",
+    "pages": "the pages",
+    "slab": "the object",
+    "cache": "the cache",
+    "class": "the class",
+    "region": "the device numbers",
+    "chrdev": "the device numbers",
+    "tag_set": "the tag set",
+    "netdev_alloc": "the net device",
+}
+
+
+def _written(ev: Evidence, e) -> str:
+    """A release as the student wrote it ("kfree(buf)"), else its name ("kfree()")."""
+    source = ev.sources.get(str(e.file)) if e.file else None
+    text = labels.release_text(source, e.line, e.api) if source and e.line else None
+    return text or f"{e.api}()"
+
+
+def judge_exit_order(ctx: Context) -> CheckResult:
+    """exit releases what depends on something before that something (ledger, pure)."""
+    ev = ctx.ev
+    if not ev.unloads or not all(s.result and s.result.ok for s in ev.unloads):
+        return ctx.skip("exit-order", "not run: the module did not unload")
+    if not ev.instrumented:
+        return ctx.skip("exit-order", "not run: the module was not built with the ledger")
+    exiting = _events(ev, ev.unloads)
+    findings = []
+    for m in ledger.misordered_releases(_events(ev, ev.loads + ev.unloads), exiting):
+        early, late = _written(ev, m.released), _written(ev, m.dependent_released)
+        holds = _HOLDS.get(ledger.ACQUIRE_KIND.get(m.dependency.api, ""), "what")
+        message = (
+            f"`{early}` at {m.released.where} releases {holds} from {m.dependency.api}() "
+            f"({m.dependency.where}) while {m.dependent.api}() ({m.dependent.where}) "
+            f"{m.how} it until `{late}` at {m.dependent_released.where}: release in the "
+            f"reverse order of init, `{late}` first"
+        )
+        data = {
+            "released": m.released.api,
+            "released_at": m.released.where,
+            "dependent": m.dependent.api,
+            "dependent_released": m.dependent_released.api,
+            "dependent_released_at": m.dependent_released.where,
+        }
+        findings.append(Finding("exit-order", message, m.released.file, m.released.line, data))
+    if findings:
+        return ctx.result("exit-order", False, findings[0].message, findings)
+    return ctx.result("exit-order", True, "exit releases nothing before what still depends on it")
+
+
 # -- integrity ------------------------------------------------------------------
 def judge_integrity(ctx: Context) -> CheckResult:
     """Flag for review what an honest module never needs (integrity.py); no points."""
@@ -970,5 +1025,6 @@ GENERIC: tuple[tuple[str, Callable[..., CheckResult]], ...] = (
     ("leaks", judge_leaks),
     ("registrations", judge_registrations),
     ("fault-injection", judge_fault_injection),
+    ("exit-order", judge_exit_order),
     ("integrity", judge_integrity),
 )

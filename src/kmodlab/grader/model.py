@@ -24,6 +24,7 @@ GENERIC_CHECKS: tuple[str, ...] = (
     "leaks",
     "registrations",
     "fault-injection",
+    "exit-order",
     "integrity",
 )
 # The one check that flags a submission for an instructor's review when it fails.
