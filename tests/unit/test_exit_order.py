@@ -142,8 +142,8 @@ def test_class_destroyed_before_its_device_and_region_before_its_cdev():
     )
     found = ledger.misordered_releases(events(*init, *exit_), events(*exit_))
     assert [(m.released.api, m.dependent_released.api, m.how) for m in found] == [
-        ("class_destroy", "device_destroy", "belongs to"),
-        ("unregister_chrdev_region", "cdev_del", "uses the numbers of"),
+        ("class_destroy", "device_destroy", "belongs to it"),
+        ("unregister_chrdev_region", "cdev_del", "uses its numbers"),
     ]
     assert [m.released.line for m in found] == [30, 32]
 
@@ -159,7 +159,7 @@ def test_an_irq_handler_freed_after_its_dev_id_memory_is_linked():
         rec(4, "release", "free_irq", f"h=5 dev={BUF}", 13),
     )
     (m,) = ledger.misordered_releases(events(*init, *exit_), events(*exit_))
-    assert (m.dependent.api, m.how) == ("request_irq", "uses")
+    assert (m.dependent.api, m.how) == ("request_irq", "uses it")
 
 
 def test_exit_order_is_a_generic_check_worth_no_points_by_default():

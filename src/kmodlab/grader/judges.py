@@ -943,7 +943,7 @@ def judge_exit_order(ctx: Context) -> CheckResult:
         message = (
             f"`{early}` at {m.released.where} releases {holds} from {m.dependency.api}() "
             f"({m.dependency.where}) while {m.dependent.api}() ({m.dependent.where}) "
-            f"{m.how} it until `{late}` at {m.dependent_released.where}: release in the "
+            f"{m.how} until `{late}` at {m.dependent_released.where}: release in the "
             f"reverse order of init, `{late}` first"
         )
         data = {

@@ -540,24 +540,24 @@ def _major(e: LedgerEvent) -> str | None:
 def _depends(dependent: LedgerEvent, dependency: LedgerEvent) -> str | None:
     """How `dependent` (acquired after `dependency`) uses it, or None when they are independent.
 
-    A phrase that completes "X still ...": the finding's words.
+    A phrase that completes "X (acquired later) still ... until": the finding's words.
     """
     d, r = _kind(dependent), _kind(dependency)
     if r in MEMORY_KINDS and d in REACHABLE_KINDS:
         data = {dependent.detail.get(k) for k in ("data", "dev")}
         linked = dependency.handle is not None and dependency.handle in data
-        return "uses" if linked else "may read"
+        return "uses it" if linked else "may read it"
     if (d, r) == ("device", "class"):
-        return "belongs to" if dependent.detail.get("class") == dependency.handle else None
+        return "belongs to it" if dependent.detail.get("class") == dependency.handle else None
     if d in ("cdev", "cdev_device") and r in ("region", "chrdev"):
         major = _major(dependency) or dependency.handle
-        return "uses the numbers of" if _major(dependent) == major else None
+        return "uses its numbers" if _major(dependent) == major else None
     if (d, r) == ("slab", "cache"):
-        return "was allocated from"
+        return "was allocated from it"
     if r == "tag_set" and d in ("queue", "gendisk", "disk"):
-        return "was made from"
+        return "was made from it"
     if (d, r) == ("netdev", "netdev_alloc") and dependent.handle == dependency.handle:
-        return "is registered from"
+        return "registers it"
     return None
 
 
@@ -569,7 +569,7 @@ class Misordered:
     released: LedgerEvent  # its release: too early
     dependent: LedgerEvent  # its acquisition
     dependent_released: LedgerEvent  # its release: after `released`
-    how: str  # "may read", "belongs to", ...
+    how: str  # "may read it", "belongs to it", ...
 
 
 def misordered_releases(
