@@ -154,7 +154,20 @@ def host_evidence(ev: Evidence) -> dict[str, Any]:
         "exports": {name: {} for name in ev.kos}
         | (read_symvers(ev.build.build_dir / "Module.symvers") if ev.build else {}),
         "kbuild": kbuild_evidence(ev.submission),
+        "diagnostics": build_diagnostics(ev),
     }
+
+
+def build_diagnostics(ev: Evidence) -> list[dict[str, Any]]:
+    """The build's warnings and errors as data: {kind, message, file, line}."""
+    if ev.build is None:
+        return []
+    found = ev.build_diagnostics if ev.build_diagnostics is not None else ev.build.diagnostics
+    return [
+        {"kind": d.kind, "message": d.message, "file": d.file, "line": d.line}
+        for d in found
+        if d.severity in ("error", "warning")
+    ]
 
 
 def collect_evidence(
@@ -171,7 +184,12 @@ def collect_evidence(
                 _GUEST_COLLECTORS[type(check)](check, ev, s, timeout_s)
             except GuestError:
                 s.restart()  # the check has no evidence and becomes "error"
-            _unload_everything(ev, s, timeout_s)
+            try:
+                _unload_everything(ev, s, timeout_s)
+            except GuestError:
+                # The unload killed the guest (a handler left on a shared line):
+                # the generic checks already judged that; the next check gets a new one.
+                s.restart()
 
 
 def _unload_everything(ev: Evidence, s: Session, timeout_s: float) -> None:

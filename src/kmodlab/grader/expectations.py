@@ -31,7 +31,7 @@ from kmodlab.grader.model import GENERIC_CHECKS, CheckResult, Finding
 
 VERSION = 1
 KINDS = ("log", "modinfo", "exports", "params", "files", "provider-in-use", "unknown-symbol")
-KINDS += ("kbuild",)
+KINDS += ("kbuild", "build-clean")
 # Kinds judged from the submission's files alone: judged even when the build fails.
 HOST_KINDS = ("kbuild",)
 # Points of the generic checks unless [generic] says otherwise: the one place they are set.
@@ -149,6 +149,13 @@ class UnknownSymbolCheck(Check):
 class KbuildCheck(Check):
     # {module: its objects without .o}, as the student's Makefile (or Kbuild) must say
     modules: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildCleanCheck(Check):
+    # Diagnostic kinds (kmodlab.build.diagnostics) the build must not report, e.g.
+    # "section-mismatch": a warning the task asks the student to read and fix.
+    kinds: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -427,6 +434,13 @@ def _parse_kbuild(f: _Fields, common: dict[str, Any]) -> Check:
     return KbuildCheck(**common, modules=tuple(modules))
 
 
+def _parse_build_clean(f: _Fields, common: dict[str, Any]) -> Check:
+    kinds = f.get("kinds", list, required=True, what="a list of diagnostic kinds")
+    if not kinds or not all(isinstance(k, str) and _ID.match(k) for k in kinds):
+        f.fail("`kinds` must list diagnostic kinds", 'write kinds = ["section-mismatch"]')
+    return BuildCleanCheck(**common, kinds=tuple(kinds))
+
+
 _COMMON_FIELDS = ("id", "kind", "points", "title", "partial")
 _KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "log": ("on_load", "on_load_regex", "on_unload", "on_unload_regex", "level", "public"),
@@ -437,6 +451,7 @@ _KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "provider-in-use": ("provider", "consumer"),
     "unknown-symbol": ("consumer", "symbols"),
     "kbuild": ("modules",),
+    "build-clean": ("kinds",),
 }
 _PARSERS: dict[str, Callable[[_Fields, dict[str, Any]], Check]] = {
     "log": _parse_log,
@@ -447,6 +462,7 @@ _PARSERS: dict[str, Callable[[_Fields, dict[str, Any]], Check]] = {
     "provider-in-use": _parse_in_use,
     "unknown-symbol": _parse_unknown_symbol,
     "kbuild": _parse_kbuild,
+    "build-clean": _parse_build_clean,
 }
 
 
@@ -931,6 +947,20 @@ def judge_kbuild(check: KbuildCheck, evidence: Evidence) -> CheckResult:
     return _verdict(check, total, problems, noun, failed=min(total, failed))
 
 
+@_judge
+def judge_build_clean(check: BuildCleanCheck, evidence: Evidence) -> CheckResult:
+    """Did the build report none of these kinds of diagnostic (each at its line)?"""
+    found = _need(evidence, "diagnostics")
+    problems = [
+        Finding(str(d["kind"]), str(d["message"]), d.get("file"), d.get("line"))
+        for d in found
+        if d.get("kind") in check.kinds
+    ]
+    return _verdict(
+        check, 1, problems, "builds free of " + ", ".join(check.kinds), 1 if problems else 0
+    )
+
+
 JUDGES: Mapping[str, Judge] = {
     "log": judge_log,
     "modinfo": judge_modinfo,
@@ -940,6 +970,7 @@ JUDGES: Mapping[str, Judge] = {
     "provider-in-use": judge_provider_in_use,
     "unknown-symbol": judge_unknown_symbol,
     "kbuild": judge_kbuild,
+    "build-clean": judge_build_clean,
 }
 
 

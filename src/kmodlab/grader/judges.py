@@ -90,7 +90,26 @@ def report_finding(ctx: Context, report: KernelReport, step: Step | None = None)
         return Finding(report.kind, message, second.file, second.line, data)
     if freed := _freed_module_memory(ctx, report):
         return freed
+    if "page fault" in report.title and (d := _section_mismatch(ctx)):
+        # The fault is in the kernel's printk or string code (exit tail-called it);
+        # the build already named the line that reads init memory after init.
+        message = (
+            f"{report.title}: code kept after init read init memory the kernel had freed; "
+            f"the build warned about it here: {d.message}"
+        )
+        return Finding(report.kind, message, d.file, d.line, {"report": report.text})
     return Finding(report.kind, report.title, data={"report": report.text})
+
+
+def _section_mismatch(ctx: Context):
+    """The build's first section-mismatch diagnostic, if any (diagnostics.py)."""
+    ev = ctx.ev
+    found = (
+        ev.build_diagnostics
+        if ev.build_diagnostics is not None
+        else (ev.build.diagnostics if ev.build else [])
+    )
+    return next((d for d in found if d.kind == "section-mismatch"), None)
 
 
 def _double_release(ctx: Context, step: Step | None) -> tuple | None:
@@ -152,12 +171,25 @@ def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
         file, line = _student_site(ev, where)
         if not (where and ev.build) and symbol:
             file, line = timers.declaration(symbol, ev.sources)
+        cause = "a timer, hrtimer or work item that exit left armed?"
+        if irq := _irq_left(ctx, name):
+            cause = (
+                f"the interrupt handler {irq.api}() registered at {irq.where} is still on "
+                "its line: exit must free_irq() it"
+            )
         message = (
             f"{report.title}: the kernel {what} {name}'s `{symbol or 'memory'}` after rmmod"
-            " freed it: a timer, hrtimer or work item that exit left armed?"
+            f" freed it: {cause}"
         )
         return Finding(report.kind, message, file, line, {"report": report.text})
     return None
+
+
+def _irq_left(ctx: Context, module: str):
+    """The module's request_irq() the ledger never saw undone, if any (its handler stays)."""
+    left = ledger.outstanding(_events(ctx.ev, ctx.ev.loads + ctx.ev.unloads))
+    irqs = [e for e in left if ledger.ACQUIRE_KIND.get(e.api) == "irq"]
+    return next((e for e in irqs if ledger.same_module(e.module, module)), None)
 
 
 def _step_reports(step: Step) -> list[KernelReport]:
@@ -494,6 +526,17 @@ def judge_registrations(ctx: Context) -> CheckResult:
         # the timer witness was read first, right after rmmod.
         if timer_findings := _timers_left(ev):
             return ctx.result("registrations", False, timer_findings[0].message, timer_findings)
+        # A handler left on a shared line kills the guest at its next interrupt,
+        # after rmmod: the ledger saw exit end without free_irq().
+        left = _outstanding(ev, memory=False)
+        irqs = [e for e in left if ledger.ACQUIRE_KIND.get(e.api) == "irq"]
+        if irqs and ev.unloads:
+            found = [
+                Finding("leftover", _never(ctx, f"{e.api}() is never undone", e), e.file, e.line,
+                        {"witness": "ledger", "api": e.api})
+                for e in irqs
+            ]  # fmt: skip
+            return ctx.result("registrations", False, found[0].message, found)
         return ctx.skip(
             "registrations", "not run: the kernel's state after rmmod could not be read"
         )
