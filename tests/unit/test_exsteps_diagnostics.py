@@ -91,3 +91,15 @@ def test_an_undeclared_function_of_the_students_own_is_not_called_libc():
     )
     (d,) = parse_build_log(log, BUILD)
     assert d.message == "implicit declaration of function 'my_helper'"
+
+
+def test_a_kernel_function_without_its_header_names_the_header():
+    """Is an implicit declaration of toupper() or kfree() told which kernel header has it?"""
+    log = "\n".join(
+        f"{BUILD}/m.c:{n}:9: error: implicit declaration of function '{fn}' "
+        "[-Werror=implicit-function-declaration]"
+        for n, fn in ((4, "toupper"), (5, "kfree"))
+    )
+    found = parse_build_log(log, BUILD)
+    assert found[0].message.endswith("the kernel has it; #include <linux/ctype.h>")
+    assert found[1].message.endswith("the kernel has it; #include <linux/slab.h>")

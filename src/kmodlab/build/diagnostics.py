@@ -85,6 +85,12 @@ KERNEL_INSTEAD: dict[str, str] = {
     "sleep": "msleep()",
     "usleep": "usleep_range()",
 }
+# The kernel's own versions of libc names, and the header that declares them.
+KERNEL_HEADER: dict[str, str] = {
+    **dict.fromkeys(("toupper", "tolower", "isdigit", "isalpha", "isspace"), "<linux/ctype.h>"),
+    **dict.fromkeys(("strlen", "strcmp", "strscpy", "memcpy", "memset"), "<linux/string.h>"),
+    **dict.fromkeys(("kmalloc", "kzalloc", "kfree", "kstrdup"), "<linux/slab.h>"),
+}
 _IMPLICIT = re.compile(r"^implicit declaration of function ['‘](?P<fn>\w+)['’]")
 _LD = re.compile(r"^(?:\S*-)?ld(?:\.bfd)?: (?:(?P<sev>warning): )?(?P<msg>.*)$")
 # make's own complaints ("No rule to make target ..."), not its "[target] Error 2" echoes.
@@ -207,6 +213,8 @@ def _section_mismatch(m: re.Match, modules: Mapping[str, Sequence[str]]) -> Diag
 def _no_libc(kind: str, message: str) -> str:
     """An implicit declaration of a libc function, with the kernel's helper to use."""
     m = _IMPLICIT.match(message) if kind == "implicit-function-declaration" else None
+    if m is not None and m["fn"] in KERNEL_HEADER:
+        return f"{message}: the kernel has it; #include {KERNEL_HEADER[m['fn']]}"
     if m is None or m["fn"] not in KERNEL_INSTEAD:
         return message
     return (
