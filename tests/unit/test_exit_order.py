@@ -175,3 +175,20 @@ def test_not_run_without_an_unload():
     ev = evidence(PROC_INIT, FREE_FIRST)
     ev.unloads = []
     assert judges.judge_exit_order(judges.Context(ev)).status == "skip"
+
+
+def test_the_finding_names_the_last_release_that_depends_on_it():
+    """With a misc device and a /proc file both made after the buffer and removed after
+    its kfree, is the fix to move the kfree after the last of them (proc_remove)?"""
+    init = (*PROC_INIT, rec(3, "acquire", "misc_register", f"n=3 h={DEV}", 8))
+    exit_ = (
+        rec(4, "release", "kfree", f"h={BUF}", 12),
+        rec(5, "release", "misc_deregister", f"h={DEV}", 13),
+        rec(6, "release", "proc_remove", f"h={ENT}", 14),
+    )
+    (m,) = ledger.misordered_releases(events(*init, *exit_), events(*exit_))
+    assert (m.released.api, m.dependent.api, m.dependent_released.api) == (
+        "kfree",
+        "proc_create",
+        "proc_remove",
+    )

@@ -583,7 +583,7 @@ def misordered_releases(
     destroyed before its device, a region unregistered before its cdev) counts.
     Only releases in `exit_events` (the unload's records) are judged: init may
     free a temporary buffer while its interfaces live. One per early release,
-    naming the first dependent released after it.
+    naming the dependent released last after it (what it must follow).
     """
     exiting = {(e.module, e.load, e.seq) for e in exit_events}
     pairing = pair(events)
@@ -601,5 +601,6 @@ def misordered_releases(
             and r is not rel
             and (how := _depends(a, dep)) is not None
         ]
-        out.extend(later[:1])
+        if later:  # the last of them: the early release moves after it
+            out.append(max(later, key=lambda m: m.dependent_released.seq))
     return out
