@@ -308,9 +308,11 @@ WRONG: dict[str, dict[str, Wrong]] = {
                     "implicit declaration of function 'strdup': there is no C library in the "
                     "kernel; use kstrdup(s, GFP_KERNEL)",
                     "rules.c",
-                    "= strdup(",
+                    "strdup(s); /* as in user space */",
                 ),
-                finding("build", "use pr_info() instead", "rules.c", 'printf("rules: shouting'),
+                finding(
+                    "build", "use pr_info() instead", "rules.c", "copy); /* as in user space */"
+                ),
             ],
         ),
         # The handler stays on the shared line: the next interrupt runs freed code.

@@ -44,14 +44,14 @@ static irqreturn_t rules_irq(int line, void *dev_id)
  */
 static char *shout(const char *s)
 {
-	char *copy = strdup(s);
+	char *copy = strdup(s); /* as in user space */
 	char *p;
 
 	if (!copy)
 		return NULL;
 	for (p = copy; *p; p++)
 		*p = toupper(*p);
-	printf("rules: shouting \"%s\"\n", copy);
+	printf("rules: shouting \"%s\"\n", copy); /* as in user space */
 	return copy;
 }
 
