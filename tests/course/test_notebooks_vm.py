@@ -102,7 +102,7 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
         ("quiet=1", "greedy: no memory for 1073741824 bytes"),
         ("%kmod insmod careless size=1073741824", "NULL pointer dereference"),
         ("%kmod insmod careless size=1073741824", "cell line 13 of %%kmodule careless"),
-        ("char *copy = strdup(s);", "there is no C library in the kernel; use kstrdup("),
+        ('printf("port: %s\\n", copy);', "there is no C library in the kernel; use kstrdup("),
         ("%kmod insmod port", "port: QUIETLY"),
         ("%kmod sh cat /proc/interrupts", "virtio0"),
         ("grep -E 'CPU|sharer' /proc/interrupts", "virtio0, sharer"),
