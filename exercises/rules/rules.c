@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Stage 5, rules: memory in the kernel.
+ * Stage 5, rules: the rules of kernel code.
  *
  * - Big buffers do not go on the stack (it is 16 KiB for everything a
  *   thread calls): they are allocated, here with kzalloc().
@@ -8,11 +8,21 @@
  *   init fail with -ENOMEM when it is NULL.
  * - Nothing is freed for you: what init allocates, exit frees.
  * - Every message has a level: KERN_ERR for failures, KERN_INFO for news.
+ * - There is no C library: no printf(), malloc(), strdup(), free(); the
+ *   kernel has its own helpers (pr_info(), kmalloc(), kstrdup(), kfree()).
+ * - An interrupt line may be shared: ask for it with IRQF_SHARED and a
+ *   dev_id that is yours alone, and give it back in exit with free_irq().
+ * - __init code and __initdata are freed once init returns: exit must not
+ *   use them (modpost warns: "section mismatch").
  *
- * This module works... until kzalloc() fails, and it never frees its
- * buffer. Grade it to see both, then fix them.
+ * This module works... until kzalloc() fails; it never frees its buffer,
+ * shout() is still user-space code, the interrupt line is never asked
+ * for, and exit reads init data the kernel has freed. Grade it to see
+ * each, then fix them (README.md lists the steps).
  */
+#include <linux/ctype.h>
 #include <linux/init.h>
+#include <linux/interrupt.h>
 #include <linux/module.h>
 #include <linux/printk.h>
 #include <linux/slab.h>
@@ -21,6 +31,42 @@
 #define RULES_BUF_SIZE 256
 
 static char *buf;
+static char *loud;
+static char farewell[] __initdata = "goodbye";
+
+/* The guest's virtio-mmio line (49 in kmodlab's guest: see /proc/interrupts). */
+static int irq = 49;
+module_param(irq, int, 0444);
+MODULE_PARM_DESC(irq, "a shared interrupt line to listen on");
+static int cookie; /* our dev_id: tells our handler apart on the shared line */
+static atomic_t seen = ATOMIC_INIT(0);
+
+static irqreturn_t rules_irq(int line, void *dev_id)
+{
+	atomic_inc(&seen);
+	return IRQ_NONE; /* not our device's interrupt: the line's owner handles it */
+}
+
+/*
+ * In user space, shout() was:
+ *
+ *	char *shout(const char *s)
+ *	{
+ *		char *copy = strdup(s);
+ *
+ *		if (!copy)
+ *			return NULL;
+ *		for (char *p = copy; *p; p++)
+ *			*p = toupper(*p);
+ *		printf("rules: shouting \"%s\"\n", copy);
+ *		return copy;
+ *	}
+ */
+static char *shout(const char *s)
+{
+	/* TODO: port shout() above to the kernel's helpers (kstrdup(), pr_info()). */
+	return NULL;
+}
 
 static int __init rules_init(void)
 {
@@ -34,13 +80,25 @@ static int __init rules_init(void)
 
 	len = scnprintf(buf, RULES_BUF_SIZE, "checked, used, freed");
 	pr_info("rules: the buffer holds \"%s\" (%d bytes)\n", buf, len);
+
+	loud = shout(buf);
+	/* TODO: shout() fails when kstrdup() does: free buf and return -ENOMEM. */
+
+	/*
+	 * TODO: share the interrupt line: request_irq(irq, rules_irq,
+	 * IRQF_SHARED, "rules", &cookie). On failure, log it with pr_err(),
+	 * free what init holds (in reverse order) and return its error.
+	 */
 	return 0;
 }
 
 static void __exit rules_exit(void)
 {
+	/* TODO: give the interrupt line back first: free_irq(irq, &cookie). */
+	pr_info("rules: line %d raised %d interrupts while loaded\n", irq, atomic_read(&seen));
 	printk(KERN_INFO "rules: freeing \"%s\"\n", buf);
-	/* TODO: free the buffer: nobody else will. */
+	/* TODO: free both buffers: nobody else will. */
+	pr_info("rules: %s\n", farewell);
 }
 
 module_init(rules_init);
@@ -48,4 +106,4 @@ module_exit(rules_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("kmodlab course");
-MODULE_DESCRIPTION("Allocates a buffer, checks it, uses it and frees it");
+MODULE_DESCRIPTION("Allocates, ports a libc routine, shares an interrupt line, frees");

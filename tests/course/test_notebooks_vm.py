@@ -118,6 +118,14 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
         ("quiet=1", "greedy: no memory for 1073741824 bytes"),
         ("%kmod insmod careless size=1073741824", "NULL pointer dereference"),
         ("%kmod insmod careless size=1073741824", "cell line 13 of %%kmodule careless"),
+        ('printf("port: %s\\n", copy);', "there is no C library in the kernel; use kstrdup("),
+        ("%kmod insmod port", "port: QUIETLY"),
+        ("%kmod sh cat /proc/interrupts", "virtio0"),
+        ("grep -E 'CPU|sharer' /proc/interrupts", "virtio0, sharer"),
+        ("%kmod rmmod sharer", "sharer: line 49 raised"),
+        ('banner[] __initdata = "see you"', "section mismatch"),
+        ("%kmod insmod farewell", "farewell: see you"),
+        ("%kmod rmmod farewell", "unable to handle page fault"),
         ("%kmod check --exercise rules", "FAIL   fault-injection"),
     ],
     "06-unwinding": [
@@ -202,6 +210,10 @@ def specific_claims(name: str, ran: Executed) -> list[str]:
         clean = ran.text(ran.cell("%%kmodule ladder"))
         if "warning" in clean:
             problems.append(f"the correct ladder builds with a warning:\n{clean}")
+        order = ran.text(ran.by_id("unwinding-check-backwards"))
+        for expected in ("FAIL   exit-order", "`kfree(message)`", "`proc_remove(entry)` first"):
+            if expected not in order:
+                problems.append(f"%kmod check on backwards does not show {expected!r}:\n{order}")
     return problems
 
 

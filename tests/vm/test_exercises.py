@@ -39,7 +39,7 @@ STARTER = {
     "kbuild": (0, 15),
     "params": (3.33, 16),
     "symbols": (0, 16),  # consumer.c is written whole
-    "rules": (3, 12),
+    "rules": (1.67, 15),
     "unwinding": (3.33, 14),
     "capstone": (0, 16),  # an empty file: written from the specification
 }
@@ -61,7 +61,19 @@ STARTER_FAILS = {
         "in-use": "skip",
         "needs-provider": "skip",
     },
-    "rules": {"leaks": "fail", "fault-injection": "fail"},
+    # exit prints __initdata: rmmod oopses, so what needs an unload does not run.
+    "rules": {
+        "unload": "fail",
+        "cycle": "skip",
+        "kernel-health": "fail",
+        "leaks": "skip",
+        "registrations": "skip",
+        "fault-injection": "fail",
+        "exit-order": "skip",
+        "shout": "fail",
+        "irq-line": "fail",
+        "init-sections": "fail",
+    },
     "unwinding": {"fault-injection": "fail"},
     "capstone": {
         "build": "fail",
@@ -116,6 +128,7 @@ WRONG: dict[str, dict[str, Wrong]] = {
                 "kernel-health": "skip",
                 "leaks": "skip",
                 "registrations": "skip",
+                "exit-order": "skip",
                 "greetings": "fail",
             },
             [
@@ -257,7 +270,7 @@ WRONG: dict[str, dict[str, Wrong]] = {
     },
     "rules": {
         "unchecked": Wrong(
-            6,
+            13.33,
             {"fault-injection": "fail"},
             [
                 finding(
@@ -270,7 +283,7 @@ WRONG: dict[str, dict[str, Wrong]] = {
             ],
         ),
         "ignored_failure": Wrong(
-            6,
+            13.33,
             {"fault-injection": "fail"},
             [
                 finding(
@@ -282,14 +295,86 @@ WRONG: dict[str, dict[str, Wrong]] = {
             ],
         ),
         "no_free": Wrong(
-            8,
+            11.67,
             {"leaks": "fail"},
             [finding("leaks", "memory from kzalloc() is never freed", "rules.c", "= kzalloc(")],
         ),
         "no_level": Wrong(
-            11,
+            14.17,
             {"buffer-used": "fail"},
             [finding("buffer-used", "expected on unload at KERN_INFO: 'rules: freeing")],
+        ),
+        # No libc: the build fails, and says which kernel helper to use.
+        "libc_port": Wrong(
+            0,
+            {
+                "build": "fail",
+                **SKIPPED_AFTER_BUILD,
+                **dict.fromkeys(("buffer-used", "shout", "irq-line", "init-sections"), "skip"),
+            },
+            [
+                finding(
+                    "build",
+                    "implicit declaration of function 'strdup': there is no C library in the "
+                    "kernel; use kstrdup(s, GFP_KERNEL)",
+                    "rules.c",
+                    "strdup(s); /* as in user space */",
+                ),
+                finding(
+                    "build", "use pr_info() instead", "rules.c", "copy); /* as in user space */"
+                ),
+            ],
+        ),
+        # The handler stays on the shared line: the next interrupt runs freed code.
+        "irq_not_freed": Wrong(
+            7.94,
+            {
+                "unload": "fail",
+                "cycle": "skip",
+                "kernel-health": "fail",
+                "leaks": "skip",
+                "registrations": "fail",
+                "exit-order": "skip",
+                "buffer-used": "fail",
+            },
+            [
+                finding(
+                    "registrations",
+                    "request_threaded_irq() is never undone: add `free_irq(irq, &cookie)` "
+                    "to rules_exit",
+                    "rules.c",
+                    "request_irq(",
+                ),
+                finding("kernel-health", "is still on its line: exit must free_irq() it"),
+            ],
+        ),
+        # modpost's section mismatch, and the oops it predicts, at exit's line.
+        "initdata_kept": Wrong(
+            7.33,
+            {
+                "unload": "fail",
+                "cycle": "skip",
+                "kernel-health": "fail",
+                "leaks": "skip",
+                "registrations": "skip",
+                "exit-order": "skip",
+                "init-sections": "fail",
+            },
+            [
+                finding(
+                    "init-sections",
+                    "section mismatch: rules's exit function (.exit.text) uses farewell "
+                    "(.init.data), which is marked __initdata",
+                    "rules.c",
+                    'pr_info("rules: %s\\n", farewell);',
+                ),
+                finding(
+                    "kernel-health",
+                    "read init memory the kernel had freed",
+                    "rules.c",
+                    'pr_info("rules: %s\\n", farewell);',
+                ),
+            ],
         ),
     },
     "unwinding": {
@@ -489,12 +574,19 @@ def test_starters_point_at_their_todos(reports):
     """Does the feedback on the starters name the line the student must fix?"""
     rules = reports["rules", "starter"]
     kzalloc = line_of(ROOT / "exercises" / "rules" / "rules.c", "= kzalloc(")
-    leaks = rules.check("leaks").findings
-    assert ("rules.c", kzalloc) in [(f.file, f.line) for f in leaks]
     fi = rules.check("fault-injection")
     assert [(p["call"], p["line"], p["verdict"]) for p in fi.data["points"]] == [
         ("kzalloc", kzalloc, "crash")
     ]
+    assert [f.data["call"] for f in fi.findings if f.kind == "missing-call"] == [
+        "kstrdup",
+        "request_threaded_irq",
+    ]
+    farewell = line_of(ROOT / "exercises" / "rules" / "rules.c", "farewell);")
+    (mismatch,) = rules.check("init-sections").findings
+    assert (mismatch.kind, mismatch.line) == ("section-mismatch", farewell)
+    oops = rules.check("kernel-health").findings[0]
+    assert (oops.file, oops.line) == ("rules.c", farewell)
 
     source = ROOT / "exercises" / "unwinding" / "unwinding.c"
     fi = reports["unwinding", "starter"].check("fault-injection")

@@ -57,6 +57,41 @@ _NO_LICENSE = re.compile(
     r"^(?P<lvl>ERROR|WARNING): modpost: missing MODULE_LICENSE\(\) in (?P<obj>\S+)$"
 )
 _MODPOST = re.compile(r"^(?P<lvl>ERROR|WARNING): modpost: (?P<msg>.*)$")
+# 6.1: "<obj>.o: section mismatch in reference: cleanup_module (section: .exit.text) ->
+# setup_counter (section: .init.text)"
+_SECTION_MISMATCH = re.compile(
+    r"^(?P<lvl>ERROR|WARNING): modpost: (?P<obj>\S+): section mismatch in reference: "
+    r"(?P<from>[\w.$]+)\S* \(section: (?P<fsec>[^)]+)\) -> (?P<to>[\w.$]+)\S* "
+    r"\(section: (?P<tsec>[^)]+)\)$"
+)
+# What modpost calls a module's init and exit functions (their aliases).
+ENTRY_ALIASES = {"init_module": "init", "cleanup_module": "exit"}
+# libc functions students reach for, and the kernel's own (there is no libc in the kernel).
+KERNEL_INSTEAD: dict[str, str] = {
+    "printf": "pr_info()",
+    "fprintf": "pr_err()",
+    "puts": "pr_info()",
+    "malloc": "kmalloc(size, GFP_KERNEL)",
+    "calloc": "kcalloc(n, size, GFP_KERNEL)",
+    "realloc": "krealloc(p, size, GFP_KERNEL)",
+    "free": "kfree()",
+    "strdup": "kstrdup(s, GFP_KERNEL)",
+    "strndup": "kstrndup(s, n, GFP_KERNEL)",
+    "sprintf": "scnprintf()",
+    "asprintf": "kasprintf(GFP_KERNEL, ...)",
+    "atoi": "kstrtoint()",
+    "strtol": "kstrtol()",
+    "exit": "a negative errno returned from init",
+    "sleep": "msleep()",
+    "usleep": "usleep_range()",
+}
+# The kernel's own versions of libc names, and the header that declares them.
+KERNEL_HEADER: dict[str, str] = {
+    **dict.fromkeys(("toupper", "tolower", "isdigit", "isalpha", "isspace"), "<linux/ctype.h>"),
+    **dict.fromkeys(("strlen", "strcmp", "strscpy", "memcpy", "memset"), "<linux/string.h>"),
+    **dict.fromkeys(("kmalloc", "kzalloc", "kfree", "kstrdup"), "<linux/slab.h>"),
+}
+_IMPLICIT = re.compile(r"^implicit declaration of function ['‘](?P<fn>\w+)['’]")
 _LD = re.compile(r"^(?:\S*-)?ld(?:\.bfd)?: (?:(?P<sev>warning): )?(?P<msg>.*)$")
 # make's own complaints ("No rule to make target ..."), not its "[target] Error 2" echoes.
 _MAKE = re.compile(r"^make(?:\[\d+\])?: \*\*\* (?P<msg>(?!\[|Waiting for unfinished).*)$")
@@ -143,10 +178,49 @@ def _modpost(line: str, modules: Mapping[str, Sequence[str]]) -> Diagnostic | No
         sev = "error" if m["lvl"] == "ERROR" else "warning"
         file = sources[0] if len(sources) == 1 else None
         return Diagnostic(file, None, None, sev, "missing-license", msg)
+    if m := _SECTION_MISMATCH.match(line):
+        return _section_mismatch(m, modules)
     if m := _MODPOST.match(line):
         sev = "error" if m["lvl"] == "ERROR" else "warning"
         return Diagnostic(None, None, None, sev, "modpost", m["msg"])
     return None
+
+
+def _section_mismatch(m: re.Match, modules: Mapping[str, Sequence[str]]) -> Diagnostic:
+    """A reference from kept code to code or data freed after init, in plain words.
+
+    Placed at its line by locate_symbols (the call inside the referring function).
+    """
+    name = _module_of(m["obj"])
+    role = ENTRY_ALIASES.get(m["from"])
+    where = f"{name}'s {role} function" if role else f"{m['from']}()"
+    what = "data" if "data" in m["tsec"] else "code"
+    marked = "__initdata" if what == "data" else "__init"
+    use = "uses" if what == "data" else "calls"
+    msg = (
+        f"section mismatch: {where} ({m['fsec']}) {use} {m['to']} ({m['tsec']}), which is "
+        f"marked {marked}: the kernel frees init {what} once init returns, so this would "
+        f"reach freed memory; drop {marked} from {m['to']}, or do not use it there"
+    )
+    sev = "error" if m["lvl"] == "ERROR" else "warning"
+    sources = list(modules.get(name, ()))
+    return Diagnostic(
+        sources[0] if len(sources) == 1 else None, None, None, sev, "section-mismatch", msg,
+        function=m["from"], symbol=m["to"], module=name,
+    )  # fmt: skip
+
+
+def _no_libc(kind: str, message: str) -> str:
+    """An implicit declaration of a libc function, with the kernel's helper to use."""
+    m = _IMPLICIT.match(message) if kind == "implicit-function-declaration" else None
+    if m is not None and m["fn"] in KERNEL_HEADER:
+        return f"{message}: the kernel has it; #include {KERNEL_HEADER[m['fn']]}"
+    if m is None or m["fn"] not in KERNEL_INSTEAD:
+        return message
+    return (
+        f"{message}: there is no C library in the kernel; use {KERNEL_INSTEAD[m['fn']]} "
+        "instead (<linux/printk.h>, <linux/slab.h>, <linux/string.h>, <linux/kernel.h>)"
+    )
 
 
 def _other(line: str) -> Diagnostic | None:
@@ -181,6 +255,7 @@ class _LogParser:
             self.function[m["file"]] = None
         elif m := _GCC.match(line):
             kind, msg = _gcc_kind(m["sev"], m["msg"])
+            msg = _no_libc(kind, msg)
             column = int(m["col"]) if m["col"] else None
             where = (self.to_student(m["file"]), int(m["line"]), column)
             return Diagnostic(*where, _severity(m["sev"]), kind, msg, self.function.get(m["file"]))
@@ -276,7 +351,11 @@ def locate_symbols(
     """
     located = []
     for d in diagnostics:
-        if d.symbol and d.file is None:
+        if d.kind == "section-mismatch" and d.symbol and d.function:
+            own = (modules or {}).get(d.module or "")
+            mine = {rel: sources[rel] for rel in own if rel in sources} if own else sources
+            d = _in_function(d, mine)
+        elif d.symbol and d.file is None:
             own = (modules or {}).get(d.module or "")
             d = _first_use(
                 d, {rel: sources[rel] for rel in own if rel in sources} if own else sources
@@ -297,6 +376,35 @@ def _is_declaration(before: str) -> bool:
     return bool(
         _TYPE_PREFIX.match(before.strip()) and words and not (set(words) & _STATEMENT_WORDS)
     )
+
+
+def _referring_function(name: str, source: str) -> str:
+    """modpost's name for a function as the source names it (cleanup_module: module_exit's)."""
+    role = ENTRY_ALIASES.get(name)
+    if role is None:
+        return name
+    m = re.search(rf"\bmodule_{role}\s*\(\s*(\w+)\s*\)", source)
+    return m.group(1) if m else name
+
+
+def _in_function(d: Diagnostic, sources: Mapping[str, str]) -> Diagnostic:
+    """d at the first use of d.symbol inside the function modpost names (d.function)."""
+    assert d.symbol is not None and d.function is not None
+    use = re.compile(rf"\b{re.escape(d.symbol)}\b")
+    for rel in sorted(sources):
+        lines = sources[rel].splitlines()
+        fn = _referring_function(d.function, sources[rel])
+        head = re.compile(rf"^[A-Za-z_][\w\s*]*\b{re.escape(fn)}\s*\(")
+        start = next((i for i, t in enumerate(lines) if head.match(t) and ";" not in t), None)
+        if start is None:
+            continue
+        for number in range(start + 1, len(lines)):
+            if lines[number].startswith("}"):
+                break
+            if use.search(lines[number]):
+                return replace(d, file=rel, line=number + 1, function=fn)
+        return replace(d, file=rel, line=start + 1, function=fn)
+    return d
 
 
 def _first_use(d: Diagnostic, sources: Mapping[str, str]) -> Diagnostic:

@@ -18,7 +18,6 @@ from typing import Any
 from kmodlab.errors import InputError
 from kmodlab.grader import expectations as exp
 from kmodlab.grader.evidence import Evidence
-from kmodlab.grader.model import CheckResult
 from kmodlab.grader.modinfo import module_name, read_modinfo
 from kmodlab.vm.guest import GuestError
 from kmodlab.vm.session import Session
@@ -52,26 +51,6 @@ class Plan:
         """The exercise's evidence, in the grade's own session; whether its guest is still
         clean (see collect_evidence)."""
         return collect_evidence(self.expectations, ev, session, limits.load_timeout_s, clean=clean)
-
-    def judge(self, ev: Evidence, ctx: Any) -> list[CheckResult]:
-        return [exp.judge(check, ev.exercise) for check in self.expectations.checks]
-
-    def unbuilt(self, ev: Evidence) -> list[CheckResult]:
-        """The exercise's checks when the build failed: those judged from the files alone
-        (what kbuild makes of the Makefile) are judged, the others skipped."""
-        out = []
-        for c in self.expectations.checks:
-            if exp.KINDS[c.kind].evidence == exp.FILES:
-                ev.exercise.setdefault("kbuild", _kbuild_evidence(ev))
-                out.append(exp.judge(c, ev.exercise))
-            else:
-                why = "not run: the build failed"
-                out.append(CheckResult(c.id, "skip", 0.0, float(c.points), why))
-        return out
-
-    def score(self, checks: list[CheckResult]) -> list[CheckResult]:
-        """Every check of the report, rescored by the scoring policy (exp.score_report)."""
-        return exp.score_report(self.expectations, checks)
 
 
 def load(name: str) -> Plan:
@@ -159,7 +138,20 @@ def host_evidence(ev: Evidence) -> dict[str, Any]:
         "exports": {name: {} for name in ev.kos}
         | (read_symvers(ev.build.build_dir / "Module.symvers") if ev.build else {}),
         "kbuild": _kbuild_evidence(ev),
+        "diagnostics": build_diagnostics(ev),
     }
+
+
+def build_diagnostics(ev: Evidence) -> list[dict[str, Any]]:
+    """The build's warnings and errors as data: {kind, message, file, line}."""
+    if ev.build is None:
+        return []
+    found = ev.build_diagnostics if ev.build_diagnostics is not None else ev.build.diagnostics
+    return [
+        {"kind": d.kind, "message": d.message, "file": d.file, "line": d.line}
+        for d in found
+        if d.severity in ("error", "warning")
+    ]
 
 
 def collect_evidence(
@@ -191,7 +183,12 @@ def collect_evidence(
             GUEST_COLLECTORS[check.kind](check, ev, s, timeout_s)
         except GuestError:
             s.restart()  # the check has no evidence and becomes "error"
-        _unload_everything(ev, s, timeout_s)
+        try:
+            _unload_everything(ev, s, timeout_s)
+        except GuestError:
+            # The unload killed the guest (a handler left on a shared line):
+            # the generic checks already judged that; the next check gets a new one.
+            s.restart()
     return False
 
 

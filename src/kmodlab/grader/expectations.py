@@ -136,6 +136,13 @@ class KbuildCheck(Check):
     modules: tuple[tuple[str, tuple[str, ...]], ...]
 
 
+@dataclass(frozen=True, kw_only=True)
+class BuildCleanCheck(Check):
+    # Diagnostic kinds (kmodlab.build.diagnostics) the build must not report, e.g.
+    # "section-mismatch": a warning the task asks the student to read and fix.
+    kinds: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Expectations:
     path: Path
@@ -422,6 +429,13 @@ def _parse_kbuild(f: _Fields, common: dict[str, Any]) -> Check:
     if not modules:
         f.fail("`modules` is empty", 'name the modules, e.g. modules = { pair = ["a.o", "b.o"] }')
     return KbuildCheck(**common, modules=tuple(modules))
+
+
+def _parse_build_clean(f: _Fields, common: dict[str, Any]) -> Check:
+    kinds = f.get("kinds", list, required=True, what="a list of diagnostic kinds")
+    if not kinds or not all(isinstance(k, str) and _ID.match(k) for k in kinds):
+        f.fail("`kinds` must list diagnostic kinds", 'write kinds = ["section-mismatch"]')
+    return BuildCleanCheck(**common, kinds=tuple(kinds))
 
 
 _COMMON_FIELDS = ("id", "kind", "points", "title", "partial", "visibility")
@@ -908,6 +922,20 @@ def judge_kbuild(check: KbuildCheck, evidence: ExerciseEvidence) -> CheckResult:
     return _verdict(check, total, problems, noun, failed=min(total, failed))
 
 
+@_judge
+def judge_build_clean(check: BuildCleanCheck, evidence: ExerciseEvidence) -> CheckResult:
+    """Did the build report none of these kinds of diagnostic (each at its line)?"""
+    found = _need(evidence, "diagnostics")
+    problems = [
+        Finding(str(d["kind"]), str(d["message"]), d.get("file"), d.get("line"))
+        for d in found
+        if d.get("kind") in check.kinds
+    ]
+    return _verdict(
+        check, 1, problems, "builds free of " + ", ".join(check.kinds), 1 if problems else 0
+    )
+
+
 # Where a kind's evidence comes from. FILES: the submission alone (judged even
 # when the build fails). GENERIC_RUN: the generic run's logs and .ko files
 # (exercises.host_evidence). GUEST: loads of its own in the grade's session
@@ -970,6 +998,14 @@ KINDS: Mapping[str, Kind] = {
             judge_unknown_symbol,
         ),
         Kind("kbuild", KbuildCheck, ("modules",), _parse_kbuild, FILES, judge_kbuild),
+        Kind(
+            "build-clean",
+            BuildCleanCheck,
+            ("kinds",),
+            _parse_build_clean,
+            GENERIC_RUN,
+            judge_build_clean,
+        ),
     )
 }
 

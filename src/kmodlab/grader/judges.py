@@ -86,7 +86,26 @@ def report_finding(ctx: Context, report: KernelReport, step: Step | None = None)
         return Finding(report.kind, message, second.file, second.line, data)
     if freed := _freed_module_memory(ctx, report):
         return freed
+    if "page fault" in report.title and (d := _section_mismatch(ctx)):
+        # The fault is in the kernel's printk or string code (exit tail-called it);
+        # the build already named the line that reads init memory after init.
+        message = (
+            f"{report.title}: code kept after init read init memory the kernel had freed; "
+            f"the build warned about it here: {d.message}"
+        )
+        return Finding(report.kind, message, d.file, d.line, {"report": report.text})
     return Finding(report.kind, report.title, data={"report": report.text})
+
+
+def _section_mismatch(ctx: Context):
+    """The build's first section-mismatch diagnostic, if any (diagnostics.py)."""
+    ev = ctx.ev
+    found = (
+        ev.build_diagnostics
+        if ev.build_diagnostics is not None
+        else (ev.build.diagnostics if ev.build else [])
+    )
+    return next((d for d in found if d.kind == "section-mismatch"), None)
 
 
 def _double_release(ctx: Context, step: Step | None) -> tuple | None:
@@ -147,12 +166,25 @@ def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
         file, line = _student_site(ev, where)
         if not (where and ev.build) and symbol:
             file, line = timers.declaration(symbol, ev.sources)
+        cause = "a timer, hrtimer or work item that exit left armed?"
+        if irq := _irq_left(ctx, name):
+            cause = (
+                f"the interrupt handler {irq.api}() registered at {irq.where} is still on "
+                "its line: exit must free_irq() it"
+            )
         message = (
             f"{report.title}: the kernel {what} {name}'s `{symbol or 'memory'}` after rmmod"
-            " freed it: a timer, hrtimer or work item that exit left armed?"
+            f" freed it: {cause}"
         )
         return Finding(report.kind, message, file, line, {"report": report.text})
     return None
+
+
+def _irq_left(ctx: Context, module: str):
+    """The module's request_irq() the ledger never saw undone, if any (its handler stays)."""
+    left = ledger.outstanding(_events(ctx.ev, ctx.ev.loads + ctx.ev.unloads))
+    irqs = [e for e in left if ledger.ACQUIRE_KIND.get(e.api) == "irq"]
+    return next((e for e in irqs if ledger.same_module(e.module, module)), None)
 
 
 def _step_reports(step: Step) -> list[KernelReport]:
@@ -489,6 +521,17 @@ def judge_registrations(ctx: Context) -> CheckResult:
         # the timer witness was read first, right after rmmod.
         if timer_findings := _timers_left(ev):
             return ctx.result("registrations", False, timer_findings[0].message, timer_findings)
+        # A handler left on a shared line kills the guest at its next interrupt,
+        # after rmmod: the ledger saw exit end without free_irq().
+        left = _outstanding(ev, memory=False)
+        irqs = [e for e in left if ledger.ACQUIRE_KIND.get(e.api) == "irq"]
+        if irqs and ev.unloads:
+            found = [
+                Finding("leftover", _never(ctx, f"{e.api}() is never undone", e), e.file, e.line,
+                        {"witness": "ledger", "api": e.api})
+                for e in irqs
+            ]  # fmt: skip
+            return ctx.result("registrations", False, found[0].message, found)
         return ctx.skip(
             "registrations", "not run: the kernel's state after rmmod could not be read"
         )
@@ -899,6 +942,61 @@ def judge_fault_injection(ctx: Context) -> CheckResult:
     )
 
 
+# -- exit-order -----------------------------------------------------------------
+# Words for what an acquisition holds, by its ledger kind, in the finding's sentence.
+_HOLDS = {
+    "kmem": "the memory",
+    "vmem": "the memory",
+    "kvmem": "the memory",
+    "pages": "the pages",
+    "slab": "the object",
+    "cache": "the cache",
+    "class": "the class",
+    "region": "the device numbers",
+    "chrdev": "the device numbers",
+    "tag_set": "the tag set",
+    "netdev_alloc": "the net device",
+}
+
+
+def _written(ev: Evidence, e) -> str:
+    """A release as the student wrote it ("kfree(buf)"), else its name ("kfree()")."""
+    source = ev.sources.get(str(e.file)) if e.file else None
+    text = labels.release_text(source, e.line, e.api) if source and e.line else None
+    return text or f"{e.api}()"
+
+
+def judge_exit_order(ctx: Context) -> CheckResult:
+    """exit releases what depends on something before that something (ledger, pure)."""
+    ev = ctx.ev
+    if not ev.unloads or not all(s.result and s.result.ok for s in ev.unloads):
+        return ctx.skip("exit-order", "not run: the module did not unload")
+    if not ev.instrumented:
+        return ctx.skip("exit-order", "not run: the module was not built with the ledger")
+    exiting = _events(ev, ev.unloads)
+    findings = []
+    for m in ledger.misordered_releases(_events(ev, ev.loads + ev.unloads), exiting):
+        early, late = _written(ev, m.released), _written(ev, m.dependent_released)
+        holds = _HOLDS.get(ledger.ACQUIRE_KIND.get(m.dependency.api, ""), "what")
+        message = (
+            f"`{early}` at {m.released.where} releases {holds} from {m.dependency.api}() "
+            f"({m.dependency.where}) while {m.dependent.api}() ({m.dependent.where}) "
+            f"{m.how} until `{late}` at {m.dependent_released.where}: release in the "
+            f"reverse order of init, `{late}` first"
+        )
+        data = {
+            "released": m.released.api,
+            "released_at": m.released.where,
+            "dependent": m.dependent.api,
+            "dependent_released": m.dependent_released.api,
+            "dependent_released_at": m.dependent_released.where,
+        }
+        findings.append(Finding("exit-order", message, m.released.file, m.released.line, data))
+    if findings:
+        return ctx.result("exit-order", False, findings[0].message, findings)
+    return ctx.result("exit-order", True, "exit releases nothing before what still depends on it")
+
+
 # -- integrity ------------------------------------------------------------------
 def judge_integrity(ctx: Context) -> CheckResult:
     """Flag for review what an honest module never needs (integrity.py); no points."""
@@ -983,6 +1081,9 @@ GENERIC: tuple[GenericCheck, ...] = (
     GenericCheck("fault-injection", 2, "one load per fallible call failing", judge_fault_injection),
     # No points: a failing integrity check flags the submission for review
     # instead of taking marks (docs/report-schema.md).
+    # No points unless an exercise gives some ([generic]): a release order that
+    # can use freed memory is a lesson, judged by the ledger's heuristics.
+    GenericCheck("exit-order", 0, "exit's releases, in order", judge_exit_order),
     GenericCheck("integrity", 0, "sources, objects, ledger against traces", judge_integrity),
 )
 GENERIC_BY_ID: Mapping[str, GenericCheck] = {c.id: c for c in GENERIC}

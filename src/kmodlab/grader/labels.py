@@ -154,7 +154,12 @@ RELEASE_CALL: dict[str, str] = {
     "kthread_create": "kthread_stop({ret})",
     "kthread_run": "kthread_stop({ret})",
     "alloc_workqueue": "destroy_workqueue({ret})",
+    "request_irq": "free_irq({a0}, {a4})",
+    "request_threaded_irq": "free_irq({a0}, {a5})",
 }
+# Calls the kernel records under another name: request_irq() is an inline
+# wrapper of request_threaded_irq(), which is what the ledger sees.
+WRITTEN_AS: dict[str, str] = {"request_threaded_irq": "request_irq"}
 
 
 @dataclass(frozen=True)
@@ -221,9 +226,14 @@ def release_call(source: str, line: int, api: str) -> str | None:
 
     None when the line does not tell the variable or an argument it needs.
     """
-    template = RELEASE_CALL.get(api)
     lines = source.splitlines()
-    if template is None or not 0 < line <= len(lines):
+    if not 0 < line <= len(lines):
+        return None
+    written = WRITTEN_AS.get(api)
+    if written and _call_args(" ".join(_code(t) for t in lines[line - 1 : line + 5]), api) is None:
+        api = written  # the line calls the wrapper
+    template = RELEASE_CALL.get(api)
+    if template is None:
         return None
     # A call may go on over the next lines; its result is assigned on the first.
     args = _call_args(" ".join(_code(t) for t in lines[line - 1 : line + 5]), api) or []

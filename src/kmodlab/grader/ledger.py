@@ -499,3 +499,105 @@ def unwind(events: Iterable[LedgerEvent], nth: int | None = None) -> Unwind | No
         released=[e for e in same if e.seq > point.seq and e.op == "release"],
         left=outstanding(same),
     )
+
+
+# ---- the order of exit's releases -------------------------------------------
+
+# What a module registers that the kernel or a user can still reach (a reader
+# of /proc, an interrupt, the thread itself): it may use memory that init
+# allocated before it, so that memory may be freed only once it is gone.
+REACHABLE_KINDS = frozenset(
+    {
+        "proc",
+        "debugfs",
+        "misc",
+        "device",
+        "cdev",
+        "cdev_device",
+        "chrdev",
+        "irq",
+        "kthread",
+        "workqueue",
+        "kobject",
+        "sysfs_file",
+        "sysfs_group",
+        "platform_device",
+        "platform_driver",
+        "disk",
+        "netdev",
+    }
+)
+
+
+def _major(e: LedgerEvent) -> str | None:
+    dev = e.detail.get("dev")
+    return dev.partition(":")[0] if dev else None
+
+
+def _depends(dependent: LedgerEvent, dependency: LedgerEvent) -> str | None:
+    """How `dependent` (acquired after `dependency`) uses it, or None when they are independent.
+
+    A phrase that completes "X (acquired later) still ... until": the finding's words.
+    """
+    d, r = _kind(dependent), _kind(dependency)
+    if r in MEMORY_KINDS and d in REACHABLE_KINDS:
+        data = {dependent.detail.get(k) for k in ("data", "dev")}
+        linked = dependency.handle is not None and dependency.handle in data
+        return "uses it" if linked else "may read it"
+    if (d, r) == ("device", "class"):
+        return "belongs to it" if dependent.detail.get("class") == dependency.handle else None
+    if d in ("cdev", "cdev_device") and r in ("region", "chrdev"):
+        major = _major(dependency) or dependency.handle
+        return "uses its numbers" if _major(dependent) == major else None
+    if (d, r) == ("slab", "cache"):
+        return "was allocated from it"
+    if r == "tag_set" and d in ("queue", "gendisk", "disk"):
+        return "was made from it"
+    if (d, r) == ("netdev", "netdev_alloc") and dependent.handle == dependency.handle:
+        return "registers it"
+    return None
+
+
+@dataclass(frozen=True)
+class Misordered:
+    """exit released `dependency` while `dependent`, acquired after it and using it, was live."""
+
+    dependency: LedgerEvent  # its acquisition
+    released: LedgerEvent  # its release: too early
+    dependent: LedgerEvent  # its acquisition
+    dependent_released: LedgerEvent  # its release: after `released`
+    how: str  # "may read it", "belongs to it", ...
+
+
+def misordered_releases(
+    events: Iterable[LedgerEvent], exit_events: Iterable[LedgerEvent]
+) -> list[Misordered]:
+    """Releases in exit that come before the release of something that depends on them.
+
+    Independent resources (two buffers, a proc entry and a misc device) may go
+    in any order; only a dependency released while its dependent is still
+    registered (the memory a /proc file reads freed before proc_remove, a class
+    destroyed before its device, a region unregistered before its cdev) counts.
+    Only releases in `exit_events` (the unload's records) are judged: init may
+    free a temporary buffer while its interfaces live. One per early release,
+    naming the dependent released last after it (what it must follow).
+    """
+    exiting = {(e.module, e.load, e.seq) for e in exit_events}
+    pairing = pair(events)
+    out: list[Misordered] = []
+    pairs = sorted(pairing.released_by.items(), key=lambda ar: ar[1].seq)
+    for dep, rel in pairs:
+        if (rel.module, rel.load, rel.seq) not in exiting or rel.api == "krealloc":
+            continue
+        later = [
+            Misordered(dep, rel, a, r, how)
+            for a, r in pairs
+            if (a.module, a.load) == (dep.module, dep.load)
+            and a.seq > dep.seq
+            and r.seq > rel.seq
+            and r is not rel
+            and (how := _depends(a, dep)) is not None
+        ]
+        if later:  # the last of them: the early release moves after it
+            out.append(max(later, key=lambda m: m.dependent_released.seq))
+    return out

@@ -79,7 +79,7 @@ def _host_evidence(ev: Evidence) -> None:
     try:
         if ev.build is not None and ev.build.ok and ev.kos and "modinfo" not in ev.exercise:
             ev.exercise.update(exercises.host_evidence(ev))
-        ev.exercise.setdefault("kbuild", exercises.kbuild_evidence(ev.submission))
+        ev.exercise.setdefault("kbuild", exercises.kbuild_evidence(ev.sources, ev.build_problem))
     except Exception as e:  # the grader's own failure: keep what was gathered
         ev.internal_error = ev.internal_error or f"{type(e).__name__}: {e}"
 
