@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from kmodlab.grader import integrity, interfaces, kmemtrace, labels, ledger, state, timers, witness
 from kmodlab.grader.decode import SourceLocation, locate_report
@@ -971,9 +970,9 @@ class GenericCheck:
     evidence: str
     judge: Callable[..., CheckResult]
 
-    def verdict(self, ctx: Context, limits: Any) -> CheckResult:
+    def verdict(self, ctx: Context, cycles: int) -> CheckResult:
         # Only cycling needs an option: the cycles asked for, when none were planned.
-        return self.judge(ctx, limits.cycles) if self.id == "cycle" else self.judge(ctx)
+        return self.judge(ctx, cycles) if self.id == "cycle" else self.judge(ctx)
 
 
 # The generic checks, in the order they run and are reported.

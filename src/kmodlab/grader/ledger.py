@@ -28,10 +28,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from kmodlab.grader.modinfo import module_name
-from kmodlab.vm.protocol import KmsgRecord
+
+if TYPE_CHECKING:  # the records' type only: parsing needs nothing of the VM layer
+    from kmodlab.vm.protocol import KmsgRecord
 
 Op = Literal["call", "acquire", "release", "inject", "fail"]
 OPS: tuple[str, ...] = ("call", "acquire", "release", "inject", "fail")

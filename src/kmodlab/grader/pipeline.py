@@ -124,7 +124,7 @@ def _judge(ev: Evidence, limits: Limits, plan) -> list[CheckResult]:  # type: ig
     checks = []
     for check in judges.GENERIC:
         try:
-            result = check.verdict(ctx, limits)
+            result = check.verdict(ctx, limits.cycles)
         except Exception as e:  # one broken judge must not lose the others
             result = ctx.error(
                 check.id, f"the grader failed on this check: {type(e).__name__}: {e}"
