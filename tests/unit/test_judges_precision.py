@@ -66,7 +66,7 @@ def captured(case: str) -> Evidence:
 
 def judge(case: str, check: str):
     ctx = judges.Context(captured(case))
-    return judges.GENERIC_BY_ID[check].verdict(ctx, Limits())
+    return judges.GENERIC_BY_ID[check].verdict(ctx, Limits().cycles)
 
 
 def _line(case: str, file: str, text: str) -> int:
