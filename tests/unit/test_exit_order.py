@@ -13,7 +13,7 @@ from kmodlab.build.builder import BuildResult, BuiltModule
 from kmodlab.grader import judges, ledger
 from kmodlab.grader.evidence import Evidence, Step
 from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
-from kmodlab.grader.model import GENERIC_CHECKS
+from kmodlab.grader.judges import GENERIC_CHECKS
 from kmodlab.vm.guest import CommandResult
 from kmodlab.vm.protocol import KmsgRecord
 

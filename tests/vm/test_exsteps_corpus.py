@@ -16,7 +16,8 @@ import pytest
 
 from kmodlab.grader.batch import grade_batch
 from kmodlab.grader.formats import to_text
-from kmodlab.grader.model import GENERIC_CHECKS, Report
+from kmodlab.grader.judges import GENERIC_CHECKS
+from kmodlab.grader.model import Report
 from kmodlab.grader.pipeline import Limits, grade
 
 pytestmark = [pytest.mark.vm, pytest.mark.timeout(900)]
