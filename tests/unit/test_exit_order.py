@@ -167,7 +167,7 @@ def test_exit_order_is_a_generic_check_worth_no_points_by_default():
     exercise gives it some?"""
     assert GENERIC_CHECKS.index("exit-order") == GENERIC_CHECKS.index("fault-injection") + 1
     assert DEFAULT_GENERIC_POINTS["exit-order"] == 0
-    assert dict(judges.GENERIC)["exit-order"] is judges.judge_exit_order
+    assert judges.GENERIC_BY_ID["exit-order"].judge is judges.judge_exit_order
 
 
 def test_not_run_without_an_unload():
