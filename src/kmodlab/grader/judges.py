@@ -721,6 +721,8 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     kernel = _point_report(ctx, p, before, after)
     if kernel:
         out["report"] = kernel[1]
+    if r.returncode == 0 and (inside := getattr(p.call, "detail", {}).get("in")):
+        return _callback_point(ctx, p, out, events, injected, inside, leftovers, kernel)
     # Init ignoring the failure is the cause of whatever the kernel reports next (in exit).
     ignored = r.returncode == 0 and not p.call.api.startswith("debugfs_")
     if kernel and not ignored:
@@ -775,6 +777,84 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
         **out,
         "verdict": "pass",
         "message": f"init returned {errno_name(r.returncode)} and released everything",
+    }
+
+
+# The callback the kernel makes during a registration, as the student knows it.
+_CALLBACK = {
+    "platform_driver_register": "the probe",
+    "platform_device_register": "the probe",
+    "platform_device_register_full": "the probe",
+}
+# The driver core's own line for a probe that returned an error (drivers/base/dd.c).
+_PROBE_FAILED = re.compile(r"probe of \S+ failed with error -\d+")
+
+
+def _registration(events: list, after_seq: int, api: str):
+    """The registration a call was made inside: the first record of it after the call."""
+    return next(
+        (e for e in events if e.seq > after_seq and e.api == api and e.op in ("acquire", "fail")),
+        None,
+    )
+
+
+def _callback_failed(ctx: Context, p: PointEvidence, events: list, injected, api: str) -> bool:
+    """Did the callback report the failure to the kernel (it returned an error)?
+
+    The shim records how many devices a platform registration left bound: a
+    probe that returned an error binds none, so fewer than in the clean load
+    means the failure went back to the driver core. Failing that record, the
+    driver core's own log line for a failed probe (silent for -ENODEV).
+    """
+    clean = [e for e in _events(ctx.ev, ctx.ev.loads) if ledger.same_module(e.module, p.module)]
+    clean = ledger.loads(clean)[0] if clean else []
+    normal = _registration(clean, p.call.seq, api)
+    now = _registration(events, injected.seq, api)
+    counts = [e.detail.get("bound") if e is not None else None for e in (normal, now)]
+    if all(c is not None and c.isdigit() for c in counts):
+        return int(counts[1]) < int(counts[0])
+    return any(_PROBE_FAILED.search(k.text) for k in p.load.kmsg) if p.load else False
+
+
+def _callback_point(
+    ctx: Context, p: PointEvidence, out: dict, events: list, injected, api: str,
+    leftovers: list, kernel: tuple[Finding, str] | None,
+) -> dict[str, object]:  # fmt: skip
+    """A point inside a callback the kernel made during a registration (a probe).
+
+    The driver core handles a failed probe (it logs it, and the registration
+    still succeeds), so init rightly returns 0: the point is judged by whether
+    the callback returned an error and nothing was left after rmmod, not by
+    init's return. devm_* resources are the driver core's to release.
+    """
+    who = _CALLBACK.get(api, f"the callback {api}() made")
+    call = p.call.api
+    out["inside"] = {"registration": api, "callback": who}
+    if kernel:
+        finding = kernel[0]
+        out["at"] = {"file": finding.file, "line": finding.line}
+        message = f"the kernel reported {finding.message} after {call}() failed in {who}"
+        return {**out, "verdict": "fail", "message": message}
+    if not _callback_failed(ctx, p, events, injected, api):
+        message = (
+            f"{who} ignored the failure of {call}() and returned 0: return an error "
+            "(e.g. -ENOMEM) so that the driver core knows the device did not come up"
+        )
+        return {**out, "verdict": "fail", "message": message}
+    out["leftovers"] = [lo.message for lo in leftovers]
+    unloaded = p.unload is not None and p.unload.result is not None and p.unload.result.ok
+    if out["leaked"] or leftovers or not unloaded:
+        what = [f"{x['api']}() at {x['file']}:{x['line']}" for x in out["leaked"]]
+        what += [lo.message for lo in leftovers] or ([] if unloaded else ["it did not unload"])
+        message = f"{who} failed after {call}() failed, but after rmmod: {'; '.join(what)}"
+        return {**out, "verdict": "fail", "message": message}
+    return {
+        **out,
+        "verdict": "pass",
+        "message": (
+            f"{who} returned an error after {call}() failed (the driver core handles it, "
+            "init rightly carried on) and nothing was left after rmmod"
+        ),
     }
 
 
