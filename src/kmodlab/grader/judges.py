@@ -152,9 +152,15 @@ def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
         file, line = _student_site(ev, where)
         if not (where and ev.build) and symbol:
             file, line = timers.declaration(symbol, ev.sources)
+        # A kernel thread's frames start at kthread(): a thread exit never stopped.
+        culprit = (
+            "a kernel thread that exit never stopped (kthread_stop)?"
+            if re.search(r"\bkthread\+0x", report.text)
+            else "a timer, hrtimer or work item that exit left armed?"
+        )
         message = (
             f"{report.title}: the kernel {what} {name}'s `{symbol or 'memory'}` after rmmod"
-            " freed it: a timer, hrtimer or work item that exit left armed?"
+            f" freed it: {culprit}"
         )
         return Finding(report.kind, message, file, line, {"report": report.text})
     return None
@@ -508,11 +514,12 @@ def judge_registrations(ctx: Context) -> CheckResult:
     ]
     after = state.parse_state(ev.state_after)
     left = _outstanding(ev, memory=False)
+    killed = _killed_threads(ev)
     findings += [
         Finding("leftover", _never(ctx, f"{e.api}() is never undone", e), e.file, e.line,
                 {"witness": "ledger", "api": e.api})
         for e in _roots(left)
-        if not _thread_ended(e, after, leftovers)
+        if not _thread_ended(e, after, leftovers, killed)
     ]  # fmt: skip
     findings += _timers_left(ev)
     if findings:
@@ -530,13 +537,32 @@ def _roots(left: list) -> list:
     ]
 
 
-def _thread_ended(e, after: dict[str, frozenset[str]], leftovers: list) -> bool:
+def _killed_threads(ev: Evidence) -> frozenset[str]:
+    """Names (comm) of tasks the kernel killed with a report from rmmod on.
+
+    A thread left running after rmmod runs freed code and dies in an oops: it
+    is gone, but it did not end itself.
+    """
+    later = [*ev.unloads, *([ev.settle] if ev.settle else []), *ev.cycles]
+    texts = [rep.text for s in later for rep in _step_reports(s)]
+    return frozenset(m.group(1).strip() for t in texts for m in _COMM.finditer(t))
+
+
+_COMM = re.compile(r"\bComm: (.{1,15}?)(?= Tainted:| Not tainted|$)", re.M)
+
+
+def _thread_ended(
+    e, after: dict[str, frozenset[str]], leftovers: list, killed: frozenset[str] = frozenset()
+) -> bool:
     """A kernel thread that ended itself needs no kthread_stop (calling it would be the bug).
 
     Judged by whether it still exists: the snapshot after rmmod lists every
-    kernel thread by name (the ledger records the name it was given).
+    kernel thread by name (the ledger records the name it was given). One
+    the kernel killed after rmmod (it ran freed code) did not end itself.
     """
     if ledger.ACQUIRE_KIND.get(e.api) != "kthread" or "kthreads" not in after:
+        return False
+    if (name := e.detail.get("name")) is not None and name[:15] in killed:
         return False
     alive = [lo.item for lo in leftovers if lo.section == "kthreads"]
     name = e.detail.get("name")
@@ -560,6 +586,10 @@ def _release_fix(ctx: Context, e, file: str | None, line: int | None) -> str | N
         return None
     api = e.api if e is not None else _acquiring_api(source, line)
     call = labels.release_call(source, line, api) if api else None
+    if call is None and (written := _acquiring_api(source, line)) not in (None, api):
+        # The ledger names what the call became (platform_device_register_simple
+        # is platform_device_register_full): the release fits the call as written.
+        call = labels.release_call(source, line, written)
     module = getattr(e, "module", None)
     exit_fn = labels.entry_points(_module_source(ctx, module) if module else ev.sources).get("exit")
     if call is None or exit_fn is None:

@@ -1,0 +1,122 @@
+"""Every "never released" finding of a newly covered API names its release; a thread
+the kernel killed after rmmod did not end itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from kmodlab.grader import judges, ledger
+from kmodlab.grader.labels import release_call
+
+
+@pytest.mark.parametrize(
+    ("line", "api", "release"),
+    [
+        ("\tret = class_register(&my_class);", "class_register", "class_unregister(&my_class)"),
+        (
+            "\tret = cdev_device_add(&cdev, &dev);",
+            "cdev_device_add",
+            "cdev_device_del(&cdev, &dev)",
+        ),
+        (
+            '\tworker = kthread_create_on_cpu(fn, NULL, 0, "w/%u");',
+            "kthread_create_on_cpu",
+            "kthread_stop(worker)",
+        ),
+        (
+            '\tt = kthread_create_on_node(fn, NULL, 0, "w");',
+            "kthread_create_on_node",
+            "kthread_stop(t)",
+        ),
+        (
+            '\tret = request_irq(irq, handler, IRQF_SHARED, "x", &dev);',
+            "request_irq",
+            "free_irq(irq, &dev)",
+        ),
+        (
+            '\tret = request_threaded_irq(irq, h, t, IRQF_SHARED, "x", &dev);',
+            "request_threaded_irq",
+            "free_irq(irq, &dev)",
+        ),
+        (
+            '\tkobj = kobject_create_and_add("x", kernel_kobj);',
+            "kobject_create_and_add",
+            "kobject_put(kobj)",
+        ),
+        (
+            "\tret = sysfs_create_file(kobj, &attr.attr);",
+            "sysfs_create_file",
+            "sysfs_remove_file(kobj, &attr.attr)",
+        ),
+        (
+            "\tret = sysfs_create_group(kobj, &grp);",
+            "sysfs_create_group",
+            "sysfs_remove_group(kobj, &grp)",
+        ),
+        (
+            '\tpdev = platform_device_register_simple("x", -1, NULL, 0);',
+            "platform_device_register_simple",
+            "platform_device_unregister(pdev)",
+        ),
+        (
+            "\tret = platform_driver_register(&drv);",
+            "platform_driver_register",
+            "platform_driver_unregister(&drv)",
+        ),
+        ('\tmajor = register_blkdev(0, "x");', "register_blkdev", 'unregister_blkdev(major, "x")'),
+        (
+            "\tret = blk_mq_alloc_tag_set(&set);",
+            "blk_mq_alloc_tag_set",
+            "blk_mq_free_tag_set(&set)",
+        ),
+        ("\tret = add_disk(disk);", "add_disk", "del_gendisk(disk)"),
+        ('\tnd = alloc_netdev(0, "x%d", 0, setup);', "alloc_netdev", "free_netdev(nd)"),
+        ("\tret = register_netdev(nd);", "register_netdev", "unregister_netdev(nd)"),
+    ],
+)
+def test_the_release_of_each_newly_covered_call(line, api, release):
+    """Is the release of each API fault injection newly covers built from the student's
+    own arguments and variable?"""
+    assert release_call(line, 1, api) == release
+
+
+def test_every_api_the_ledger_tracks_has_a_release_to_name():
+    """Does every acquiring API the ledger tracks (as the student writes it) have a
+    release a finding can name?"""
+    from kmodlab.grader.labels import RELEASE_CALL
+
+    assert set(ledger.ACQUIRE_KIND) - set(RELEASE_CALL) == set()
+
+
+def test_the_release_is_read_from_the_call_as_written():
+    """When the ledger names the call the student's call became (platform_device_
+    register_simple is recorded as platform_device_register_full), does the fix still
+    fit the student's line?"""
+    src = '\tpdev = platform_device_register_simple("x", -1, NULL, 0);\n'
+    assert judges._acquiring_api(src, 1) == "platform_device_register_simple"
+
+
+OOPS = """BUG: unable to handle page fault for address: ffffffffc022b021
+#PF: supervisor instruction fetch in kernel mode
+Oops: 0010 [#5] PREEMPT SMP NOPTI
+CPU: 0 PID: 104 Comm: devmodel/0 Tainted: G      D    OE      6.1.0-50-amd64 #1  Debian 6.1.176-1
+RIP: 0010:0xffffffffc022b021
+Call Trace:
+ <TASK>
+ ? kthread+0xd7/0x100
+ ? ret_from_fork+0x1f/0x30
+ </TASK>
+---[ end trace 0000000000000000 ]---"""
+
+
+def test_a_thread_killed_after_rmmod_did_not_end_itself():
+    """Is a thread gone because the kernel killed it (an oops in its freed code, its
+    name in the report's Comm:) still a thread exit never stopped?"""
+    event = ledger.LedgerEvent(
+        5, "acquire", "kthread_create_on_cpu", "ffff888001000000", "m.c", 52,
+        {"name": "devmodel/0"}, 4, "m", "1",
+    )  # fmt: skip
+    after = {"kthreads": frozenset()}
+    assert judges._thread_ended(event, after, [])
+    assert not judges._thread_ended(event, after, [], frozenset({"devmodel/0"}))
+    assert {m.group(1) for m in judges._COMM.finditer(OOPS)} == {"devmodel/0"}
