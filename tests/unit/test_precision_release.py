@@ -120,3 +120,50 @@ def test_a_thread_killed_after_rmmod_did_not_end_itself():
     assert judges._thread_ended(event, after, [])
     assert not judges._thread_ended(event, after, [], frozenset({"devmodel/0"}))
     assert {m.group(1) for m in judges._COMM.finditer(OOPS)} == {"devmodel/0"}
+
+
+def _events(*lines: str) -> list:
+    nonce = "0123abcd0123abcd"
+    text = [f"{nonce} {i} {t} mod=m load=1 at=m.c:{i}" for i, t in enumerate(lines, 1)]
+    return ledger.parse_ledger(text, nonce)
+
+
+PDEV = "ffff888005000000"
+
+
+def test_a_device_allocated_then_added_is_undone_by_one_unregister():
+    """Does platform_device_unregister undo both the allocation and the add?"""
+    events = _events(
+        f"acquire platform_device_alloc n=1 h={PDEV}",
+        f"acquire platform_device_add n=2 h={PDEV} bound=1",
+        f"release platform_device_unregister h={PDEV}",
+    )
+    assert ledger.outstanding(events) == [] and ledger.pair(events).unmatched == []
+
+
+def test_a_device_whose_add_failed_is_undone_by_put():
+    """After a failed platform_device_add, does platform_device_put release the
+    allocation (and is del + put no double release)?"""
+    failed = _events(
+        f"acquire platform_device_alloc n=1 h={PDEV}",
+        "inject platform_device_add n=2 via=platform_device_add",
+        f"release platform_device_put h={PDEV}",
+    )
+    assert ledger.outstanding(failed) == []
+    both = _events(
+        f"acquire platform_device_alloc n=1 h={PDEV}",
+        f"acquire platform_device_add n=2 h={PDEV} bound=0",
+        f"release platform_device_del h={PDEV}",
+        f"release platform_device_put h={PDEV}",
+    )
+    assert ledger.outstanding(both) == [] and ledger.double_releases(both) == []
+
+
+def test_an_added_device_only_put_is_still_registered():
+    """Is a device added and then only put (never deleted) left over, at the add?"""
+    events = _events(
+        f"acquire platform_device_alloc n=1 h={PDEV}",
+        f"acquire platform_device_add n=2 h={PDEV} bound=0",
+        f"release platform_device_put h={PDEV}",
+    )
+    assert [e.api for e in ledger.outstanding(events)] == ["platform_device_add"]

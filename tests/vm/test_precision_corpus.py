@@ -31,6 +31,7 @@ OWN = DATA / "precision"
 CORPUS: dict[str, dict[str, str]] = {
     "plat_devm_ok": {},
     "plat_drv_first": {},
+    "plat_alloc_add": {},
     "plat_devm_ignore": {"fault-injection": "fail"},
     "plat_devm_null": {"fault-injection": "fail"},
     # The class (and the device) stay registered: the next load's duplicate is refused.
@@ -85,6 +86,7 @@ def test_case_gets_exactly_its_verdicts(reports, case):
     [
         ("plat_devm_ok", "platform_device_register_full"),
         ("plat_drv_first", "platform_driver_register"),
+        ("plat_alloc_add", "platform_device_add"),
     ],
 )
 def test_a_failure_in_a_probe_that_returns_an_error_passes(reports, case, registration):
@@ -186,3 +188,12 @@ def test_a_wrong_unwind_of_each_new_api_fails_its_point(reports):
     assert [(x["api"], x["line"]) for x in points[3]["leaked"]] == [
         ("cdev_device_add", _line(case, "ret = cdev_device_add("))
     ]
+
+
+def test_a_device_allocated_then_added_is_a_point_twice_and_unwinds(reports):
+    """Are platform_device_alloc and platform_device_add points of their own (no longer
+    "not tested"), passing with the put on the add's failure?"""
+    fi = _check(reports["plat_alloc_add"], "fault-injection")
+    calls = [p["call"] for p in fi.data["points"] if not p.get("inside")]
+    assert calls == ["platform_driver_register", "platform_device_alloc", "platform_device_add"]
+    assert fi.data["untested"] == {}

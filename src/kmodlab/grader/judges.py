@@ -815,6 +815,7 @@ _CALLBACK = {
     "platform_driver_register": "the probe",
     "platform_device_register": "the probe",
     "platform_device_register_full": "the probe",
+    "platform_device_add": "the probe",
 }
 # The driver core's own line for a probe that returned an error (drivers/base/dd.c).
 _PROBE_FAILED = re.compile(r"probe of \S+ failed with error -\d+")

@@ -65,7 +65,9 @@
 #endif
 #if defined(KFI_W_platform_device_register) || defined(KFI_W_platform_device_register_full) || \
 	defined(KFI_W___platform_driver_register) || defined(KFI_W_platform_device_unregister) || \
-	defined(KFI_W_platform_driver_unregister)
+	defined(KFI_W_platform_driver_unregister) || defined(KFI_W_platform_device_alloc) || \
+	defined(KFI_W_platform_device_add) || defined(KFI_W_platform_device_put) || \
+	defined(KFI_W_platform_device_del)
 #include <linux/platform_device.h>
 #endif
 #if defined(KFI_W___register_blkdev) || defined(KFI_W_unregister_blkdev) || \
@@ -728,6 +730,12 @@ KFI_RELEASE_PTR(platform_device_unregister, struct platform_device *)
 #endif
 #ifdef KFI_W_platform_driver_unregister
 KFI_RELEASE_PTR(platform_driver_unregister, struct platform_driver *)
+#endif
+#ifdef KFI_W_platform_device_put
+KFI_RELEASE_PTR(platform_device_put, struct platform_device *)
+#endif
+#ifdef KFI_W_platform_device_del
+KFI_RELEASE_PTR(platform_device_del, struct platform_device *)
 #endif
 #ifdef KFI_W_blk_mq_free_tag_set
 KFI_RELEASE_PTR(blk_mq_free_tag_set, struct blk_mq_tag_set *)
@@ -1401,6 +1409,42 @@ struct platform_device *__wrap_platform_device_register_full(
 	else
 		kfi_note("acquire", n, &s, info->name, "h=%px bound=%d", p, !!p->dev.driver);
 	return p;
+}
+#endif
+#ifdef KFI_W_platform_device_alloc
+struct platform_device *__real_platform_device_alloc(const char *name, int id);
+struct platform_device *__wrap_platform_device_alloc(const char *name, int id)
+{
+	struct kfi_site s;
+	int n = kfi_begin(&s, "platform_device_alloc", "platform_device_alloc", _RET_IP_, true);
+	struct platform_device *p;
+
+	if (n < 0)
+		return NULL;
+	p = __real_platform_device_alloc(name, id);
+	kfi_note(kfi_ptr_op(p), n, &s, name, "h=%px", p);
+	return p;
+}
+#endif
+#ifdef KFI_W_platform_device_add
+int __real_platform_device_add(struct platform_device *pdev);
+int __wrap_platform_device_add(struct platform_device *pdev)
+{
+	struct kfi_site s;
+	struct kfi_inside saved;
+	int n = kfi_begin(&s, "platform_device_add", "platform_device_add", _RET_IP_, true);
+	int ret;
+
+	if (n < 0)
+		return -ENOMEM;
+	kfi_enter(&saved, "platform_device_add");
+	ret = __real_platform_device_add(pdev);
+	kfi_leave(&saved);
+	if (ret < 0)
+		kfi_note("fail", n, &s, pdev->name, "err=%d", ret);
+	else /* bound: whether a driver's probe took the device */
+		kfi_note("acquire", n, &s, pdev->name, "h=%px bound=%d", pdev, !!pdev->dev.driver);
+	return ret;
 }
 #endif
 #ifdef KFI_W___platform_driver_register
