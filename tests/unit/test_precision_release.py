@@ -167,3 +167,14 @@ def test_an_added_device_only_put_is_still_registered():
         f"release platform_device_put h={PDEV}",
     )
     assert [e.api for e in ledger.outstanding(events)] == ["platform_device_add"]
+
+
+def test_a_device_never_unregistered_is_one_finding_at_the_add():
+    """With both halves left, is only the add reported (one unregister undoes both)?"""
+    events = _events(
+        f"acquire platform_device_alloc n=1 h={PDEV}",
+        f"acquire platform_device_add n=2 h={PDEV} bound=1",
+    )
+    assert [e.api for e in judges._roots(ledger.outstanding(events))] == ["platform_device_add"]
+    src = "\tret = platform_device_add(pdev);\n"
+    assert release_call(src, 1, "platform_device_add") == "platform_device_unregister(pdev)"

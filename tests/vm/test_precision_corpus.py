@@ -32,6 +32,8 @@ CORPUS: dict[str, dict[str, str]] = {
     "plat_devm_ok": {},
     "plat_drv_first": {},
     "plat_alloc_add": {},
+    # The device stays on the bus: the next load's device of the same name is refused.
+    "plat_alloc_add_leak": {"cycle": "fail", "registrations": "fail"},
     "plat_devm_ignore": {"fault-injection": "fail"},
     "plat_devm_null": {"fault-injection": "fail"},
     # The class (and the device) stay registered: the next load's duplicate is refused.
@@ -140,6 +142,13 @@ def test_a_probe_writing_through_a_failed_devm_kzalloc_crashes_at_its_line(repor
             "ret = cdev_device_add(",
             "add `cdev_device_del(&cdev, &dev)` to cdev_leak_exit, "
             "before `unregister_chrdev_region(devt, 1)`",
+        ),
+        (
+            "plat_alloc_add_leak",
+            "platform_device_add",
+            "ret = platform_device_add(",
+            "add `platform_device_unregister(pdev)` to paal_exit, "
+            "before `platform_driver_unregister(&drv)`",
         ),
         (
             "kthread_cpu_leak",

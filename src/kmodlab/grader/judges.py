@@ -528,12 +528,17 @@ def judge_registrations(ctx: Context) -> CheckResult:
 
 
 def _roots(left: list) -> list:
-    """Leftovers less the debugfs entries inside a leftover directory (removed with it)."""
-    dirs = {e.handle for e in left if ledger.ACQUIRE_KIND.get(e.api) == "debugfs"}
+    """Leftovers less the debugfs entries inside a leftover directory (removed with it),
+    and less a platform device's allocation when its add is left too (one
+    platform_device_unregister undoes both)."""
+    kind = ledger.ACQUIRE_KIND.get
+    dirs = {e.handle for e in left if kind(e.api) == "debugfs"}
+    added = {e.handle for e in left if e.api == "platform_device_add"}
     return [
         e
         for e in left
-        if not (ledger.ACQUIRE_KIND.get(e.api) == "debugfs" and e.detail.get("parent") in dirs)
+        if not (kind(e.api) == "debugfs" and e.detail.get("parent") in dirs)
+        and not (kind(e.api) == "platform_device_alloc" and e.handle in added)
     ]
 
 

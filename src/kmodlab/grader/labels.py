@@ -176,7 +176,8 @@ RELEASE_CALL: dict[str, str] = {
     ),
     "platform_device_register": "platform_device_unregister({a0})",
     "platform_device_alloc": "platform_device_put({ret})",
-    "platform_device_add": "platform_device_del({a0})",
+    # Undoes the add and the allocation together: what exit and a late error path want.
+    "platform_device_add": "platform_device_unregister({a0})",
     "platform_driver_register": "platform_driver_unregister({a0})",
     "register_blkdev": "unregister_blkdev({major}, {a1})",
     "blk_mq_alloc_tag_set": "blk_mq_free_tag_set({a0})",
