@@ -178,3 +178,13 @@ def test_a_device_never_unregistered_is_one_finding_at_the_add():
     assert [e.api for e in judges._roots(ledger.outstanding(events))] == ["platform_device_add"]
     src = "\tret = platform_device_add(pdev);\n"
     assert release_call(src, 1, "platform_device_add") == "platform_device_unregister(pdev)"
+
+
+def test_an_oops_in_a_leftover_thread_is_named_a_thread_and_a_work_item_is_not():
+    """Is a fault under kthread() alone a thread exit never stopped, while one under a
+    workqueue worker (also a kthread) or in an interrupt stays a timer or work item?"""
+    assert judges._in_own_thread(OOPS)
+    worker = OOPS.replace(" ? kthread+0xd7/0x100", " process_one_work+0x1c/0x3a0\n"
+                          " worker_thread+0x4d/0x3e0\n ? kthread+0xd7/0x100")  # fmt: skip
+    assert not judges._in_own_thread(worker)
+    assert not judges._in_own_thread(OOPS.replace(" <TASK>", " <IRQ>\n call_timer_fn+0x1/0x2"))

@@ -152,10 +152,9 @@ def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
         file, line = _student_site(ev, where)
         if not (where and ev.build) and symbol:
             file, line = timers.declaration(symbol, ev.sources)
-        # A kernel thread's frames start at kthread(): a thread exit never stopped.
         culprit = (
             "a kernel thread that exit never stopped (kthread_stop)?"
-            if re.search(r"\bkthread\+0x", report.text)
+            if _in_own_thread(report.text)
             else "a timer, hrtimer or work item that exit left armed?"
         )
         message = (
@@ -164,6 +163,19 @@ def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
         )
         return Finding(report.kind, message, file, line, {"report": report.text})
     return None
+
+
+# Frames of the kernel's own runners of deferred work: a timer, a work item, a tasklet.
+_DEFERRED = re.compile(
+    r"<IRQ>|\b(worker_thread|process_one_work|call_timer_fn|__run_timers|"
+    r"__hrtimer_run_queues|tasklet_action\w*|__do_softirq)\+0x"
+)
+
+
+def _in_own_thread(text: str) -> bool:
+    """Did the fault happen in a kernel thread of the module's own (kthread() at the
+    bottom of the trace, no timer, work item or softirq in between)?"""
+    return bool(re.search(r"\bkthread\+0x", text)) and not _DEFERRED.search(text)
 
 
 def _step_reports(step: Step) -> list[KernelReport]:
