@@ -176,3 +176,24 @@ def test_a_call_init_makes_itself_is_still_judged_by_inits_return():
     assert verdict["verdict"] == "fail"
     assert "init ignored the failure of platform_driver_register()" in verdict["message"]
     assert "inside" not in verdict
+
+
+def test_what_exit_also_leaves_in_the_clean_run_is_not_the_probes():
+    """When exit never unregisters the device (the clean run leaves it too), does a
+    probe point that handled its failure still pass, exit's bug being judged elsewhere?"""
+    ctx, point = _evidence(
+        [
+            f"acquire platform_driver_register n=1 h={DRV} bound=0 name=m at=m.c:50",
+            INJECTED,
+            f"acquire platform_device_register_full n=2 h={DEV} bound=0 name=m at=m.c:53",
+        ],
+        unload=_step(
+            "unload m", [f"release platform_driver_unregister h={DRV} at=m.c:63"], "00000002", 10
+        ),
+    )
+    ctx.ev.unloads = [
+        _step("unload m", [f"release platform_driver_unregister h={DRV} at=m.c:63"], first=10)
+    ]
+    verdict = judges.judge_point(ctx, point)
+    assert verdict["verdict"] == "pass", verdict["message"]
+    assert verdict["leaked"] == []

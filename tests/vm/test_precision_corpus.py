@@ -33,6 +33,7 @@ CORPUS: dict[str, dict[str, str]] = {
     "plat_drv_first": {},
     "plat_alloc_add": {},
     # The device stays on the bus: the next load's device of the same name is refused.
+    # (its probe's points pass: what exit leaves is not the probe's to undo)
     "plat_alloc_add_leak": {"cycle": "fail", "registrations": "fail"},
     "plat_devm_ignore": {"fault-injection": "fail"},
     "plat_devm_null": {"fault-injection": "fail"},
@@ -44,6 +45,10 @@ CORPUS: dict[str, dict[str, str]] = {
     "devmodel_unwind": {"fault-injection": "fail"},
     "devmodel_ok": {},  # the correct control (tests/data/instr)
 }
+
+# Checks a case's bug may or may not reach, by timing: the thread left running
+# dies when it next wakes, during rmmod (unload fails) or just after it.
+RACY: dict[str, set[str]] = {"kthread_cpu_leak": {"unload"}}
 
 
 def _source(case: str) -> Path:
@@ -78,8 +83,9 @@ def _line(case: str, text: str) -> int:
 @pytest.mark.parametrize("case", list(CORPUS))
 def test_case_gets_exactly_its_verdicts(reports, case):
     """Do exactly the checks this module's bug breaks fail, and all others pass?"""
-    expected = {c: CORPUS[case].get(c, "pass") for c in GENERIC_CHECKS}
-    got = {c.id: c.status for c in reports[case].checks}
+    racy = RACY.get(case, set())
+    expected = {c: CORPUS[case].get(c, "pass") for c in GENERIC_CHECKS if c not in racy}
+    got = {c.id: c.status for c in reports[case].checks if c.id not in racy}
     assert got == expected, to_text(reports[case])
 
 
@@ -147,8 +153,9 @@ def test_a_probe_writing_through_a_failed_devm_kzalloc_crashes_at_its_line(repor
             "plat_alloc_add_leak",
             "platform_device_add",
             "ret = platform_device_add(",
-            "add `platform_device_unregister(pdev)` to paal_exit, "
-            "before `platform_driver_unregister(&drv)`",
+            # exit tail-calls platform_driver_unregister: recorded without a line, so
+            # the fix cannot say "before" it.
+            "add `platform_device_unregister(pdev)` to paal_exit",
         ),
         (
             "kthread_cpu_leak",
