@@ -878,16 +878,17 @@ def _callback_point(
     who = _CALLBACK.get(api, f"the callback {api}() made")
     call = p.call.api
     out["inside"] = {"registration": api, "callback": who}
-    if kernel:
-        finding = kernel[0]
-        out["at"] = {"file": finding.file, "line": finding.line}
-        message = f"the kernel reported {finding.message} after {call}() failed in {who}"
-        return {**out, "verdict": "fail", "message": message}
     if not _callback_failed(ctx, p, events, injected, api):
+        # The cause of whatever the kernel reports next (remove on a half-made device).
         message = (
             f"{who} ignored the failure of {call}() and returned 0: return an error "
             "(e.g. -ENOMEM) so that the driver core knows the device did not come up"
         )
+        return {**out, "verdict": "fail", "message": message}
+    if kernel:
+        finding = kernel[0]
+        out["at"] = {"file": finding.file, "line": finding.line}
+        message = f"the kernel reported {finding.message} after {call}() failed in {who}"
         return {**out, "verdict": "fail", "message": message}
     # What the clean run also left after rmmod is exit's bug, which `leaks` and
     # `registrations` judge: not the probe's.
