@@ -166,7 +166,11 @@ def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
         file, line = _student_site(ev, where)
         if not (where and ev.build) and symbol:
             file, line = timers.declaration(symbol, ev.sources)
-        cause = "a timer, hrtimer or work item that exit left armed?"
+        cause = (
+            "a kernel thread that exit never stopped (kthread_stop)?"
+            if _in_own_thread(report.text)
+            else "a timer, hrtimer or work item that exit left armed?"
+        )
         if irq := _irq_left(ctx, name):
             cause = (
                 f"the interrupt handler {irq.api}() registered at {irq.where} is still on "
@@ -185,6 +189,19 @@ def _irq_left(ctx: Context, module: str):
     left = ledger.outstanding(_events(ctx.ev, ctx.ev.loads + ctx.ev.unloads))
     irqs = [e for e in left if ledger.ACQUIRE_KIND.get(e.api) == "irq"]
     return next((e for e in irqs if ledger.same_module(e.module, module)), None)
+
+
+# Frames of the kernel's own runners of deferred work: a timer, a work item, a tasklet.
+_DEFERRED = re.compile(
+    r"<IRQ>|\b(worker_thread|process_one_work|call_timer_fn|__run_timers|"
+    r"__hrtimer_run_queues|tasklet_action\w*|__do_softirq)\+0x"
+)
+
+
+def _in_own_thread(text: str) -> bool:
+    """Did the fault happen in a kernel thread of the module's own (kthread() at the
+    bottom of the trace, no timer, work item or softirq in between)?"""
+    return bool(re.search(r"\bkthread\+0x", text)) and not _DEFERRED.search(text)
 
 
 def _step_reports(step: Step) -> list[KernelReport]:
@@ -546,11 +563,12 @@ def judge_registrations(ctx: Context) -> CheckResult:
     ]
     after = state.parse_state(ev.state_after)
     left = _outstanding(ev, memory=False)
+    killed = _killed_threads(ev)
     findings += [
         Finding("leftover", _never(ctx, f"{e.api}() is never undone", e), e.file, e.line,
                 {"witness": "ledger", "api": e.api})
         for e in _roots(left)
-        if not _thread_ended(e, after, leftovers)
+        if not _thread_ended(e, after, leftovers, killed)
     ]  # fmt: skip
     findings += _timers_left(ev)
     if findings:
@@ -559,22 +577,46 @@ def judge_registrations(ctx: Context) -> CheckResult:
 
 
 def _roots(left: list) -> list:
-    """Leftovers less the debugfs entries inside a leftover directory (removed with it)."""
-    dirs = {e.handle for e in left if ledger.ACQUIRE_KIND.get(e.api) == "debugfs"}
+    """Leftovers less the debugfs entries inside a leftover directory (removed with it),
+    and less a platform device's allocation when its add is left too (one
+    platform_device_unregister undoes both)."""
+    kind = ledger.ACQUIRE_KIND.get
+    dirs = {e.handle for e in left if kind(e.api) == "debugfs"}
+    added = {e.handle for e in left if e.api == "platform_device_add"}
     return [
         e
         for e in left
-        if not (ledger.ACQUIRE_KIND.get(e.api) == "debugfs" and e.detail.get("parent") in dirs)
+        if not (kind(e.api) == "debugfs" and e.detail.get("parent") in dirs)
+        and not (kind(e.api) == "platform_device_alloc" and e.handle in added)
     ]
 
 
-def _thread_ended(e, after: dict[str, frozenset[str]], leftovers: list) -> bool:
+def _killed_threads(ev: Evidence) -> frozenset[str]:
+    """Names (comm) of tasks the kernel killed with a report from rmmod on.
+
+    A thread left running after rmmod runs freed code and dies in an oops: it
+    is gone, but it did not end itself.
+    """
+    later = [*ev.unloads, *([ev.settle] if ev.settle else []), *ev.cycles]
+    texts = [rep.text for s in later for rep in _step_reports(s)]
+    return frozenset(m.group(1).strip() for t in texts for m in _COMM.finditer(t))
+
+
+_COMM = re.compile(r"\bComm: (.{1,15}?)(?= Tainted:| Not tainted|$)", re.M)
+
+
+def _thread_ended(
+    e, after: dict[str, frozenset[str]], leftovers: list, killed: frozenset[str] = frozenset()
+) -> bool:
     """A kernel thread that ended itself needs no kthread_stop (calling it would be the bug).
 
     Judged by whether it still exists: the snapshot after rmmod lists every
-    kernel thread by name (the ledger records the name it was given).
+    kernel thread by name (the ledger records the name it was given). One
+    the kernel killed after rmmod (it ran freed code) did not end itself.
     """
     if ledger.ACQUIRE_KIND.get(e.api) != "kthread" or "kthreads" not in after:
+        return False
+    if (name := e.detail.get("name")) is not None and name[:15] in killed:
         return False
     alive = [lo.item for lo in leftovers if lo.section == "kthreads"]
     name = e.detail.get("name")
@@ -598,6 +640,10 @@ def _release_fix(ctx: Context, e, file: str | None, line: int | None) -> str | N
         return None
     api = e.api if e is not None else _acquiring_api(source, line)
     call = labels.release_call(source, line, api) if api else None
+    if call is None and (written := _acquiring_api(source, line)) not in (None, api):
+        # The ledger names what the call became (platform_device_register_simple
+        # is platform_device_register_full): the release fits the call as written.
+        call = labels.release_call(source, line, written)
     module = getattr(e, "module", None)
     exit_fn = labels.entry_points(_module_source(ctx, module) if module else ev.sources).get("exit")
     if call is None or exit_fn is None:
@@ -759,6 +805,8 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     kernel = _point_report(ctx, p, before, after)
     if kernel:
         out["report"] = kernel[1]
+    if r.returncode == 0 and (inside := getattr(p.call, "detail", {}).get("in")):
+        return _callback_point(ctx, p, out, events, injected, inside, leftovers, kernel)
     # Init ignoring the failure is the cause of whatever the kernel reports next (in exit).
     ignored = r.returncode == 0 and not p.call.api.startswith("debugfs_")
     if kernel and not ignored:
@@ -813,6 +861,99 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
         **out,
         "verdict": "pass",
         "message": f"init returned {errno_name(r.returncode)} and released everything",
+    }
+
+
+# The callback the kernel makes during a registration, as the student knows it.
+_CALLBACK = {
+    "platform_driver_register": "the probe",
+    "platform_device_register": "the probe",
+    "platform_device_register_full": "the probe",
+    "platform_device_add": "the probe",
+}
+# The driver core's own line for a probe that returned an error (drivers/base/dd.c).
+_PROBE_FAILED = re.compile(r"probe of \S+ failed with error -\d+")
+
+
+def _registration(events: list, after_seq: int, api: str):
+    """The registration a call was made inside: the first record of it after the call."""
+    return next(
+        (e for e in events if e.seq > after_seq and e.api == api and e.op in ("acquire", "fail")),
+        None,
+    )
+
+
+def _callback_failed(ctx: Context, p: PointEvidence, events: list, injected, api: str) -> bool:
+    """Did the callback report the failure to the kernel (it returned an error)?
+
+    The shim records how many devices a platform registration left bound: a
+    probe that returned an error binds none, so fewer than in the clean load
+    means the failure went back to the driver core. Failing that record, the
+    driver core's own log line for a failed probe (silent for -ENODEV).
+    """
+    clean = [e for e in _events(ctx.ev, ctx.ev.loads) if ledger.same_module(e.module, p.module)]
+    clean = ledger.loads(clean)[0] if clean else []
+    normal = _registration(clean, p.call.seq, api)
+    now = _registration(events, injected.seq, api)
+    counts = [e.detail.get("bound") if e is not None else None for e in (normal, now)]
+    if all(c is not None and c.isdigit() for c in counts):
+        return int(counts[1]) < int(counts[0])
+    return any(_PROBE_FAILED.search(k.text) for k in p.load.kmsg) if p.load else False
+
+
+def _callback_point(
+    ctx: Context, p: PointEvidence, out: dict, events: list, injected, api: str,
+    leftovers: list, kernel: tuple[Finding, str] | None,
+) -> dict[str, object]:  # fmt: skip
+    """A point inside a callback the kernel made during a registration (a probe).
+
+    The driver core handles a failed probe (it logs it, and the registration
+    still succeeds), so init rightly returns 0: the point is judged by whether
+    the callback returned an error and nothing was left after rmmod, not by
+    init's return. devm_* resources are the driver core's to release.
+    """
+    who = _CALLBACK.get(api, f"the callback {api}() made")
+    call = p.call.api
+    out["inside"] = {"registration": api, "callback": who}
+    if not _callback_failed(ctx, p, events, injected, api):
+        # The cause of whatever the kernel reports next (remove on a half-made device).
+        message = (
+            f"{who} ignored the failure of {call}() and returned 0: return an error "
+            "(e.g. -ENOMEM) so that the driver core knows the device did not come up"
+        )
+        return {**out, "verdict": "fail", "message": message}
+    if kernel:
+        finding = kernel[0]
+        out["at"] = {"file": finding.file, "line": finding.line}
+        message = f"the kernel reported {finding.message} after {call}() failed in {who}"
+        return {**out, "verdict": "fail", "message": message}
+    # What the clean run also left after rmmod is exit's bug, which `leaks` and
+    # `registrations` judge: not the probe's.
+    ev = ctx.ev
+    clean = ledger.outstanding(_events(ev, ev.loads + ev.unloads))
+    exits = {(e.api, e.file, e.line) for e in clean if ledger.same_module(e.module, p.module)}
+    out["leaked"] = [x for x in out["leaked"] if (x["api"], x["file"], x["line"]) not in exits]
+    if ev.state_before is not None and ev.state_after is not None:
+        also = state.diff_state(
+            state.parse_state(ev.state_before),
+            state.parse_state(ev.state_after),
+            module=",".join(ev.order),
+        )
+        leftovers = [lo for lo in leftovers if lo.message not in {a.message for a in also}]
+    out["leftovers"] = [lo.message for lo in leftovers]
+    unloaded = p.unload is not None and p.unload.result is not None and p.unload.result.ok
+    if out["leaked"] or leftovers or not unloaded:
+        what = [f"{x['api']}() at {x['file']}:{x['line']}" for x in out["leaked"]]
+        what += [lo.message for lo in leftovers] or ([] if unloaded else ["it did not unload"])
+        message = f"{who} failed after {call}() failed, but after rmmod: {'; '.join(what)}"
+        return {**out, "verdict": "fail", "message": message}
+    return {
+        **out,
+        "verdict": "pass",
+        "message": (
+            f"{who} returned an error after {call}() failed (the driver core handles it, "
+            "init rightly carried on) and nothing was left after rmmod"
+        ),
     }
 
 

@@ -121,6 +121,7 @@ RELEASE_CALL: dict[str, str] = {
             *("kmalloc", "kzalloc", "kcalloc", "kmalloc_array", "krealloc", "kstrdup"),
             *("kmemdup", "kstrndup", "kmemdup_nul", "kmalloc_node", "kzalloc_node"),
             "kasprintf",
+            "kvasprintf",
         ),
         "kfree({ret})",
     ),
@@ -154,8 +155,37 @@ RELEASE_CALL: dict[str, str] = {
     "kthread_create": "kthread_stop({ret})",
     "kthread_run": "kthread_stop({ret})",
     "alloc_workqueue": "destroy_workqueue({ret})",
+    # The APIs fault injection and the ledger cover since issue 9.
+    "kthread_create_on_node": "kthread_stop({ret})",
+    "kthread_create_on_cpu": "kthread_stop({ret})",
+    "class_register": "class_unregister({a0})",
+    "cdev_device_add": "cdev_device_del({a0}, {a1})",
     "request_irq": "free_irq({a0}, {a4})",
     "request_threaded_irq": "free_irq({a0}, {a5})",
+    "kobject_create_and_add": "kobject_put({ret})",
+    "sysfs_create_file": "sysfs_remove_file({a0}, {a1})",
+    "sysfs_create_group": "sysfs_remove_group({a0}, {a1})",
+    **dict.fromkeys(
+        (
+            "platform_device_register_simple",
+            "platform_device_register_data",
+            "platform_device_register_resndata",
+            "platform_device_register_full",
+        ),
+        "platform_device_unregister({ret})",
+    ),
+    "platform_device_register": "platform_device_unregister({a0})",
+    "platform_device_alloc": "platform_device_put({ret})",
+    # Undoes the add and the allocation together: what exit and a late error path want.
+    "platform_device_add": "platform_device_unregister({a0})",
+    "platform_driver_register": "platform_driver_unregister({a0})",
+    "register_blkdev": "unregister_blkdev({major}, {a1})",
+    "blk_mq_alloc_tag_set": "blk_mq_free_tag_set({a0})",
+    "blk_mq_init_queue": "blk_mq_destroy_queue({ret})",
+    "blk_mq_alloc_disk": "put_disk({ret})",
+    "add_disk": "del_gendisk({a0})",
+    "alloc_netdev": "free_netdev({ret})",
+    "register_netdev": "unregister_netdev({a0})",
 }
 # Calls the kernel records under another name: request_irq() is an inline
 # wrapper of request_threaded_irq(), which is what the ledger sees.

@@ -81,7 +81,16 @@ def pair_releases(point: Point) -> tuple[list[Resource | None], list[Resource]]:
 
 
 def leak_hint(point: Point, leaked: Resource) -> str:
-    """Why the error path missed it, in the words a goto-ladder author thinks in."""
+    """Why the error path missed it, in the words a goto-ladder author thinks in.
+
+    Only a failed init has an error path: when init returned 0 the module
+    loaded, and what is left was left after unload (exit never releases it);
+    when the kernel crashed, the error path never ran to its end.
+    """
+    if point.get("verdict") == "crash":
+        return "still held when the kernel crashed"
+    if point.get("init_returned") == 0:
+        return "left over after unload: exit never releases it"
     acquired: Sequence[Resource] = point.get("acquired") or []
     paired, _ = pair_releases(point)
     k = next((i for i, a in enumerate(acquired) if _same(a, leaked)), None)
@@ -134,6 +143,12 @@ def _outcome_lines(point: Point) -> list[str]:
     returned = point.get("init_returned")
     if point.get("verdict") == "crash":
         lines.append("the kernel crashed in the error path")
+    elif returned == 0 and (inside := point.get("inside")):
+        # A failure inside a callback (a probe) is the callback's to report, not init's.
+        lines.append(
+            f"init returned 0: right, {point.get('call')} failed in {inside.get('callback')}, "
+            f"called during {inside.get('registration')}()"
+        )
     elif returned == 0:
         lines.append(f"init returned 0: it reported success although {point.get('call')} failed")
     elif returned is not None:

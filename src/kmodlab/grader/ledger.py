@@ -96,6 +96,8 @@ ACQUIRE_KIND: dict[str, str] = {
     "platform_device_register": "platform_device",
     "platform_device_register_full": "platform_device",
     "platform_driver_register": "platform_driver",
+    "platform_device_alloc": "platform_device_alloc",
+    "platform_device_add": "platform_device",
     "register_blkdev": "blkdev",
     "blk_mq_alloc_tag_set": "tag_set",
     "blk_mq_init_queue": "queue",
@@ -137,7 +139,10 @@ RELEASE_KINDS: dict[str, tuple[str, ...]] = {
     "kobject_put": ("kobject",),
     "sysfs_remove_file": ("sysfs_file",),
     "sysfs_remove_group": ("sysfs_group",),
-    "platform_device_unregister": ("platform_device",),
+    # platform_device_del + platform_device_put: the device added and the one allocated.
+    "platform_device_unregister": ("platform_device", "platform_device_alloc"),
+    "platform_device_del": ("platform_device",),
+    "platform_device_put": ("platform_device_alloc",),
     "platform_driver_unregister": ("platform_driver",),
     "unregister_blkdev": ("blkdev",),
     "blk_mq_free_tag_set": ("tag_set",),
@@ -390,6 +395,8 @@ def _released(rel: LedgerEvent, live: list[LedgerEvent]) -> list[LedgerEvent]:
         name = KEYED_RELEASES[rel.api]
         key = (rel.handle, rel.detail.get(name))
         return [a for a in cands if (a.handle, a.detail.get(name)) == key][:1]
+    if rel.api == "platform_device_unregister":  # both halves, by the one pointer
+        return [a for a in cands if a.handle == rel.handle][:2]
     match = [a for a in cands if a.handle == rel.handle][:1]
     if rel.api == "debugfs_remove" and match:
         return _descendants(match[0], live)

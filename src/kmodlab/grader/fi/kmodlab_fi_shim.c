@@ -65,7 +65,9 @@
 #endif
 #if defined(KFI_W_platform_device_register) || defined(KFI_W_platform_device_register_full) || \
 	defined(KFI_W___platform_driver_register) || defined(KFI_W_platform_device_unregister) || \
-	defined(KFI_W_platform_driver_unregister)
+	defined(KFI_W_platform_driver_unregister) || defined(KFI_W_platform_device_alloc) || \
+	defined(KFI_W_platform_device_add) || defined(KFI_W_platform_device_put) || \
+	defined(KFI_W_platform_device_del)
 #include <linux/platform_device.h>
 #endif
 #if defined(KFI_W___register_blkdev) || defined(KFI_W_unregister_blkdev) || \
@@ -104,6 +106,41 @@ struct kfi_hint {
 #define KFI_HINTS 8
 static struct kfi_hint kfi_hints[KFI_HINTS];
 static DEFINE_SPINLOCK(kfi_hint_lock);
+
+/*
+ * The registration in progress on this task (platform_driver_register, ...):
+ * a call the module makes while it runs is made by a callback the kernel
+ * called on the module's behalf (a probe), and its record says so (in=).
+ * Such a failure is the callback's to handle, not init's: the driver core
+ * logs the failed probe and the registration still succeeds.
+ */
+static struct task_struct *kfi_cb_task;
+static const char *kfi_cb_api;
+
+struct kfi_inside {
+	struct task_struct *task;
+	const char *api;
+};
+
+static void __maybe_unused kfi_enter(struct kfi_inside *saved, const char *api)
+{
+	*saved = (struct kfi_inside){ READ_ONCE(kfi_cb_task), READ_ONCE(kfi_cb_api) };
+	WRITE_ONCE(kfi_cb_api, api);
+	WRITE_ONCE(kfi_cb_task, current);
+}
+
+static void __maybe_unused kfi_leave(const struct kfi_inside *saved)
+{
+	WRITE_ONCE(kfi_cb_task, saved->task);
+	WRITE_ONCE(kfi_cb_api, saved->api);
+}
+
+static const char *kfi_inside_api(void)
+{
+	if (in_interrupt() || READ_ONCE(kfi_cb_task) != current)
+		return NULL;
+	return READ_ONCE(kfi_cb_api);
+}
 
 struct kfi_site {
 	const char *api;
@@ -191,6 +228,8 @@ static __printf(5, 6) void kfi_note(const char *op, int n, const struct kfi_site
 {
 	char esc[KFI_NAME_MAX * 3 + 1] = "";
 	char num[16] = "";
+	char inside[48] = "";
+	const char *in_api = kfi_inside_api();
 	unsigned int seq = atomic_inc_return(&kfi_seq);
 	struct va_format vaf;
 	va_list args;
@@ -199,25 +238,27 @@ static __printf(5, 6) void kfi_note(const char *op, int n, const struct kfi_site
 		snprintf(num, sizeof(num), " n=%d", n);
 	if (name)
 		kfi_escape(esc, sizeof(esc), name);
+	if (in_api)
+		snprintf(inside, sizeof(inside), " in=%s", in_api);
 	va_start(args, fmt);
 	vaf.fmt = fmt;
 	vaf.va = &args;
 	/* One printk per record: two calls could be split by another CPU's line. */
 	if (s->file)
-		printk(KERN_DEBUG "%s %u %s %s%s %pV%s%s mod=%s load=%08x at=%s:%d\n", KFI_NONCE,
-		       seq, op, s->api, num, &vaf, name ? " name=" : "", esc, KBUILD_MODNAME,
-		       kfi_load_id(), s->file, s->line);
+		printk(KERN_DEBUG "%s %u %s %s%s %pV%s%s%s mod=%s load=%08x at=%s:%d\n", KFI_NONCE,
+		       seq, op, s->api, num, &vaf, name ? " name=" : "", esc, inside,
+		       KBUILD_MODNAME, kfi_load_id(), s->file, s->line);
 	else /* ret last: %pS prints "func+0x1c/0x60 [module]", with a space */
-		printk(KERN_DEBUG "%s %u %s %s%s %pV%s%s mod=%s load=%08x ret=%pS\n", KFI_NONCE,
-		       seq, op, s->api, num, &vaf, name ? " name=" : "", esc, KBUILD_MODNAME,
-		       kfi_load_id(), (void *)s->ret);
+		printk(KERN_DEBUG "%s %u %s %s%s %pV%s%s%s mod=%s load=%08x ret=%pS\n", KFI_NONCE,
+		       seq, op, s->api, num, &vaf, name ? " name=" : "", esc, inside,
+		       KBUILD_MODNAME, kfi_load_id(), (void *)s->ret);
 	va_end(args);
 }
 
 /*
  * Count a fallible call; a negative result: fail it (it was call -n). A call
- * that cannot fail (__GFP_NOFAIL, devm_* made in a probe) is recorded with
- * n = 0, uncounted: it is no fault-injection point.
+ * that cannot fail (__GFP_NOFAIL) is recorded with n = 0, uncounted: it is
+ * no fault-injection point.
  */
 static int kfi_begin(struct kfi_site *s, const char *api, const char *family, unsigned long ret,
 		     bool may_fail)
@@ -689,6 +730,12 @@ KFI_RELEASE_PTR(platform_device_unregister, struct platform_device *)
 #endif
 #ifdef KFI_W_platform_driver_unregister
 KFI_RELEASE_PTR(platform_driver_unregister, struct platform_driver *)
+#endif
+#ifdef KFI_W_platform_device_put
+KFI_RELEASE_PTR(platform_device_put, struct platform_device *)
+#endif
+#ifdef KFI_W_platform_device_del
+KFI_RELEASE_PTR(platform_device_del, struct platform_device *)
 #endif
 #ifdef KFI_W_blk_mq_free_tag_set
 KFI_RELEASE_PTR(blk_mq_free_tag_set, struct blk_mq_tag_set *)
@@ -1213,8 +1260,8 @@ int __wrap_devm_request_threaded_irq(struct device *d, unsigned int irq, irq_han
 				     const char *name, void *dev)
 {
 	struct kfi_site s;
-	/* Released by the device; made in a probe, its failure is not init's. */
-	int n = kfi_begin(&s, "devm_request_threaded_irq", "devm", _RET_IP_, false);
+	/* Released by the driver core when the probe fails or the device goes. */
+	int n = kfi_begin(&s, "devm_request_threaded_irq", "devm", _RET_IP_, true);
 	int ret;
 
 	if (n < 0)
@@ -1230,12 +1277,13 @@ void *__real_devm_kmalloc(struct device *d, size_t size, gfp_t gfp);
 void *__wrap_devm_kmalloc(struct device *d, size_t size, gfp_t gfp)
 {
 	struct kfi_site s;
-	int n = kfi_begin(&s, "devm_kmalloc", "devm", _RET_IP_, false);
+	int n = kfi_begin(&s, "devm_kmalloc", "devm", _RET_IP_, KFI_MAY(gfp));
 	void *p;
 
 	if (n < 0)
 		return NULL;
 	p = __real_devm_kmalloc(d, size, gfp);
+	/* Released by the driver core when the probe fails or the device goes: "call". */
 	kfi_note(p ? "call" : "fail", n, &s, NULL, "h=%px size=%zu", p, size);
 	return p;
 }
@@ -1322,13 +1370,21 @@ int __real_platform_device_register(struct platform_device *pdev);
 int __wrap_platform_device_register(struct platform_device *pdev)
 {
 	struct kfi_site s;
+	struct kfi_inside saved;
 	int n = kfi_begin(&s, "platform_device_register", "platform_device_register", _RET_IP_,
 			  true);
+	int ret;
 
 	if (n < 0)
 		return -ENOMEM;
-	return kfi_int_done(n, &s, __real_platform_device_register(pdev), pdev->name, "h=%px",
-			    (unsigned long)pdev);
+	kfi_enter(&saved, "platform_device_register");
+	ret = __real_platform_device_register(pdev);
+	kfi_leave(&saved);
+	if (ret < 0)
+		kfi_note("fail", n, &s, pdev->name, "err=%d", ret);
+	else /* bound: whether a driver's probe took the device */
+		kfi_note("acquire", n, &s, pdev->name, "h=%px bound=%d", pdev, !!pdev->dev.driver);
+	return ret;
 }
 #endif
 #ifdef KFI_W_platform_device_register_full
@@ -1338,29 +1394,89 @@ struct platform_device *__wrap_platform_device_register_full(
 	const struct platform_device_info *info)
 {
 	struct kfi_site s;
+	struct kfi_inside saved;
 	int n = kfi_begin(&s, "platform_device_register_full", "platform_device_register",
 			  _RET_IP_, true);
 	struct platform_device *p;
 
 	if (n < 0)
 		return ERR_PTR(-ENOMEM);
+	kfi_enter(&saved, "platform_device_register_full");
 	p = __real_platform_device_register_full(info);
-	kfi_note(kfi_ptr_op(p), n, &s, info->name, "h=%px", p);
+	kfi_leave(&saved);
+	if (IS_ERR_OR_NULL(p))
+		kfi_note(kfi_ptr_op(p), n, &s, info->name, "h=%px", p);
+	else
+		kfi_note("acquire", n, &s, info->name, "h=%px bound=%d", p, !!p->dev.driver);
 	return p;
+}
+#endif
+#ifdef KFI_W_platform_device_alloc
+struct platform_device *__real_platform_device_alloc(const char *name, int id);
+struct platform_device *__wrap_platform_device_alloc(const char *name, int id)
+{
+	struct kfi_site s;
+	int n = kfi_begin(&s, "platform_device_alloc", "platform_device_alloc", _RET_IP_, true);
+	struct platform_device *p;
+
+	if (n < 0)
+		return NULL;
+	p = __real_platform_device_alloc(name, id);
+	kfi_note(kfi_ptr_op(p), n, &s, name, "h=%px", p);
+	return p;
+}
+#endif
+#ifdef KFI_W_platform_device_add
+int __real_platform_device_add(struct platform_device *pdev);
+int __wrap_platform_device_add(struct platform_device *pdev)
+{
+	struct kfi_site s;
+	struct kfi_inside saved;
+	int n = kfi_begin(&s, "platform_device_add", "platform_device_add", _RET_IP_, true);
+	int ret;
+
+	if (n < 0)
+		return -ENOMEM;
+	kfi_enter(&saved, "platform_device_add");
+	ret = __real_platform_device_add(pdev);
+	kfi_leave(&saved);
+	if (ret < 0)
+		kfi_note("fail", n, &s, pdev->name, "err=%d", ret);
+	else /* bound: whether a driver's probe took the device */
+		kfi_note("acquire", n, &s, pdev->name, "h=%px bound=%d", pdev, !!pdev->dev.driver);
+	return ret;
 }
 #endif
 #ifdef KFI_W___platform_driver_register
 int __real___platform_driver_register(struct platform_driver *drv, struct module *owner);
+
+static int kfi_count_bound(struct device *dev, void *count)
+{
+	++*(int *)count;
+	return 0;
+}
+
 int __wrap___platform_driver_register(struct platform_driver *drv, struct module *owner)
 {
 	struct kfi_site s;
+	struct kfi_inside saved;
 	int n = kfi_begin(&s, "platform_driver_register", "platform_driver_register", _RET_IP_,
 			  true);
+	int ret, bound = 0;
 
 	if (n < 0)
 		return -ENOMEM;
-	return kfi_int_done(n, &s, __real___platform_driver_register(drv, owner),
-			    drv->driver.name, "h=%px", (unsigned long)drv);
+	kfi_enter(&saved, "platform_driver_register");
+	ret = __real___platform_driver_register(drv, owner);
+	kfi_leave(&saved);
+	if (ret < 0) {
+		kfi_note("fail", n, &s, drv->driver.name, "err=%d", ret);
+		return ret;
+	}
+	/* bound: how many devices the driver's probe took (a failed probe takes none) */
+	driver_for_each_device(&drv->driver, NULL, &bound, kfi_count_bound);
+	kfi_note("acquire", n, &s, drv->driver.name, "h=%px bound=%d", drv, bound);
+	return ret;
 }
 #endif
 
