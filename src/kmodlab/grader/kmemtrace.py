@@ -55,6 +55,7 @@ lost_events() > 0 (a full buffer) makes the result inconclusive.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -309,6 +310,13 @@ def parse_trace(text: str) -> list[TraceEvent]:
 
     Live vmalloc areas come last, as "vmalloc" events without a pointer.
     """
+    # Several judges read the same trace (thousands of lines: the free probes
+    # see the kernel's own traffic): it is parsed once per text, events are frozen.
+    return list(_parse_trace(text))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_trace(text: str) -> tuple[TraceEvent, ...]:
     parts = _sections(text)
     events: list[TraceEvent] = []
     for line in parts.get("trace", []):
@@ -320,7 +328,7 @@ def parse_trace(text: str) -> list[TraceEvent]:
         if m := _VMALLOC.match(line.strip()):
             site = parse_site(m["site"])
             events.append(TraceEvent("vmalloc", None, site, bytes_alloc=int(m["size"])))
-    return events
+    return tuple(events)
 
 
 def lost_events(text: str) -> int:
