@@ -79,3 +79,23 @@ def test_instrumented_build_compiles_the_students_file_once(tmp_path, kbuild_dir
     assert len(main) == 1 and len(shims) == 1, compiled
     assert compiled.index(main[0]) < compiled.index(shims[0])  # pass 1, then pass 2
     assert {"kmalloc_trace", "kfree"} <= set(import_report(result.build_dir, "two").wrapped)
+
+
+def test_an_object_in_a_subfolder_is_a_first_pass_target(tmp_path, kbuild_dir):
+    """Is a module object in a subfolder (two-y := main.o src/part.o) compiled in the
+    first pass, once, with the allocation it makes wrapped?"""
+    main = ALLOC.replace("kmalloc(32, GFP_KERNEL)", "part_alloc()").replace(
+        "static void *buf;", "void *part_alloc(void);\nstatic void *buf;"
+    )
+    part = "#include <linux/slab.h>\nvoid *part_alloc(void) { return kmalloc(8, GFP_KERNEL); }\n"
+    src = _write(
+        tmp_path / "src",
+        {"main.c": main, "Makefile": "obj-m := two.o\ntwo-y := main.o src/part.o\n"},
+    )
+    (src / "src").mkdir()
+    (src / "src" / "part.c").write_text(part)
+    result, _nonce = instrumented_build(src, headers=kbuild_dir, out_dir=tmp_path / "out")
+    assert result.ok, result.log
+    compiled = [ln.split()[-1] for ln in result.log.splitlines() if ln.strip().startswith("CC [M]")]
+    assert len([c for c in compiled if c.endswith("/src/part.o")]) == 1, compiled
+    assert "kmalloc_trace" in import_report(result.build_dir, "two").wrapped
