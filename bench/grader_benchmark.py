@@ -7,9 +7,15 @@ and a fourth: re-scoring the batch from its evidence.
 
 1. a clean hello submission fully graded (target <= 4 s);
 2. a four-resource module with its whole fault-injection sweep (<= 6 s);
-3. a batch of 50 submissions on 2 jobs (<= 180 s);
+3. a batch of 50 submissions on 2 jobs (<= 75 s);
 4. `grade-batch --rejudge` of that batch's 50 evidence documents (<= 2 s), with
-   how many times faster than grading them it is.
+   how many times faster than grading them it is;
+5. Gradescope's run_autograder for the hello solution, on a warm machine (<= 6 s);
+6. nbgrader autograde of one hello notebook, the reference solution (<= 5 s).
+
+Figures 5 and 6 are whole processes, as a course runs them (start-up and
+imports included); 6 needs the [course] extra (nbgrader) and is skipped
+without it.
 
 The naive approach grades with the same code but no saved snapshot, no
 overlap of build and boot, and a cold-booted guest for the load run, another
@@ -23,8 +29,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -113,6 +121,68 @@ def rejudge_line(r: Figure, batch: Figure | None) -> str:
     return line(r, None) + ratio
 
 
+def run_autograder_s(work: Path) -> float:
+    """One run of run_autograder in a root laid out as Gradescope's, for the hello solution."""
+    from importlib import resources
+
+    root = work / "gradescope"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "source" / "autograder" / "hello").mkdir(parents=True)
+    (root / "submission").mkdir()
+    (root / "results").mkdir()
+    shutil.copyfile(REPO / "autograder/hello/expectations.toml",
+                    root / "source/autograder/hello/expectations.toml")  # fmt: skip
+    config = {"exercise": "hello", "hidden": [], "visibility": "visible"}
+    (root / "source/kmodlab-gradescope.json").write_text(json.dumps(config))
+    script = root / "run_autograder"
+    script.write_bytes(
+        resources.files("kmodlab.gradescope").joinpath("run_autograder").read_bytes()
+    )
+    script.chmod(0o755)
+    shutil.copyfile(REPO / "solutions/hello/hello.c", root / "submission/hello.c")
+    env = {**os.environ, "KMODLAB_GRADESCOPE_ROOT": str(root),
+           "KMODLAB_GRADESCOPE_PYTHON": sys.executable}  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run([str(script)], env=env, check=True, capture_output=True, timeout=600)
+    elapsed = time.perf_counter() - started
+    doc = json.loads((root / "results/results.json").read_text())
+    if doc["score"] != sum(t["max_score"] for t in doc["tests"]):
+        raise SystemExit(f"benchmark: run_autograder did not give the solution full marks: {doc}")
+    return elapsed
+
+
+def nbgrader_course(work: Path) -> Path | None:
+    """A copy of course/ with the hello assignment released and the solution submitted."""
+    try:
+        import nbformat
+
+        from kmodlab.course.nbgrader import solved
+    except ImportError:
+        return None  # no [course] extra
+    course = work / "course"
+    made = ("gradebook.db", "release", "submitted", "autograded", "feedback", "kmodlab-workspace")
+    shutil.copytree(REPO / "course", course, ignore=shutil.ignore_patterns(*made))
+    nbgrader(course, "generate_assignment", "hello", "--force")
+    nb = nbformat.read(str(course / "source/hello/hello.ipynb"), as_version=4)
+    folder = course / "submitted" / "reference" / "hello"
+    folder.mkdir(parents=True)
+    nbformat.write(solved(nb), str(folder / "hello.ipynb"))
+    return course
+
+
+def nbgrader(course: Path, *args: str) -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, check=True,
+                   capture_output=True, timeout=900)  # fmt: skip
+
+
+def autograde_s(course: Path) -> float:
+    """nbgrader autograde of the one submitted hello notebook."""
+    started = time.perf_counter()
+    nbgrader(course, "autograde", "hello", "--student", "reference", "--force")
+    return time.perf_counter() - started
+
+
 def line(f: Figure, peer: Figure | None) -> str:
     speed = f"{peer.median / f.median:.1f}x faster than naive" if peer and f.median else ""
     target = f"target {f.target_text()}" if f.target_s else ""
@@ -130,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rejudge-only", type=Path, metavar="OUT",
                    help="only time `grade-batch --rejudge` of this grade-batch output folder "
                    "(a copy of it; no guest)")  # fmt: skip
+    p.add_argument("--skip-course", action="store_true", help="no nbgrader figure")
     args = p.parse_args(argv)
     if args.rejudge_only:
         with tempfile.TemporaryDirectory(prefix="kmodlab-gbench-") as tmp:
@@ -150,19 +221,31 @@ def main(argv: list[str] | None = None) -> int:
         four = DATA / "grader" / "four_resources"
         f, fn = measure_pair("grade_four", "four resources + fault sweep", 6.0, four, machine,
                              args.repeat)  # fmt: skip
-        b = Figure("batch", f"{args.batch} submissions, {args.jobs} jobs", target_s=180.0)
+        b = Figure("batch", f"{args.batch} submissions, {args.jobs} jobs", target_s=75.0)
         b.samples.append(batch_s(machine, args.batch, args.jobs, work))
         bn = Figure("batch_naive", "batch (naive, projected)")
         bn.samples.append(naive_class_s(machine, args.batch, args.jobs, work))
         r = Figure("rejudge", f"rejudge the {args.batch} evidence documents", target_s=2.0)
         r.samples.append(rejudge_s(work / "reports"))
+        g = Figure("run_autograder", "Gradescope run_autograder, hello", target_s=6.0)
+        run_autograder_s(work)  # warm: the first run of a fresh machine is not timed
+        for i in range(args.repeat):
+            g.samples.append(run_autograder_s(work))
+            say(f"run_autograder {i + 1}/{args.repeat}: {format_duration(g.samples[-1])}")
+        n = Figure("nbgrader_autograde", "nbgrader autograde, one notebook", target_s=5.0)
+        course = None if args.skip_course else nbgrader_course(work)
+        for i in range(args.repeat if course else 0):
+            n.samples.append(autograde_s(course))
+            say(f"nbgrader autograde {i + 1}/{args.repeat}: {format_duration(n.samples[-1])}")
     print(f"grader benchmark: {machine.accel_note}")
     for ours, naive in ((h, hn), (f, fn), (b, bn)):
         print(line(ours, naive))
         print(line(naive, None))
     print(rejudge_line(r, b))
+    print(line(g, None))
+    print(line(n, None) if n.samples else "nbgrader autograde: skipped (no nbgrader)")
     if args.json:
-        figures = [h, hn, f, fn, b, bn, r]
+        figures = [h, hn, f, fn, b, bn, r, g, n]
         data = {x.key: {"median_s": x.median, "samples": x.samples, "target_s": x.target_s}
                 for x in figures}  # fmt: skip
         args.json.write_text(json.dumps(data, indent=2) + "\n")

@@ -47,6 +47,7 @@ OOM_POLL_S = 0.25  # how often a build's cgroup is asked whether it killed a com
 # make cannot handle a path with spaces, colons or quotes in M= or -C.
 _MAKE_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+-]+$")
 _SAFE_EXTRA = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+_OBJECT_TARGET = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*\.o$")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class BuildResult:
     # info may name the generated wrapper that #includes the student's file).
     file_map: dict[str, str] = field(default_factory=dict)
     linked: bool = True  # False: a check-only build (modpost, no final link, no .ko)
+    # module -> the objects it links (build-folder paths), the caller's extra objects included
+    objects: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -87,6 +90,9 @@ class _Plan:
     modules: tuple[ModuleSpec, ...]  # as the student wrote them
     file_map: dict[str, str]  # generated build-folder file -> student file it stands for
     student: dict[str, bytes]  # the student's own files, as taken
+    # Objects (stems) each module links, extra objects included.
+    objects: dict[str, list[str]] = field(default_factory=dict)
+    extras: frozenset[str] = frozenset()  # the stems of the caller's extra objects
 
 
 @dataclass(frozen=True)
@@ -201,7 +207,16 @@ def plan_build(
         origin=spec.origin,
     )
     files["Kbuild"] = kbuild.encode()
-    return _Plan(files, spec.modules, file_map, dict(sub.files))
+    extras = frozenset(_object_name(o) for objs in (extra_objs or {}).values() for o in objs)
+    return _Plan(files, spec.modules, file_map, dict(sub.files), objects, extras)
+
+
+def student_objects(plan: _Plan) -> list[str]:
+    """The objects compiled from the student's files (and wrappers of them), not extras."""
+    seen: dict[str, None] = {}
+    for objs in plan.objects.values():
+        seen.update((o, None) for o in objs if o not in plan.extras)
+    return [f"{o}.o" for o in seen]
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -321,9 +336,21 @@ def _use_sandbox(allow_unsandboxed: bool) -> bool:
     return False
 
 
-def make_argv(headers: Path, build_dir: Path, *, link: bool = True) -> list[str]:
+def make_argv(
+    headers: Path, build_dir: Path, *, link: bool = True, objects: Sequence[str] = ()
+) -> list[str]:
+    """make's command line: the modules, or (objects) only those objects compiled."""
     jobs = min(4, os.cpu_count() or 1)
-    argv = ["make", "-C", str(headers), f"M={build_dir}", f"-j{jobs}", "modules"]
+    argv = ["make", "-C", str(headers), f"M={build_dir}", f"-j{jobs}"]
+    if objects:
+        # Single targets (Documentation/kbuild/modules.rst): kbuild reads the
+        # same Kbuild, so each object gets the very command line (and
+        # KBUILD_MODNAME) the modules build would give it, and a later
+        # modules build in this folder does not compile it again.
+        if not all(_OBJECT_TARGET.match(o) for o in objects):
+            raise ValueError(f"not a usable object target: {objects!r}")
+        return [*argv, *objects]
+    argv.append("modules")
     if not link:
         # Compile and modpost (every diagnostic), but no final link: no .ko.
         argv.append("KBUILD_MODPOST_NOFINAL=1")
@@ -331,11 +358,16 @@ def make_argv(headers: Path, build_dir: Path, *, link: bool = True) -> list[str]
 
 
 def build_argv(
-    headers: Path, build_dir: Path, *, link: bool = True, sandboxed: bool = True
+    headers: Path,
+    build_dir: Path,
+    *,
+    link: bool = True,
+    sandboxed: bool = True,
+    objects: Sequence[str] = (),
 ) -> list[str]:
     """The whole command line a build runs (what `--show-command` prints): make, inside
     the sandbox (bwrap, setpriv, prlimit) unless `sandboxed` is False."""
-    command = make_argv(headers, build_dir, link=link)
+    command = make_argv(headers, build_dir, link=link and not objects, objects=objects)
     if sandboxed:
         return sandbox_argv(command, build_dir=build_dir, headers=headers)
     # Outside a user namespace RLIMIT_NPROC counts all the user's processes: leave it.
@@ -411,6 +443,7 @@ def build_submission(
     link: bool = True,
     memory: MemoryCap | None = None,
     reuse_dir: Path | None = None,
+    compile_only: bool = False,
 ) -> BuildResult:
     """Build the modules of the submission folder `src` against the kbuild tree `headers`.
 
@@ -428,6 +461,8 @@ def build_submission(
     reuse_dir (an earlier result's build_dir) builds again in that folder:
     only files whose content changed are written, so make redoes only what
     depends on them (the instrumented build relinks this way).
+    compile_only compiles the student's objects and nothing else (no extra
+    objects, no modpost, no .ko): result.ok says whether they compiled.
     """
     started = time.monotonic()
     sub = src if isinstance(src, Submission) else load_submission(Path(src))
@@ -445,15 +480,24 @@ def build_submission(
     )
     build_dir = Path(reuse_dir) if reuse_dir is not None else _fresh_build_dir(out_dir)
     _write_tree(build_dir, plan.files)
+    objects = student_objects(plan) if compile_only else ()
     if sandboxed:
         hand_over(build_dir)
-    argv = build_argv(headers, build_dir, link=link, sandboxed=sandboxed)
+    argv = build_argv(headers, build_dir, link=link, sandboxed=sandboxed, objects=objects)
     with contextlib.nullcontext(memory) if memory else capped() as cap:
         outcome = run_capped(
             argv, cwd=build_dir, timeout_s=timeout_s, max_output=max_output, memory=cap
         )
     return _result(
-        plan, outcome, build_dir, started, sandboxed, spec, timeout_s, max_output, link=link
+        plan,
+        outcome,
+        build_dir,
+        started,
+        sandboxed,
+        spec,
+        timeout_s,
+        max_output,
+        link=link and not compile_only,
     )
 
 
@@ -500,4 +544,5 @@ def _result(
         sandboxed=sandboxed,
         file_map=dict(plan.file_map),
         linked=link,
+        objects={m: [f"{o}.o" for o in objs] for m, objs in plan.objects.items()},
     )

@@ -17,10 +17,11 @@ sends it to the shim's __wrap_SYM. Three files go into the build folder:
 - one shim per module (kmodlab_fi_<token>_<i>.c, extra_objs), holding the
   wrappers, the call counter and the record writer, with the per-build nonce.
 
-The build runs twice in one folder: first compiled and checked (no final
-link), then the shim of each module is filled in with a wrapper for each
-wrappable symbol that module's own objects import, and the modules are
-relinked with the matching --wrap flags; only the shims are compiled again.
+The build runs twice in one folder: first only the student's objects are
+compiled (single kbuild targets: no shim, no modpost), then the shim of each
+module is filled in with a wrapper for each wrappable symbol that module's
+own objects import, and the modules are built and linked with the matching
+--wrap flags; only the shims are compiled then.
 Wrapping only what is imported keeps a module's imports its own (a shim
 calling every API would make a non-GPL module import GPL-only symbols).
 
@@ -182,13 +183,16 @@ def instrumented_build(
     first = build_submission(
         sub,
         out_dir=out_dir,
-        link=False,
+        compile_only=True,  # the student's objects only: the shims are compiled once, filled
         extra_files={HEADER: header, **{f"{s}.c": bare for s in stems.values()}},
         **common,
     )
     if not first.ok:
         return first, nonce
-    wraps = {name: wraps_for(own_imports(first.build_dir, name)) for name in stems}
+    wraps = {
+        name: wraps_for(own_imports(first.build_dir, name, first.objects.get(name)))
+        for name in stems
+    }
     flags = sorted({f"--wrap={s}" for chosen in wraps.values() for s in chosen})
     shims = {f"{stems[n]}.c": shim_source(nonce, token, key, wraps[n]) for n in stems}
     result = build_submission(
@@ -198,7 +202,7 @@ def instrumented_build(
         ldflags=flags,
         **common,
     )
-    # The compiler spoke in the first pass; the relink recompiled only the shims.
+    # The compiler spoke in the first pass; the second compiled only the shims.
     seen = set(first.diagnostics)
     diagnostics = first.diagnostics + [d for d in result.diagnostics if d not in seen]
     log = first.log + result.log
@@ -221,17 +225,22 @@ def _undefined(obj: Path) -> set[str]:
         }
 
 
-def module_objects(build_dir: Path, module: str) -> list[Path]:
-    """The student's own objects of one module (kbuild lists them in <module>.mod)."""
-    listing = Path(build_dir) / f"{module}.mod"
-    names = listing.read_text().split() if listing.is_file() else []
+def module_objects(build_dir: Path, module: str, names: Iterable[str] | None = None) -> list[Path]:
+    """The student's own objects of one module (kbuild lists them in <module>.mod).
+
+    names: the module's objects as planned (BuildResult.objects), for a
+    compile-only build, which writes no .mod.
+    """
+    if names is None:
+        listing = Path(build_dir) / f"{module}.mod"
+        names = listing.read_text().split() if listing.is_file() else []
     objs = [Path(build_dir) / n for n in names]
     return [o for o in objs if o.is_file() and not o.name.startswith(SHIM_PREFIX)]
 
 
-def own_imports(build_dir: Path, module: str) -> set[str]:
+def own_imports(build_dir: Path, module: str, names: Iterable[str] | None = None) -> set[str]:
     """Kernel symbols the student's objects of `module` refer to but do not define."""
-    objs = module_objects(build_dir, module)
+    objs = module_objects(build_dir, module, names)
     defined: set[str] = set()
     undefined: set[str] = set()
     for obj in objs:
