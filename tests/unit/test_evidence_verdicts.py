@@ -8,6 +8,7 @@ here needs no VM: a change to a verdict is caught by the unit tests.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -157,3 +158,28 @@ def test_a_rubric_change_shows_in_the_rejudged_report(tmp_path, monkeypatch):
     monkeypatch.setenv("KMODLAB_AUTOGRADER", str(tmp_path))
     after = rejudge_document(_doc("hello/solution")).check("greetings")
     assert (before.status, after.status) == ("pass", "fail")
+
+
+def test_the_trace_parser_reads_captured_traces_line_by_line_alike():
+    """Does parse_trace (with its fast path for kmalloc/kfree lines) give exactly the events
+    that reading each line with _event() gives, on every captured kmem trace?"""
+    from kmodlab.grader import kmemtrace as kt
+
+    def by_line(text: str) -> list:
+        out = []
+        for line in kt._sections(text).get("trace", ()):
+            m = kt._LINE.match(line)
+            if m and (ev := kt._event(m["event"], m["body"])):
+                head = dict(task=m["task"].strip(), pid=int(m["pid"]), timestamp=float(m["ts"]))
+                out.append(dataclasses.replace(ev, **head))
+        return out
+
+    texts = []
+    for path in sorted(DATA.rglob("*.evidence.json.xz")):
+        doc = evidence.read_document(path)
+        texts += [doc["trace"], *doc["trace_reads"], *(p["trace"] for p in doc["points"])]
+    texts = [t for t in texts if t]
+    assert len(texts) > 20
+    for text in texts:
+        parsed = [e for e in kt.parse_trace(text) if e.event != "vmalloc"]
+        assert parsed == by_line(text)

@@ -39,7 +39,10 @@ class Instrumented:
         (module,) = self.result.modules
         return module.ko
 
-    def kos(self) -> dict[str, ElfDebug]:
+    def kos(self) -> dict[str, Path]:
+        return {m.name: m.ko for m in self.result.modules}
+
+    def debug(self) -> dict[str, ElfDebug]:
         return {m.name: ElfDebug(m.ko, self.result.student_path) for m in self.result.modules}
 
     def events(self, *runs) -> list[LedgerEvent]:
@@ -48,7 +51,7 @@ class Instrumented:
             records,
             self.nonce,
             build_dir=self.result.build_dir,
-            kos=self.kos(),
+            kos=self.debug(),
             file_map=self.result.file_map,
         )
 

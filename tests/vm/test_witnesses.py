@@ -69,12 +69,13 @@ def observe(session, ko: Path) -> Observation:
     assert read.ok, read.stderr
     after = session.sh(STATE_SCRIPT)
     events = parse_trace(read.stdout)
-    ranges = module_ranges(ElfDebug(ko), addresses)
+    debug = ElfDebug(ko)
+    ranges = module_ranges(debug, addresses)
     left = unfreed(events, ranges)
     assert unattributed(events, ranges) == [], "module code outside the recorded sections"
     lines = []
     for ev in left:
-        where = explain(ev, ranges, ko)
+        where = explain(ev, ranges, debug)
         assert where, f"{ev} is not in {name}'s sections"
         lines.append((where[0], Path(where[1]).name, where[2]))
     return Observation(

@@ -322,11 +322,27 @@ def _parse_trace(text: str) -> tuple[TraceEvent, ...]:
     events: list[TraceEvent] = []
     for line in parts.get("trace", []):
         m = _LINE.match(line)
-        if m and (ev := _event(m["event"], m["body"])):
-            task, pid, ts = m["task"].strip(), int(m["pid"]), float(m["ts"])
-            # The constructor, not dataclasses.replace(): 3x faster on 10^4 events.
+        if m is None:
+            continue
+        name, body = m.group("event", "body")
+        head = (m["task"].strip(), int(m["pid"]), float(m["ts"]))
+        # The two events of nearly every line, built at once (one object, not two: a
+        # trace holds 10^4 of them); the others through _event(). Same events either way
+        # (tests/unit/test_kmemtrace.py compares them on captured traces).
+        if name in ALLOC_EVENTS:
+            if b := _ALLOC_BODY.match(body):
+                site, ptr, req, alloc = b.group("site", "ptr", "req", "alloc")
+                ev = TraceEvent(name, _pointer(ptr), parse_site(site), int(req), int(alloc), *head)
+                events.append(ev)
+            continue
+        if name in FREE_EVENTS:
+            if b := _FREE_BODY.match(body):
+                site, ptr = b.group("site", "ptr")
+                events.append(TraceEvent(name, _pointer(ptr), parse_site(site), 0, 0, *head))
+            continue
+        if ev := _event(name, body):
             events.append(
-                TraceEvent(ev.event, ev.ptr, ev.site, ev.bytes_req, ev.bytes_alloc, task, pid, ts)
+                TraceEvent(ev.event, ev.ptr, ev.site, ev.bytes_req, ev.bytes_alloc, *head)
             )
     for line in parts.get("vmalloc", []):
         if m := _VMALLOC.match(line.strip()):
