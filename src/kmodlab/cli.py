@@ -185,7 +185,7 @@ def _limits(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _render(report, fmt: str, submission: Path, sources=None) -> str:  # type: ignore[no-untyped-def]
-    from kmodlab.grader import formats
+    from kmodlab.grader.report import formats
 
     if sources is None:
         sources = formats.quotable(report, submission)

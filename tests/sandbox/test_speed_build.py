@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kmodlab.build import build_submission
-from kmodlab.grader.instrument import SHIM_PREFIX, import_report, instrumented_build
+from kmodlab.grader.collection.instrument import SHIM_PREFIX, import_report, instrumented_build
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("require_sandbox")]
 

@@ -12,7 +12,7 @@ import pytest
 from kmodlab import cli
 from kmodlab.errors import InputError
 from kmodlab.grader import evidence
-from kmodlab.grader.evidence import Crash, Evidence, Step
+from kmodlab.grader.evidence import Evidence, Step, StepCrash
 from kmodlab.grader.rejudge import evidence_path, rejudge_file, write_evidence
 from kmodlab.records import CommandResult, KmsgRecord
 
@@ -121,7 +121,7 @@ def test_host_paths_are_replaced_everywhere():
     ev.loads = [
         Step("load hello", CommandResult(["@load", "hello.ko"], "exited", 0, "", "", [record]))
     ]
-    ev.unloads = [Step("unload hello", None, Crash("hung", f"stuck in {tmp}/hello.c"))]
+    ev.unloads = [Step("unload hello", None, StepCrash("hung", f"stuck in {tmp}/hello.c"))]
     doc = evidence.to_document(
         ev, kernel="6.1", exercise=None, cycles=20, duration_s=1.0,
         host_paths=[(f"{tmp}/", ""), (home, "~")],
@@ -148,8 +148,8 @@ def test_grade_batch_rejudge_rewrites_reports_and_csvs(tmp_path, capsys):
     """Does `grade-batch --rejudge OUT` re-score each report from its evidence (an old score
     is replaced and counted as changed), keep a report without evidence, list a cut
     evidence file (exit 1, its report untouched), and rewrite summary.csv and gradebook.csv?"""
-    from kmodlab.grader.formats import to_json
-    from kmodlab.grader.model import CheckResult, Report
+    from kmodlab.grader.report.formats import to_json
+    from kmodlab.grader.report.model import CheckResult, Report
 
     out = tmp_path / "out"
     out.mkdir()

@@ -14,10 +14,10 @@ import kmodlab
 SRC = Path(kmodlab.__file__).parent
 # What judging an evidence document runs: verdicts.judge and everything it reaches.
 JUDGING = (
-    "kmodlab.grader.verdicts",
+    "kmodlab.grader.verdicts.document",
     "kmodlab.grader.evidence",
-    "kmodlab.grader.judges",
-    "kmodlab.grader.expectations",
+    "kmodlab.grader.verdicts.judges",
+    "kmodlab.grader.verdicts.expectations",
 )
 # Never reached from the judging code: processes, the guest, the build, ELF reading,
 # and the collection side of the grader.
@@ -26,25 +26,25 @@ FORBIDDEN = (
     "kmodlab.vm",
     "kmodlab.build",
     "elftools",
-    "kmodlab.grader.decode",
-    "kmodlab.grader.collect",
-    "kmodlab.grader.instrument",
+    "kmodlab.grader.collection.decode",
+    "kmodlab.grader.collection.collect",
+    "kmodlab.grader.collection.instrument",
     "kmodlab.grader.pipeline",
-    "kmodlab.grader.exercises",
+    "kmodlab.grader.exercise_plan",
 )
 # Modules whose every function is a verdict or a parser: no import of the forbidden
 # modules even inside a function, and no file read.
 PURE_FILES = (
-    "grader/verdicts.py",
-    "grader/judges.py",
-    "grader/symbols.py",
-    "grader/ledger.py",
-    "grader/kmemtrace.py",
-    "grader/timers.py",
-    "grader/witness.py",
-    "grader/state.py",
-    "grader/labels.py",
-    "grader/interfaces.py",
+    "grader/verdicts/document.py",
+    "grader/verdicts/judges.py",
+    "grader/verdicts/symbols.py",
+    "grader/verdicts/ledger.py",
+    "grader/collection/kmemtrace.py",
+    "grader/collection/timers.py",
+    "grader/verdicts/witness.py",
+    "grader/collection/guest_state.py",
+    "grader/verdicts/labels.py",
+    "grader/collection/interfaces.py",
     "records.py",
 )
 
@@ -66,7 +66,7 @@ def test_importing_the_judges_loads_no_process_guest_build_or_elf_module():
     )
     loaded = json.loads(out.stdout)
     assert [m for m in loaded if _forbidden(m)] == []
-    assert "kmodlab.grader.judges" in loaded  # the check did import them
+    assert "kmodlab.grader.verdicts.judges" in loaded  # the check did import them
 
 
 def test_pure_modules_import_nothing_forbidden_even_inside_a_function():

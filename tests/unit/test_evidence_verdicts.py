@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.grader import evidence, exercises
-from kmodlab.grader import expectations as exp
-from kmodlab.grader.judges import GENERIC_CHECKS
+from kmodlab.grader import evidence
+from kmodlab.grader import exercise_plan as exercises
 from kmodlab.grader.rejudge import rejudge_document
+from kmodlab.grader.verdicts import expectations as exp
+from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 
 DATA = Path(__file__).parent.parent / "data" / "evidence"
 AFTER_BUILD = {c: "skip" for c in GENERIC_CHECKS[1:] if c != "integrity"}
@@ -177,7 +178,7 @@ def test_a_rubric_change_shows_in_the_rejudged_report(tmp_path, monkeypatch):
 def test_the_trace_parser_reads_captured_traces_line_by_line_alike():
     """Does parse_trace (with its fast path for kmalloc/kfree lines) give exactly the events
     that reading each line with _event() gives, on every captured kmem trace?"""
-    from kmodlab.grader import kmemtrace as kt
+    from kmodlab.grader.collection import kmemtrace as kt
 
     def by_line(text: str) -> list:
         out = []

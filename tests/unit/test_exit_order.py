@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from kmodlab.build.builder import BuildResult, BuiltModule
-from kmodlab.grader import judges, ledger
 from kmodlab.grader.evidence import Evidence, Step
-from kmodlab.grader.expectations import DEFAULT_GENERIC_POINTS
-from kmodlab.grader.judges import GENERIC_CHECKS
+from kmodlab.grader.verdicts import judges, ledger
+from kmodlab.grader.verdicts.expectations import DEFAULT_GENERIC_POINTS
+from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 from kmodlab.vm.guest import CommandResult
 from kmodlab.vm.protocol import KmsgRecord
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from kmodlab.errors import InputError
-from kmodlab.grader import expectations as ex
-from kmodlab.grader import judges
-from kmodlab.grader.labels import release_call
+from kmodlab.grader.verdicts import expectations as ex
+from kmodlab.grader.verdicts import judges
+from kmodlab.grader.verdicts.labels import release_call
 from tests.unit.test_exit_order import NONCE, evidence, rec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.grader.decode import ElfDebug
-from kmodlab.grader.kmemtrace import (
+from kmodlab.grader.collection.decode import ElfDebug
+from kmodlab.grader.collection.kmemtrace import (
     KPROBE,
     MODULE_AREA,
     CallSite,
@@ -307,7 +307,7 @@ def test_decode_site_without_a_usable_file_is_none(tmp_path):
 
 # -- tampering, private buffers, pages ---------------------------------------------
 
-from kmodlab.grader import kmemtrace  # noqa: E402
+from kmodlab.grader.collection import kmemtrace  # noqa: E402
 
 _ALLOC = (
     "          insmod-201     [000] .....    12.500000: kmalloc: "

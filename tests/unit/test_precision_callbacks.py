@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kmodlab.grader import judges, ledger
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
+from kmodlab.grader.verdicts import judges, ledger
 from kmodlab.vm.guest import CommandResult
 from kmodlab.vm.protocol import KmsgRecord
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kmodlab.grader.ladder import ladder_lines, ladder_svg, leak_hint
+from kmodlab.grader.report.ladder import ladder_lines, ladder_svg, leak_hint
 
 KZALLOC = {"api": "kzalloc", "file": "m.c", "line": 20, "handle": "ffff888004000000"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from kmodlab.grader import judges, ledger
-from kmodlab.grader.labels import release_call
+from kmodlab.grader.verdicts import judges, ledger
+from kmodlab.grader.verdicts.labels import release_call
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_the_release_of_each_newly_covered_call(line, api, release):
 def test_every_api_the_ledger_tracks_has_a_release_to_name():
     """Does every acquiring API the ledger tracks (as the student writes it) have a
     release a finding can name?"""
-    from kmodlab.grader.labels import RELEASE_CALL
+    from kmodlab.grader.verdicts.labels import RELEASE_CALL
 
     assert set(ledger.ACQUIRE_KIND) - set(RELEASE_CALL) == set()
 

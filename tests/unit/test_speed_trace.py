@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kmodlab.grader.kmemtrace import parse_trace
+from kmodlab.grader.collection.kmemtrace import parse_trace
 from tests.unit.test_kmemtrace import trace
 
 

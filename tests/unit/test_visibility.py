@@ -16,9 +16,9 @@ import pytest
 
 from kmodlab.course.checks import failure_message
 from kmodlab.errors import InputError
-from kmodlab.grader import expectations as ex
-from kmodlab.grader import formats
-from kmodlab.grader.model import Report
+from kmodlab.grader.report import formats
+from kmodlab.grader.report.model import Report
+from kmodlab.grader.verdicts import expectations as ex
 from kmodlab.gradescope import apply_visibility
 
 

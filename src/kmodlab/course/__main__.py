@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _render(out: Path, notebooks: list[Path]) -> int:
-    from kmodlab.course.render import render
+    from kmodlab.course.readahead import render
     from kmodlab.errors import KmodlabError
 
     try:

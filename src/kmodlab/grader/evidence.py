@@ -8,7 +8,7 @@ Every grade writes its evidence as a JSON document (to_document) and judges
 the document read back (from_document), so `kmodlab rejudge` of the same
 document gives the same report by construction. The document names no path
 of the grading machine: files are relative to the submission, and every
-address is already decoded to file:line (grader/symbols.py). Pure: this
+address is already decoded to file:line (grader/verdicts/symbols.py). Pure: this
 module imports nothing of the VM layer, the build runners or subprocess.
 The keys are documented in docs/evidence-schema.md.
 """
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from kmodlab.errors import InputError
-from kmodlab.grader.integrity import ObjectFacts
-from kmodlab.grader.ledger import LedgerEvent
-from kmodlab.grader.symbols import DebugInfo
+from kmodlab.grader.verdicts.integrity import ObjectFacts
+from kmodlab.grader.verdicts.ledger import LedgerEvent
+from kmodlab.grader.verdicts.symbols import DebugInfo
 from kmodlab.records import CommandResult, KernelReport, KmsgRecord, find_reports
 
 SCHEMA = "kmodlab-evidence/1"
@@ -35,7 +35,7 @@ VERSION = 1
 
 
 @dataclass
-class Crash:
+class StepCrash:
     """The guest died or stopped answering during a step (a GuestError, as data)."""
 
     kind: str  # "hung" | "crashed" | "boot-failed" | "error"
@@ -53,7 +53,7 @@ class Step:
 
     name: str  # e.g. "load hello", "unload hello", "cycle hello"
     result: CommandResult | None = None
-    crash: Any = None  # a Crash (a GuestError while collecting): the guest died or hung
+    crash: Any = None  # a StepCrash (a GuestError while collecting): the guest died or hung
     limit_s: float | None = None  # the time it was given (a timeout means it took longer)
 
     @property
@@ -349,8 +349,8 @@ def _result(r: CommandResult) -> dict[str, Any]:
 
 
 def _crash(c: Any) -> dict[str, Any]:
-    kind = c.kind if isinstance(c, Crash) else _CRASH_KINDS.get(type(c).__name__, "error")
-    problem = c.problem if isinstance(c, Crash) else str(getattr(c, "problem", c))
+    kind = c.kind if isinstance(c, StepCrash) else _CRASH_KINDS.get(type(c).__name__, "error")
+    problem = c.problem if isinstance(c, StepCrash) else str(getattr(c, "problem", c))
     reports = c.reports if hasattr(c, "reports") else []
     return {"kind": kind, "problem": problem, "console": "\n".join(r.text for r in reports)}
 
@@ -531,7 +531,7 @@ def _read_step(s: dict[str, Any]) -> Step:
             kmsg=[KmsgRecord(*k) for k in r["kmsg"]],
             guest_ms=r["guest_ms"],
         )
-    crash = Crash(c["kind"], c["problem"], c["console"]) if c is not None else None
+    crash = StepCrash(c["kind"], c["problem"], c["console"]) if c is not None else None
     return Step(s["name"], result, crash, s["limit_s"])
 
 

@@ -18,9 +18,11 @@ import traceback
 from pathlib import Path
 
 from kmodlab.errors import InputError, KmodlabError
-from kmodlab.grader import collect, evidence, verdicts
+from kmodlab.grader import evidence
+from kmodlab.grader.collection import collect
 from kmodlab.grader.evidence import Evidence
-from kmodlab.grader.model import CheckResult, Report
+from kmodlab.grader.report.model import CheckResult, Report
+from kmodlab.grader.verdicts import document as verdicts
 from kmodlab.paths import current_kernel
 from kmodlab.vm.guest import GuestCompromised
 from kmodlab.vm.session import LabMachine, Progress, Session, prepare, silent
@@ -74,7 +76,7 @@ def grade(
 def _host_evidence(ev: Evidence) -> None:
     """What the files tell an exercise check (modinfo, exports, kbuild's reading of the
     Makefile), collected whatever the exercise, so any exercise can be rejudged."""
-    from kmodlab.grader import exercises
+    from kmodlab.grader import exercise_plan as exercises
 
     try:
         if ev.build is not None and ev.build.ok and ev.kos and "modinfo" not in ev.exercise:
@@ -131,7 +133,7 @@ def _host_paths(tmp: Path, kernel, submission: Path) -> list[tuple[str, str]]:  
 def _load_exercise(exercise: str | None):  # type: ignore[no-untyped-def]
     if exercise is None:
         return None
-    from kmodlab.grader import exercises
+    from kmodlab.grader import exercise_plan as exercises
 
     return exercises.load(exercise)
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kmodlab.errors import InputError
-from kmodlab.grader import evidence, verdicts
-from kmodlab.grader.model import Report
+from kmodlab.grader import evidence
+from kmodlab.grader.report.model import Report
+from kmodlab.grader.verdicts import document as verdicts
 
 EVIDENCE_SUFFIX = ".evidence.json.xz"  # beside NAME.json: NAME.evidence.json.xz
 
@@ -42,7 +43,7 @@ def write_evidence(path: Path, doc: dict) -> None:
 def _expectations(name: str | None):  # type: ignore[no-untyped-def]
     if name is None:
         return None
-    from kmodlab.grader import exercises
+    from kmodlab.grader import exercise_plan as exercises
 
     return exercises.load(name).expectations
 
@@ -81,7 +82,7 @@ def _rejudge_one(path: Path, exercise: str | None) -> tuple[str, str, str] | tup
     """(report JSON, text report, submission) of one evidence file, or (why refused,).
     Run in a worker process: what it returns is plain text."""
     from kmodlab.grader.batch import shown_name
-    from kmodlab.grader.formats import to_json, to_text
+    from kmodlab.grader.report.formats import to_json, to_text
 
     try:
         report = rejudge_file(path, exercise)
@@ -112,7 +113,7 @@ def rejudge_batch(
         load_report,
         summary_csv,
     )
-    from kmodlab.grader.model import Report
+    from kmodlab.grader.report.model import Report
     from kmodlab.paths import atomic_write
 
     output_dir = Path(output_dir)

@@ -52,7 +52,7 @@ def build_bundle(
 ) -> list[str]:
     """Write the autograder zip; the names in it. visibility: the results' top-level one
     (Gradescope's: visible, after_published, after_due_date, hidden)."""
-    from kmodlab.grader import exercises
+    from kmodlab.grader import exercise_plan as exercises
 
     plan = exercises.load(exercise)  # an unknown exercise is one line, before any work
     spec = plan.expectations
@@ -220,8 +220,8 @@ def run(root: Path) -> int:
 
 
 def _grade(root: Path, config: dict[str, Any]) -> dict[str, Any]:
-    from kmodlab.grader import formats
     from kmodlab.grader.pipeline import grade
+    from kmodlab.grader.report import formats
 
     os.environ.setdefault("KMODLAB_AUTOGRADER", str(root / "source" / "autograder"))
     folder = submission_folder(root / "submission")

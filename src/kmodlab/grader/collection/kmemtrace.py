@@ -61,8 +61,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from kmodlab.grader.modinfo import module_name
-from kmodlab.grader.symbols import DebugInfo
+from kmodlab.grader.collection.modinfo import module_name
+from kmodlab.grader.verdicts.symbols import DebugInfo
 
 TRACING = "/sys/kernel/tracing"
 MODULE_AREA = 0xFFFFFFFFC0000000  # x86-64 MODULES_VADDR: every module's code lives above

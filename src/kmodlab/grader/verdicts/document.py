@@ -9,11 +9,11 @@ report from the same evidence and expectations.
 
 from __future__ import annotations
 
-from kmodlab.grader import expectations as exp
-from kmodlab.grader import judges
 from kmodlab.grader.evidence import Document, Evidence
-from kmodlab.grader.judges import GENERIC_CHECKS
-from kmodlab.grader.model import INTEGRITY_CHECK, CheckResult, Report
+from kmodlab.grader.report.model import INTEGRITY_CHECK, CheckResult, Report
+from kmodlab.grader.verdicts import expectations as exp
+from kmodlab.grader.verdicts import judges
+from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 
 DEFAULT_CYCLES = 20
 

@@ -1,6 +1,6 @@
 """A module's debug info as the judges ask it: answered from a table, no ELF, no addr2line.
 
-At collection (grader/decode.py's ElfDebug) the table is filled from the
+At collection (grader/collection/decode.py's ElfDebug) the table is filled from the
 built .ko while it still exists: every section's size, every function and
 variable symbol, and every address the judges look up, decoded to the
 student's file:line. The evidence document (grader/evidence.py) keeps the
@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from kmodlab.records import KernelReport
 
-INSTRUMENTATION_PREFIX = "kmodlab_fi"  # the forced header and shim of grader/instrument.py
+INSTRUMENTATION_PREFIX = (
+    "kmodlab_fi"  # the forced header and shim of grader/collection/instrument.py
+)
 _FRAME = re.compile(r"^(?P<func>[A-Za-z_][\w.]*)\+0x(?P<off>[0-9a-f]+)/0x[0-9a-f]+")
 
 

@@ -23,7 +23,7 @@ from kmodlab.errors import InputError
 
 
 @dataclass(frozen=True)
-class Rendered:
+class RenderedLesson:
     notebook: str  # the notebook's file name
     html: Path
     raised: list[str]  # "cell N: Ename" of cells that raised, but for those meant to
@@ -43,7 +43,7 @@ def course_notebooks() -> list[Path]:
 
 def render(
     out: Path, notebooks: Sequence[Path] | None = None, *, cell_timeout_s: float = 900
-) -> list[Rendered]:
+) -> list[RenderedLesson]:
     """Execute each notebook and write OUT/NAME.html (outputs kept) and OUT/index.html."""
     from kmodlab.extras import require
 
@@ -58,7 +58,7 @@ def render(
     return done
 
 
-def _render_one(notebook: Path, out: Path, cell_timeout_s: float) -> Rendered:
+def _render_one(notebook: Path, out: Path, cell_timeout_s: float) -> RenderedLesson:
     import nbformat
     from nbclient import NotebookClient
     from nbconvert import HTMLExporter
@@ -76,7 +76,7 @@ def _render_one(notebook: Path, out: Path, cell_timeout_s: float) -> Rendered:
     body, _ = HTMLExporter().from_notebook_node(nb)
     target = out / f"{notebook.stem}.html"
     target.write_text(body)
-    return Rendered(notebook.name, target, _raised(nb))
+    return RenderedLesson(notebook.name, target, _raised(nb))
 
 
 def _raised(nb) -> list[str]:  # type: ignore[no-untyped-def]
@@ -89,7 +89,7 @@ def _raised(nb) -> list[str]:  # type: ignore[no-untyped-def]
     return raised
 
 
-def _index(done: Sequence[Rendered]) -> str:
+def _index(done: Sequence[RenderedLesson]) -> str:
     items = "\n".join(
         f'<li><a href="{html.escape(r.html.name)}">{html.escape(r.notebook)}</a></li>' for r in done
     )

@@ -3,7 +3,7 @@
 Collection side: this reads the built .ko (pyelftools) and runs addr2line,
 so it runs while the build folder exists. ElfDebug records every answer in
 a symbols.DebugInfo table, which the evidence document keeps: the judges
-decode from that table only (grader/symbols.py), never from the .ko.
+decode from that table only (grader/verdicts/symbols.py), never from the .ko.
 
 Out-of-tree modules are built with -g, so addr2line on the .ko resolves a
 symbol-relative offset without any load address: the symbol's value in the
@@ -22,13 +22,13 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from kmodlab.grader.symbols import (
+from kmodlab.grader.verdicts.symbols import (
     INSTRUMENTATION_PREFIX,
     DebugInfo,
     SourceLocation,
     address_key,
 )
-from kmodlab.grader.symbols import decode_frame as _decode_frame
+from kmodlab.grader.verdicts.symbols import decode_frame as _decode_frame
 
 # addr2line on one .ko takes a few milliseconds; this only stops a wedged one.
 ADDR2LINE_TIMEOUT_S = 30.0

@@ -1,7 +1,7 @@
 """The ledger of an instrumented module: its fallible calls, in order, and what is left.
 
 Pure: parses the kernel log records the fault-injection shim writes (see
-kmodlab.grader.instrument and grader/fi/kmodlab_fi_shim.c) and pairs
+kmodlab.grader.collection.instrument and grader/fi/kmodlab_fi_shim.c) and pairs
 acquisitions with releases. One record is one line:
 
     <nonce> <seq> <op> <api> [n=<call>] [key=value ...] mod=<module> load=<id> at=<file>:<line>
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from kmodlab.grader.modinfo import module_name
-from kmodlab.grader.symbols import DebugInfo, decode_frame
+from kmodlab.grader.collection.modinfo import module_name
+from kmodlab.grader.verdicts.symbols import DebugInfo, decode_frame
 from kmodlab.records import KmsgRecord
 
 Op = Literal["call", "acquire", "release", "inject", "fail"]
