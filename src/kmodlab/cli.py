@@ -177,7 +177,7 @@ def _limits(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _render(report, fmt: str, submission: Path) -> str:  # type: ignore[no-untyped-def]
-    from kmodlab.grader import formats
+    from kmodlab.grader.report import formats
 
     sources = formats.quotable(report, submission)
     if fmt == "json":

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kmodlab.course import checks
-from kmodlab.grader.model import CheckResult, Finding, Report
+from kmodlab.grader.report.model import CheckResult, Finding, Report
 
 HELLO = """// %%kmodule hello
 #include <linux/module.h>

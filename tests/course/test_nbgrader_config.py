@@ -12,8 +12,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
 from kmodlab.course import nbgrader as nbg
-from kmodlab.grader.exercises import load
-from kmodlab.grader.judges import GENERIC_CHECKS
+from kmodlab.grader.exercise_plan import load
+from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 from tests.course.conftest import ASSIGNMENTS, COURSE
 
 KMODULE = """%%kmodule hello

@@ -20,7 +20,7 @@ import nbformat
 import pytest
 
 from kmodlab.course.nbgrader import C_STUB, solved
-from kmodlab.grader.exercises import load
+from kmodlab.grader.exercise_plan import load
 from tests.course.conftest import ASSIGNMENTS, nbgrader
 from tests.vm.test_exercises import WRONG, WRONG_ANSWERS
 

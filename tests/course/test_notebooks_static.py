@@ -8,8 +8,8 @@ import nbformat
 import pytest
 
 from kmodlab.course.exercises import exercise_dir, student_writes_build
-from kmodlab.grader.exercises import load
-from kmodlab.grader.judges import GENERIC_CHECKS
+from kmodlab.grader.exercise_plan import load
+from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 from tests.course.conftest import NOTEBOOKS, REPO, STAGES
 
 

@@ -21,7 +21,8 @@ from nbgrader.utils import determine_grade
 
 from kmodlab import cli
 from kmodlab.course import checks as course_checks
-from kmodlab.grader import judges, pipeline
+from kmodlab.grader import pipeline
+from kmodlab.grader.verdicts import judges
 from tests.course.conftest import COURSE
 
 # A hello with a capital W and only a license: 1 of 2 greetings, 1 of 3 modinfo fields.

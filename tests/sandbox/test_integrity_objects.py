@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from kmodlab.build import build_submission
-from kmodlab.grader import integrity
-from kmodlab.grader.formats import read_sources
+from kmodlab.grader.report.formats import read_sources
+from kmodlab.grader.verdicts import integrity
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("require_sandbox")]
 ROOT = Path(__file__).parent.parent.parent

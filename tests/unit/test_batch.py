@@ -19,7 +19,7 @@ import pytest
 from kmodlab.errors import InputError
 from kmodlab.grader import batch as batch_mod
 from kmodlab.grader.batch import grade_batch, load_report, summary_csv
-from kmodlab.grader.model import CheckResult, Report
+from kmodlab.grader.report.model import CheckResult, Report
 
 NAMES = ["alice", "bob", "carol", "dave", "erin"]
 
@@ -87,7 +87,7 @@ def test_each_submission_gets_json_text_and_a_csv_row(tmp_path) -> None:
 
 def test_text_report_quotes_the_submissions_own_source(tmp_path) -> None:
     """Does the batch's text report quote the student's file for a finding with a line?"""
-    from kmodlab.grader.model import Finding
+    from kmodlab.grader.report.model import Finding
 
     def grade(sub: Path) -> Report:
         f = Finding("warning", "unused x", "mydev.c", 2)
@@ -140,7 +140,7 @@ def test_resume_skips_valid_reports_and_regrades_torn_ones(tmp_path) -> None:
     """Is a valid <name>.json kept, and a truncated or foreign one graded again?"""
     subs, out = make_class(tmp_path), tmp_path / "out"
     out.mkdir()
-    from kmodlab.grader.formats import to_json
+    from kmodlab.grader.report.formats import to_json
 
     (out / "alice.json").write_text(to_json(fake_report(subs / "alice")))
     (out / "bob.json").write_text(to_json(fake_report(subs / "bob"))[:50])  # torn
@@ -174,7 +174,7 @@ KILL_SCRIPT = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from kmodlab.grader.batch import grade_batch
-    from kmodlab.grader.model import CheckResult, Report
+    from kmodlab.grader.report.model import CheckResult, Report
 
     subs, out, calls = (Path(a) for a in sys.argv[1:4])
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.grader import exercises, judges
-from kmodlab.grader import expectations as ex
+from kmodlab.grader import exercise_plan as exercises
+from kmodlab.grader.verdicts import expectations as ex
+from kmodlab.grader.verdicts import judges
 
 ROOT = Path(__file__).resolve().parents[2]
 

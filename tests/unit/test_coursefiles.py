@@ -113,7 +113,7 @@ def test_a_wheel_carries_the_course_and_an_install_of_it_finds_the_exercises(tmp
         assert r.returncode == 0, r.stderr
         return r.stdout
 
-    out = run("-c", "import kmodlab, kmodlab.grader.exercises as e, kmodlab.course as c;"
+    out = run("-c", "import kmodlab, kmodlab.grader.exercise_plan as e, kmodlab.course as c;"
                     "print(kmodlab.__file__); print(e.known_exercises());"
                     "e.load('hello'); print(c.exercise_files('hello'))")  # fmt: skip
     where, known, files = out.splitlines()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kmodlab.errors import InputError
-from kmodlab.grader import expectations as ex
-from kmodlab.grader.judges import GENERIC_CHECKS
+from kmodlab.grader.verdicts import expectations as ex
+from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "expectations.md"
 HEAD = 'version = 1\n[exercise]\nname = "misc-device"\n'

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.grader.formats import quote, read_sources, to_gradescope, to_json, to_text
-from kmodlab.grader.ladder import ladder_lines, ladder_svg, leak_hint
-from kmodlab.grader.model import CheckResult, Finding, Report
+from kmodlab.grader.report.formats import quote, read_sources, to_gradescope, to_json, to_text
+from kmodlab.grader.report.ladder import ladder_lines, ladder_svg, leak_hint
+from kmodlab.grader.report.model import CheckResult, Finding, Report
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "tests" / "data" / "reports"
@@ -367,8 +367,8 @@ def test_every_json_key_is_documented_in_the_schema_doc() -> None:
 
 def test_schema_doc_names_every_status_and_generic_check() -> None:
     """Does the doc explain each status and list each generic check id?"""
-    from kmodlab.grader.judges import GENERIC_CHECKS
-    from kmodlab.grader.model import SCHEMA, STATUSES
+    from kmodlab.grader.report.model import SCHEMA, STATUSES
+    from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 
     doc = SCHEMA_DOC.read_text(encoding="utf-8")
     assert SCHEMA in doc
@@ -378,7 +378,7 @@ def test_schema_doc_names_every_status_and_generic_check() -> None:
 
 def test_fault_points_are_numbered_within_their_module():
     """With two modules, is each point "I of N in MODULE" (I is the call number arm() fails)?"""
-    from kmodlab.grader.ladder import point_title
+    from kmodlab.grader.report.ladder import point_title
 
     a = [{"module": "a", "index": i} for i in (1, 2)]
     b = [{"module": "b", "index": i} for i in (1, 2, 3)]

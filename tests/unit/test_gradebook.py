@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 from kmodlab.grader.batch import GRADEBOOK_CSV, grade_batch, gradebook_csv
-from kmodlab.grader.model import CheckResult, Report
+from kmodlab.grader.report.model import CheckResult, Report
 
 
 def _report(name: str, load_score: float, greeting: float) -> Report:

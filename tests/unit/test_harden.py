@@ -23,8 +23,8 @@ from kmodlab.build.validate import load_submission
 from kmodlab.errors import InputError
 from kmodlab.grader import batch as batch_mod
 from kmodlab.grader.batch import csv_cell, grade_batch, report_stem
-from kmodlab.grader.formats import read_sources, to_gradescope, to_text
-from kmodlab.grader.model import CheckResult, Finding, Report
+from kmodlab.grader.report.formats import read_sources, to_gradescope, to_text
+from kmodlab.grader.report.model import CheckResult, Finding, Report
 from kmodlab.vm.console import ConsoleLog, find_reports
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "harden"

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.grader import instrument, witness
+from kmodlab.grader.collection import instrument
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
-from kmodlab.grader.judges import Context, judge_fault_injection, judge_point
-from kmodlab.grader.ledger import parse_ledger
+from kmodlab.grader.verdicts import witness
+from kmodlab.grader.verdicts.judges import Context, judge_fault_injection, judge_point
+from kmodlab.grader.verdicts.ledger import parse_ledger
 from kmodlab.vm.guest import CommandResult
 from kmodlab.vm.protocol import KmsgRecord
 
@@ -147,7 +148,7 @@ def test_a_dashed_module_name_is_the_same_module_as_its_records():
 def test_a_point_never_reached_is_drawn_as_such():
     """Does the ladder of a not-injected point say the call was never reached, not that
     it failed there?"""
-    from kmodlab.grader.ladder import ladder_lines
+    from kmodlab.grader.report.ladder import ladder_lines
 
     point = judge_point(_context([_point(1, [])]), _point(1, []))
     lines = ladder_lines(point)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.grader import integrity, judges
 from kmodlab.grader.evidence import Evidence
-from kmodlab.grader.formats import read_sources
-from kmodlab.grader.integrity import ObjectFacts, findings, scan_object, scan_source
+from kmodlab.grader.report.formats import read_sources
+from kmodlab.grader.verdicts import integrity, judges
+from kmodlab.grader.verdicts.integrity import ObjectFacts, findings, scan_object, scan_source
 
 ROOT = Path(__file__).parent.parent.parent
 HOSTILE = ROOT / "tests" / "data" / "channel"
@@ -219,7 +219,7 @@ def test_forged_answer_leaves_nothing_graded_from_that_guest():
     """With a forged answer, is every check but build and integrity an error, the flag raised?"""
     from kmodlab.build import BuildResult
     from kmodlab.grader import pipeline
-    from kmodlab.grader.judges import GENERIC_CHECKS
+    from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 
     build = BuildResult(True, [], [], "", 0.0, Path("."), True)
     ev = Evidence(submission=Path("s"), build=build, sources={"m.c": "int x;\n"})
@@ -234,8 +234,8 @@ def test_forged_answer_leaves_nothing_graded_from_that_guest():
 def test_flag_is_plain_in_text_json_csv_and_gradescope():
     """Does a failed integrity check read "flagged for review" in every output, and only then?"""
     from kmodlab.grader.batch import summary_csv
-    from kmodlab.grader.formats import to_gradescope, to_json, to_text
-    from kmodlab.grader.model import CheckResult, Report
+    from kmodlab.grader.report.formats import to_gradescope, to_json, to_text
+    from kmodlab.grader.report.model import CheckResult, Report
 
     def report(status: str) -> Report:
         checks = [

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kmodlab.grader import interfaces
-from kmodlab.grader.state import parse_state
+from kmodlab.grader.collection import interfaces
+from kmodlab.grader.collection.guest_state import parse_state
 from kmodlab.vm.qemu import BASE_CMDLINE
 
 BEFORE = """\

@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 
 from kmodlab.build.builder import BuildResult, BuiltModule
-from kmodlab.grader import judges, kmemtrace, ledger, state
-from kmodlab.grader.collect import Limits
+from kmodlab.grader.collection import guest_state as state
+from kmodlab.grader.collection import kmemtrace
+from kmodlab.grader.collection.collect import Limits
+from kmodlab.grader.collection.modinfo import depends, module_name
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
-from kmodlab.grader.formats import read_sources
-from kmodlab.grader.labels import declares, entry_points, release_call
-from kmodlab.grader.modinfo import depends, module_name
+from kmodlab.grader.report.formats import read_sources
+from kmodlab.grader.verdicts import judges, ledger
+from kmodlab.grader.verdicts.labels import declares, entry_points, release_call
 from kmodlab.vm.console import find_reports, init_return
 from kmodlab.vm.guest import CommandResult
 from kmodlab.vm.protocol import KmsgRecord

@@ -12,10 +12,10 @@ import pytest
 
 from kmodlab.build.validate import load_submission
 from kmodlab.errors import InputError
-from kmodlab.grader import expectations as ex
-from kmodlab.grader.exercises import kbuild_evidence
-from kmodlab.grader.judges import GENERIC_CHECKS
-from kmodlab.grader.model import CheckResult, Finding
+from kmodlab.grader.exercise_plan import kbuild_evidence
+from kmodlab.grader.report.model import CheckResult, Finding
+from kmodlab.grader.verdicts import expectations as ex
+from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 
 ROOT = Path(__file__).resolve().parents[2]
 WRONG = ROOT / "tests" / "data" / "exercises" / "kbuild"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.grader.kmemtrace import (
+from kmodlab.grader.collection.kmemtrace import (
     KPROBE,
     MODULE_AREA,
     CallSite,
@@ -299,7 +299,7 @@ def test_decode_site_without_a_usable_file_is_none(tmp_path):
 
 # -- tampering, private buffers, pages ---------------------------------------------
 
-from kmodlab.grader import kmemtrace  # noqa: E402
+from kmodlab.grader.collection import kmemtrace  # noqa: E402
 
 _ALLOC = (
     "          insmod-201     [000] .....    12.500000: kmalloc: "

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from kmodlab.build.diagnostics import Diagnostic
-from kmodlab.grader.formats import to_text
-from kmodlab.grader.model import Report
+from kmodlab.grader.report.formats import to_text
+from kmodlab.grader.report.model import Report
 from kmodlab.lab import render
 from kmodlab.vm.guest import CommandResult
 from tests.unit.test_lab_fakes import record

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from IPython.core.formatters import DisplayFormatter
 
-from kmodlab.grader.model import Report
+from kmodlab.grader.report.model import Report
 from kmodlab.lab.widgets import (
     FaultExplorer,
     LsmodTable,

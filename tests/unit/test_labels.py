@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from kmodlab.grader.labels import find_skipped_label
+from kmodlab.grader.verdicts.labels import find_skipped_label
 
 LADDER = (
     Path(__file__).parent.parent / "data" / "grader" / "ladder_skips_one" / "ladder_skips_one.c"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.grader.instrument import shim_source
-from kmodlab.grader.ledger import (
+from kmodlab.grader.collection.instrument import shim_source
+from kmodlab.grader.verdicts.ledger import (
     fallible_calls,
     loads,
     map_path,
@@ -320,7 +320,8 @@ def test_a_bypassing_call_keeps_its_return_address_with_its_space():
 def test_return_addresses_are_decoded_with_the_modules_ko(monkeypatch, tmp_path):
     """With kos given, is a ret= record placed at the file:line its .ko's debug info
     gives (one byte back from the return address), and left alone without a .ko?"""
-    from kmodlab.grader import decode, ledger
+    from kmodlab.grader.collection import decode
+    from kmodlab.grader.verdicts import ledger
 
     asked = []
 
@@ -388,7 +389,7 @@ def test_new_registrations_pair_with_their_undoing_call():
 def test_shim_wraps_only_what_it_is_given():
     """Does the shim define a wrapper guard for each given symbol and nothing else,
     with no module parameter anywhere?"""
-    from kmodlab.grader.instrument import wrappable, wraps_for
+    from kmodlab.grader.collection.instrument import wrappable, wraps_for
 
     text = shim_source(NONCE, "abc123", 0x80000001, ["kfree", "kmalloc_trace"]).decode()
     assert "#define KFI_W_kfree\n#define KFI_W_kmalloc_trace\n" in text

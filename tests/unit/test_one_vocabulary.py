@@ -3,8 +3,8 @@
 import re
 from pathlib import Path
 
-from kmodlab.grader import decode
-from kmodlab.grader.decode import SourceLocation, locate_report, report_frames
+from kmodlab.grader.collection import decode
+from kmodlab.grader.collection.decode import SourceLocation, locate_report, report_frames
 from kmodlab.vm import protocol
 from kmodlab.vm.console import find_reports, is_fatal, leaves_kernel_untrusted
 from kmodlab.vm.guest import COMMAND_TIMEOUT_S, CommandResult
@@ -57,7 +57,7 @@ def test_the_command_timeout_default_is_written_once():
     assert where == []
     assert COMMAND_TIMEOUT_S == 30.0
     from kmodlab.cli import build_parser
-    from kmodlab.grader.collect import Limits
+    from kmodlab.grader.collection.collect import Limits
     from kmodlab.run import run_submission
 
     args = build_parser().parse_args(["run", "somewhere"])
@@ -117,7 +117,7 @@ def test_one_function_takes_a_report_to_the_students_line(monkeypatch):
 
 def test_lab_and_grader_share_the_report_locator():
     """Do the lab and the judges both place reports with decode.locate_report (no copy)?"""
-    for rel in ("lab/workspace.py", "grader/judges.py"):
+    for rel in ("lab/workspace.py", "grader/verdicts/judges.py"):
         text = (SRC / rel).read_text()
         assert "locate_report(" in text, rel
         assert "return_address=is_return" not in text, rel
@@ -147,7 +147,7 @@ class _FakeSession:
 def test_exercise_evidence_is_collected_in_the_grades_own_session(monkeypatch):
     """Does the exercise guest reuse the grade's session (restarted only when the generic run
     left it unclean) instead of opening a second one, and report it unclean afterwards?"""
-    from kmodlab.grader import exercises
+    from kmodlab.grader import exercise_plan as exercises
     from kmodlab.grader.evidence import Evidence
 
     class GuestCheck:
@@ -175,7 +175,8 @@ def test_exercise_evidence_reads_the_submission_as_validated_once(monkeypatch):
     never from reading the folder again, and carry the validator's problem when there is
     no submission to read?"""
     from kmodlab.build import validate
-    from kmodlab.grader import collect, exercises
+    from kmodlab.grader import exercise_plan as exercises
+    from kmodlab.grader.collection import collect
     from kmodlab.grader.evidence import Evidence
 
     def no_second_read(*a, **k):  # type: ignore[no-untyped-def]
@@ -195,8 +196,8 @@ def test_exercise_evidence_reads_the_submission_as_validated_once(monkeypatch):
 def test_report_forms_quote_the_files_the_grade_validated(tmp_path):
     """Do the text forms quote the sources the grade validated (Report.sources), reading the
     folder only for a report loaded from JSON, and does the JSON leave them out?"""
-    from kmodlab.grader.formats import quotable, to_json
-    from kmodlab.grader.model import Report
+    from kmodlab.grader.report.formats import quotable, to_json
+    from kmodlab.grader.report.model import Report
 
     (tmp_path / "m.c").write_text("// on disk now\n")
     graded = Report("m", "6.1", [], sources={"m.c": "// as graded\n"})

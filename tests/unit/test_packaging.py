@@ -94,7 +94,7 @@ def test_the_grader_does_not_import_jupyter_or_nbgrader():
     code = (
         "import sys\n"
         "import kmodlab, kmodlab.cli, kmodlab.build, kmodlab.run, kmodlab.doctor\n"
-        "import kmodlab.grader.pipeline, kmodlab.grader.batch, kmodlab.grader.formats\n"
+        "import kmodlab.grader.pipeline, kmodlab.grader.batch, kmodlab.grader.report.formats\n"
         "import kmodlab.vm.session, kmodlab.kernel.fetch, kmodlab.setup\n"
         "kmodlab.cli.build_parser()\n"
         "heavy = ('IPython', 'ipykernel', 'ipywidgets', 'jupyter', 'jupyterlab', "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kmodlab.grader import judges
-from kmodlab.grader.collect import Limits, plan_cycles
+from kmodlab.grader.collection.collect import Limits, plan_cycles
 from kmodlab.grader.evidence import Evidence, Step
+from kmodlab.grader.verdicts import judges
 from kmodlab.vm.guest import CommandResult
 
 

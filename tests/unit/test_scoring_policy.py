@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from kmodlab.errors import InputError
-from kmodlab.grader import expectations as ex
-from kmodlab.grader.judges import GENERIC_CHECKS
-from kmodlab.grader.model import CheckResult
+from kmodlab.grader.report.model import CheckResult
+from kmodlab.grader.verdicts import expectations as ex
+from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = 'version = 1\n[exercise]\nname = "stage"\n'

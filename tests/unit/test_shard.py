@@ -15,7 +15,7 @@ import pytest
 from kmodlab.cli import main
 from kmodlab.errors import InputError
 from kmodlab.grader.batch import grade_batch
-from kmodlab.grader.model import CheckResult, Report
+from kmodlab.grader.report.model import CheckResult, Report
 from kmodlab.grader.shard import SHARD_FILE, merge, parse_shard, shard_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ BATCH_SCRIPT = textwrap.dedent(
     import sys
     from pathlib import Path
     from kmodlab.grader.batch import grade_batch
-    from kmodlab.grader.model import CheckResult, Report
+    from kmodlab.grader.report.model import CheckResult, Report
     from kmodlab.grader.shard import parse_shard
 
     subs, out, shard, exercise = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]

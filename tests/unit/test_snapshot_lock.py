@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from kmodlab.grader import interfaces
+from kmodlab.grader.collection import interfaces
 from kmodlab.vm import snapshot
 
 

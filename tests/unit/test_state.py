@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.grader.state import ERRORS, STATE_SCRIPT, Leftover, diff_state, parse_state
+from kmodlab.grader.collection.guest_state import (
+    ERRORS,
+    STATE_SCRIPT,
+    Leftover,
+    diff_state,
+    parse_state,
+)
 
 STATES = Path(__file__).parent.parent / "data" / "witness" / "state"
 

@@ -9,7 +9,7 @@ import pytest
 from kmodlab.course.__main__ import main
 from kmodlab.course.edition import make_student_edition
 from kmodlab.errors import InputError
-from kmodlab.grader.expectations import load_expectations
+from kmodlab.grader.verdicts.expectations import load_expectations
 
 ROOT = Path(__file__).resolve().parents[2]
 

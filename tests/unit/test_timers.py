@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.grader import timers
-from kmodlab.grader.kmemtrace import SectionRange
+from kmodlab.grader.collection import timers
+from kmodlab.grader.collection.kmemtrace import SectionRange
 
 CAPTURED = Path(__file__).parent.parent / "data" / "runtime" / "captured"
 SIZES = {".text": 0x100, ".init.text": 0x100, ".exit.text": 0x40, ".data": 0x100, ".bss": 0x100}

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from kmodlab.grader.batch import grade_batch
-from kmodlab.grader.formats import to_gradescope, to_text
-from kmodlab.grader.judges import GENERIC_CHECKS
-from kmodlab.grader.model import Report
 from kmodlab.grader.pipeline import grade
+from kmodlab.grader.report.formats import to_gradescope, to_text
+from kmodlab.grader.report.model import Report
+from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 
 pytestmark = pytest.mark.vm
 DATA = Path(__file__).parent.parent / "data" / "channel"

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.grader.exercises import autograder_dir, known_exercises
-from kmodlab.grader.expectations import GATE_FLOOR, load_expectations
-from kmodlab.grader.formats import to_text
-from kmodlab.grader.judges import GENERIC_CHECKS
-from kmodlab.grader.model import Report
+from kmodlab.grader.exercise_plan import autograder_dir, known_exercises
 from kmodlab.grader.pipeline import grade
+from kmodlab.grader.report.formats import to_text
+from kmodlab.grader.report.model import Report
+from kmodlab.grader.verdicts.expectations import GATE_FLOOR, load_expectations
+from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 
 pytestmark = [pytest.mark.vm, pytest.mark.timeout(900)]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.grader.collect import Limits
+from kmodlab.grader.collection.collect import Limits
 from kmodlab.grader.pipeline import grade
 from kmodlab.vm.session import Session
 

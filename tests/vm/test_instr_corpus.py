@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from kmodlab.grader.batch import grade_batch
-from kmodlab.grader.formats import to_text
-from kmodlab.grader.judges import GENERIC_CHECKS
-from kmodlab.grader.model import Report
 from kmodlab.grader.pipeline import Limits, grade
+from kmodlab.grader.report.formats import to_text
+from kmodlab.grader.report.model import Report
+from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 from kmodlab.vm.session import Session
 
 # One batch of 24 graded submissions: on a loaded 2-core machine (TCG) it takes

@@ -11,8 +11,8 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from kmodlab.build import BuildResult
-from kmodlab.grader.instrument import arm, import_report, instrumented_build
-from kmodlab.grader.ledger import (
+from kmodlab.grader.collection.instrument import arm, import_report, instrumented_build
+from kmodlab.grader.verdicts.ledger import (
     LedgerEvent,
     fallible_calls,
     outstanding,

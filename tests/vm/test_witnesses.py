@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from kmodlab.grader.kmemtrace import (
+from kmodlab.grader.collection.guest_state import STATE_SCRIPT, Leftover, diff_state, parse_state
+from kmodlab.grader.collection.kmemtrace import (
     TraceEvent,
     decode_site,
     enable_commands,
@@ -26,7 +27,6 @@ from kmodlab.grader.kmemtrace import (
     unattributed,
     unfreed,
 )
-from kmodlab.grader.state import STATE_SCRIPT, Leftover, diff_state, parse_state
 from kmodlab.vm.console import find_reports
 
 pytestmark = pytest.mark.vm

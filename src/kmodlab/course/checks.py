@@ -32,8 +32,8 @@ from pathlib import Path
 
 from kmodlab.course.exercises import exercise_dir, exercise_files, student_writes_build
 from kmodlab.errors import KmodlabError
-from kmodlab.grader.formats import STATUS_WORD, to_text
-from kmodlab.grader.model import CheckResult, Report
+from kmodlab.grader.report.formats import STATUS_WORD, to_text
+from kmodlab.grader.report.model import CheckResult, Report
 
 CELL_HEADER = "// %%kmodule "  # line 1 of a file a %%kmodule cell wrote (kmodlab.lab.workspace)
 BUILD_FILES = ("Makefile", "Kbuild")

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from kmodlab.errors import InputError
-from kmodlab.grader.expectations import load_expectations
+from kmodlab.grader.verdicts.expectations import load_expectations
 
 PUBLIC = "public.toml"  # a stage's public checks, when its own checks are hidden tests
 README = """# kmodlab: the student edition

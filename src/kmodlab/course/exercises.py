@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kmodlab.grader.exercises import autograder_dir
+from kmodlab.grader.exercise_plan import autograder_dir
 
 SOURCE_SUFFIXES = (".c", ".h")
 
@@ -44,8 +44,8 @@ def exercise_files(name: str) -> list[str]:
 def student_writes_build(name: str) -> bool:
     """Whether the exercise grades the student's own Makefile: some check of a kind judged
     from the submission's files (kbuild)."""
-    from kmodlab.grader import expectations as exp
-    from kmodlab.grader.exercises import load
+    from kmodlab.grader.exercise_plan import load
+    from kmodlab.grader.verdicts import expectations as exp
 
     try:
         checks = load(name).expectations.checks

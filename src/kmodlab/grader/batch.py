@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kmodlab.errors import InputError, KmodlabError
-from kmodlab.grader.formats import quotable, to_json, to_text
-from kmodlab.grader.judges import GENERIC_CHECKS
-from kmodlab.grader.model import FLAGGED, CheckResult, Finding, Report
+from kmodlab.grader.report.formats import quotable, to_json, to_text
+from kmodlab.grader.report.model import FLAGGED, CheckResult, Finding, Report
 from kmodlab.grader.shard import select as select_shard
 from kmodlab.grader.shard import write_manifest
+from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 from kmodlab.paths import atomic_write
 
 if TYPE_CHECKING:  # rich is imported only when a bar is shown

@@ -17,10 +17,11 @@ import traceback
 from pathlib import Path
 
 from kmodlab.errors import InputError, KmodlabError
-from kmodlab.grader import collect, judges
+from kmodlab.grader.collection import collect
 from kmodlab.grader.evidence import Evidence
-from kmodlab.grader.judges import GENERIC_CHECKS
-from kmodlab.grader.model import INTEGRITY_CHECK, CheckResult, Report
+from kmodlab.grader.report.model import INTEGRITY_CHECK, CheckResult, Report
+from kmodlab.grader.verdicts import judges
+from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 from kmodlab.paths import current_kernel
 from kmodlab.vm.guest import GuestCompromised
 from kmodlab.vm.session import LabMachine, Progress, Session, prepare, silent
@@ -67,7 +68,7 @@ def grade(
 def _load_exercise(exercise: str | None):  # type: ignore[no-untyped-def]
     if exercise is None:
         return None
-    from kmodlab.grader import exercises
+    from kmodlab.grader import exercise_plan as exercises
 
     return exercises.load(exercise)
 

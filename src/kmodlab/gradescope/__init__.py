@@ -50,7 +50,7 @@ def build_bundle(
     say: Callable[[str], None] = lambda _m: None,
 ) -> list[str]:
     """Write the autograder zip; the names in it."""
-    from kmodlab.grader import exercises
+    from kmodlab.grader import exercise_plan as exercises
 
     plan = exercises.load(exercise)  # an unknown exercise is one line, before any work
     spec = plan.expectations
@@ -216,8 +216,8 @@ def run(root: Path) -> int:
 
 
 def _grade(root: Path, config: dict[str, Any]) -> dict[str, Any]:
-    from kmodlab.grader import formats
     from kmodlab.grader.pipeline import grade
+    from kmodlab.grader.report import formats
 
     os.environ.setdefault("KMODLAB_AUTOGRADER", str(root / "source" / "autograder"))
     folder = submission_folder(root / "submission")

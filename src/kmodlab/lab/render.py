@@ -15,9 +15,9 @@ from html import escape
 from typing import Any
 
 from kmodlab.build.diagnostics import Diagnostic
-from kmodlab.grader.formats import STATUS_WORD, to_text
-from kmodlab.grader.ladder import ladder_svg, point_title, where
-from kmodlab.grader.model import CheckResult, Finding, Report
+from kmodlab.grader.report.formats import STATUS_WORD, to_text
+from kmodlab.grader.report.ladder import ladder_svg, point_title, where
+from kmodlab.grader.report.model import CheckResult, Finding, Report
 from kmodlab.vm.guest import CommandResult
 from kmodlab.vm.protocol import KmsgRecord
 

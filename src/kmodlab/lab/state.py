@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kmodlab.build import BuildResult
-    from kmodlab.grader.model import Report
+    from kmodlab.grader.report.model import Report
     from kmodlab.lab.workspace import Crash, Workspace
     from kmodlab.vm.guest import CommandResult
 

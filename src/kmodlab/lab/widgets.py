@@ -21,8 +21,8 @@ from typing import Any
 import ipywidgets as w
 
 from kmodlab.errors import KmodlabError
-from kmodlab.grader.ladder import ladder_lines, ladder_svg, point_title, where
-from kmodlab.grader.model import Report
+from kmodlab.grader.report.ladder import ladder_lines, ladder_svg, point_title, where
+from kmodlab.grader.report.model import Report
 from kmodlab.lab import depgraph, render
 from kmodlab.lab.render import Rendered
 from kmodlab.vm.guest import CommandResult, GuestError

@@ -29,8 +29,8 @@ from typing import Any
 
 from kmodlab.build import BuildResult, build_submission
 from kmodlab.errors import InputError, KmodlabError
-from kmodlab.grader.decode import locate_report
-from kmodlab.grader.formats import read_sources
+from kmodlab.grader.collection.decode import locate_report
+from kmodlab.grader.report.formats import read_sources
 from kmodlab.lab import render
 from kmodlab.lab.render import Rendered
 from kmodlab.vm.console import KernelReport, find_reports, leaves_kernel_untrusted

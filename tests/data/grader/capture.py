@@ -12,7 +12,7 @@ unit tests parse with build_dir=CAPTURE_DIR.
 import tempfile
 from pathlib import Path
 
-from kmodlab.grader.instrument import arm, instrumented_build
+from kmodlab.grader.collection.instrument import arm, instrumented_build
 from kmodlab.vm.session import Session, prepare
 
 HERE = Path(__file__).resolve().parent

@@ -1,7 +1,7 @@
 """The ledger of an instrumented module: its fallible calls, in order, and what is left.
 
 Pure: parses the kernel log records the fault-injection shim writes (see
-kmodlab.grader.instrument and grader/fi/kmodlab_fi_shim.c) and pairs
+kmodlab.grader.collection.instrument and grader/fi/kmodlab_fi_shim.c) and pairs
 acquisitions with releases. One record is one line:
 
     <nonce> <seq> <op> <api> [n=<call>] [key=value ...] mod=<module> load=<id> at=<file>:<line>
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from kmodlab.grader.modinfo import module_name
+from kmodlab.grader.collection.modinfo import module_name
 
 if TYPE_CHECKING:  # the records' type only: parsing needs nothing of the VM layer
     from kmodlab.vm.protocol import KmsgRecord
@@ -300,7 +300,7 @@ def parse_ledger(
 
 @functools.lru_cache(maxsize=1024)
 def _decode_ret(ret: str, ko: Path) -> tuple[str, int] | None:
-    from kmodlab.grader.decode import decode_frame
+    from kmodlab.grader.collection.decode import decode_frame
 
     loc = decode_frame(ret.split(" ")[0], ko, return_address=True)
     return (loc.file, loc.line) if loc else None

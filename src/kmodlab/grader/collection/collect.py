@@ -29,10 +29,12 @@ from pathlib import Path
 from kmodlab.build import build_submission, load_submission
 from kmodlab.build.memcap import capped
 from kmodlab.errors import InputError
-from kmodlab.grader import integrity, interfaces, kmemtrace, ledger, state, timers
+from kmodlab.grader.collection import guest_state as state
+from kmodlab.grader.collection import interfaces, kmemtrace, timers
+from kmodlab.grader.collection.instrument import arm, import_report, instrumented_build
+from kmodlab.grader.collection.modinfo import depends, load_order, module_name, read_modinfo
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
-from kmodlab.grader.instrument import arm, import_report, instrumented_build
-from kmodlab.grader.modinfo import depends, load_order, module_name, read_modinfo
+from kmodlab.grader.verdicts import integrity, ledger
 from kmodlab.vm.console import unexpected_taint
 from kmodlab.vm.guest import COMMAND_TIMEOUT_S, CommandResult, GuestError
 from kmodlab.vm.protocol import cycle_argv, load_argv, unload_argv

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from kmodlab.grader.model import FLAGGED, Finding
+from kmodlab.grader.report.model import FLAGGED, Finding
 
 # Functions an honest module never calls: reaching into descriptor tables,
 # looking symbols up by name, probing or patching kernel code, driving tracing.

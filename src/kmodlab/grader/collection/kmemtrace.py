@@ -61,8 +61,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from kmodlab.grader.decode import addr2line
-from kmodlab.grader.modinfo import module_name
+from kmodlab.grader.collection.decode import addr2line
+from kmodlab.grader.collection.modinfo import module_name
 
 TRACING = "/sys/kernel/tracing"
 MODULE_AREA = 0xFFFFFFFFC0000000  # x86-64 MODULES_VADDR: every module's code lives above

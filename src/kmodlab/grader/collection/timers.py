@@ -56,7 +56,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from kmodlab.grader.kmemtrace import (
+from kmodlab.grader.collection.kmemtrace import (
     MODULE_AREA,
     TRACING,
     CallSite,
@@ -67,7 +67,7 @@ from kmodlab.grader.kmemtrace import (
     parse_site,
     symbol_location,
 )
-from kmodlab.grader.kmemtrace import instance_dir as kmemtrace_instance_dir
+from kmodlab.grader.collection.kmemtrace import instance_dir as kmemtrace_instance_dir
 
 DEFAULT_INSTANCE = "kmodlab_timers"
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from kmodlab.build.validate import load_submission
 from kmodlab.errors import InputError
-from kmodlab.grader.ladder import ladder_lines, ladder_svg, point_title, where
-from kmodlab.grader.model import FLAGGED, CheckResult, Finding, Report
+from kmodlab.grader.report.ladder import ladder_lines, ladder_svg, point_title, where
+from kmodlab.grader.report.model import FLAGGED, CheckResult, Finding, Report
 
 __all__ = ["ladder_svg", "quotable", "quote", "read_sources", "to_gradescope", "to_json", "to_text"]
 

@@ -14,12 +14,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kmodlab.grader import integrity, interfaces, kmemtrace, labels, ledger, state, timers, witness
-from kmodlab.grader.decode import SourceLocation, locate_report
+from kmodlab.grader.collection import guest_state as state
+from kmodlab.grader.collection import interfaces, kmemtrace, timers
+from kmodlab.grader.collection.decode import SourceLocation, locate_report
+from kmodlab.grader.collection.modinfo import module_name
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
-from kmodlab.grader.labels import find_skipped_label
-from kmodlab.grader.model import CheckResult, Finding
-from kmodlab.grader.modinfo import module_name
+from kmodlab.grader.report.model import CheckResult, Finding
+from kmodlab.grader.verdicts import integrity, labels, ledger, witness
+from kmodlab.grader.verdicts.labels import find_skipped_label
 from kmodlab.vm.console import KernelReport, find_reports, init_return, unexpected_taint
 from kmodlab.vm.guest import GuestHung
 from kmodlab.vm.protocol import is_cycle

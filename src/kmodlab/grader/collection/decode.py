@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 # addr2line on one .ko takes a few milliseconds; this only stops a wedged one.
 ADDR2LINE_TIMEOUT_S = 30.0
-INSTRUMENTATION_PREFIX = "kmodlab_fi"  # the forced header and shim of grader/instrument.py
+INSTRUMENTATION_PREFIX = (
+    "kmodlab_fi"  # the forced header and shim of grader/collection/instrument.py
+)
 _FRAME = re.compile(r"^(?P<func>[A-Za-z_][\w.]*)\+0x(?P<off>[0-9a-f]+)/0x[0-9a-f]+")
 
 

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from kmodlab.errors import InputError
-from kmodlab.grader.judges import DEFAULT_GENERIC_POINTS, GENERIC_CHECKS
-from kmodlab.grader.model import CheckResult, Finding
+from kmodlab.grader.report.model import CheckResult, Finding
+from kmodlab.grader.verdicts.judges import DEFAULT_GENERIC_POINTS, GENERIC_CHECKS
 
 VERSION = 1
 # Ids an exercise check may not take: generic checks, the batch's error check, CSV columns.

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kmodlab.grader import kmemtrace, ledger
+from kmodlab.grader.collection import kmemtrace
+from kmodlab.grader.verdicts import ledger
 
 # Kinds whose objects the kmem tracepoints see (kmalloc and slab caches);
 # vmalloc, pages and registrations have other witnesses or none.

@@ -32,7 +32,7 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping
 
-from kmodlab.grader import state
+from kmodlab.grader.collection import guest_state as state
 
 # The sections of state.STATE_SCRIPT that hold interfaces, listed the same
 # way, so parse_state() reads both and the diff is like for like.

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from kmodlab.errors import InputError
-from kmodlab.grader import expectations as exp
+from kmodlab.grader.collection.modinfo import module_name, read_modinfo
 from kmodlab.grader.evidence import Evidence
-from kmodlab.grader.model import CheckResult
-from kmodlab.grader.modinfo import module_name, read_modinfo
+from kmodlab.grader.report.model import CheckResult
+from kmodlab.grader.verdicts import expectations as exp
 from kmodlab.vm.guest import GuestError
 from kmodlab.vm.session import Session
 

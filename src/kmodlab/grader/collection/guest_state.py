@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from kmodlab.grader.modinfo import module_name
+from kmodlab.grader.collection.modinfo import module_name
 
 # Pseudo-section of parse_state(): "risky 137" when the reader of the risky
 # files was killed (an oops), "incomplete" when the script did not reach its end.
