@@ -19,6 +19,7 @@ from kmodlab.grader import exercise_plan as exercises
 from kmodlab.grader.rejudge import rejudge_document
 from kmodlab.grader.verdicts import expectations as exp
 from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
+from tests.expected import RMMOD_KILLED
 
 DATA = Path(__file__).parent.parent / "data" / "evidence"
 AFTER_BUILD = {c: "skip" for c in GENERIC_CHECKS[1:] if c != "integrity"}
@@ -41,14 +42,7 @@ GENERIC: dict[str, dict[str, str]] = {
         "registrations": "fail",
     },
     "extra/forge_release": {"leaks": "fail", "integrity": "fail"},
-    "extra/double_free": {
-        "unload": "fail",
-        "cycle": "skip",
-        "kernel-health": "fail",
-        "leaks": "skip",
-        "registrations": "skip",
-        "exit-order": "skip",
-    },
+    "extra/double_free": dict(RMMOD_KILLED),
     # exit frees the buffer before it removes the /proc entry that reads it.
     "extra/exit_order_wrong": {"exit-order": "fail"},
 }
@@ -76,12 +70,7 @@ EXERCISE: dict[str, dict[str, str]] = {
     "rules/solution": {},
     # exit prints __initdata: modpost warns (build-clean), and rmmod oopses.
     "rules/initdata_kept": {
-        "unload": "fail",
-        "cycle": "skip",
-        "kernel-health": "fail",
-        "leaks": "skip",
-        "registrations": "skip",
-        "exit-order": "skip",
+        **RMMOD_KILLED,
         "init-sections": "fail",
     },
 }

@@ -24,6 +24,7 @@ from kmodlab.grader.report.formats import to_text
 from kmodlab.grader.report.model import Report
 from kmodlab.grader.verdicts.expectations import GATE_FLOOR, load_expectations
 from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
+from tests.expected import RMMOD_KILLED
 
 pytestmark = [pytest.mark.vm, pytest.mark.timeout(900)]
 
@@ -352,12 +353,7 @@ WRONG: dict[str, dict[str, Wrong]] = {
         "initdata_kept": Wrong(
             7.33,
             {
-                "unload": "fail",
-                "cycle": "skip",
-                "kernel-health": "fail",
-                "leaks": "skip",
-                "registrations": "skip",
-                "exit-order": "skip",
+                **RMMOD_KILLED,
                 "init-sections": "fail",
             },
             [

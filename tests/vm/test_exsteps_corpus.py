@@ -8,17 +8,16 @@ exercises in tests/vm/test_exercises.py.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from kmodlab.grader.batch import grade_batch
-from kmodlab.grader.pipeline import Limits, grade
+from kmodlab.grader.pipeline import Limits
 from kmodlab.grader.report.formats import to_text
 from kmodlab.grader.report.model import Report
 from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
+from tests.expected import RMMOD_KILLED
+from tests.vm.corpus import grade_corpus
 
 pytestmark = [pytest.mark.vm, pytest.mark.timeout(900)]
 DATA = Path(__file__).parent.parent / "data" / "exsteps"
@@ -38,30 +37,14 @@ CORPUS: dict[str, dict[str, str]] = {
     # A buffer, a region and its cdev, a /proc file, released in reverse.
     "reverse_order": {},
     # exit prints __initdata: modpost warns, and rmmod oopses in printk.
-    "initdata_exit": {
-        "unload": "fail",
-        "cycle": "skip",
-        "kernel-health": "fail",
-        "leaks": "skip",
-        "registrations": "skip",
-        "exit-order": "skip",
-    },
+    "initdata_exit": dict(RMMOD_KILLED),
 }
 
 
 @pytest.fixture(scope="module")
 def reports(machine, tmp_path_factory) -> dict[str, Report]:
-    subs = tmp_path_factory.mktemp("submissions")
-    for case in CORPUS:
-        shutil.copytree(DATA / case, subs / case)
-    out = tmp_path_factory.mktemp("reports")
-    summary = grade_batch(
-        subs, out, grade=lambda s: grade(s, machine=machine, limits=LIMITS), jobs=2, progress=False
-    )
-    assert summary.errors == [] and len(summary.graded) == len(CORPUS)
-    return {
-        case: Report.from_dict(json.loads((out / f"{case}.json").read_text())) for case in CORPUS
-    }
+    sources = {case: DATA / case for case in CORPUS}
+    return grade_corpus(machine, tmp_path_factory, sources, limits=LIMITS)
 
 
 def _line(case: str, needle: str) -> int:

@@ -9,19 +9,17 @@ honest verdict; each newly covered API has a module that unwinds it correctly
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from kmodlab.grader.batch import grade_batch
-from kmodlab.grader.pipeline import Limits, grade
+from kmodlab.grader.pipeline import Limits
 from kmodlab.grader.report.formats import to_text
 from kmodlab.grader.report.model import Report
 from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 from kmodlab.vm.session import Session
+from tests.vm.corpus import grade_corpus
 
 # One batch of 24 graded submissions: on a loaded 2-core machine (TCG) it takes
 # minutes, beyond the suite's default per-test timeout.
@@ -79,20 +77,14 @@ def _irq_line(machine) -> int:
 
 @pytest.fixture(scope="module")
 def reports(machine, tmp_path_factory) -> dict[str, Report]:
-    subs = tmp_path_factory.mktemp("submissions")
     line = _irq_line(machine)
-    for case in CORPUS:
-        shutil.copytree(DATA / case, subs / case)
+
+    def irq_line(case: str, folder: Path) -> None:
         if case.startswith("irq_"):
-            (subs / case / "irqline.h").write_text(f"#define IRQ_LINE {line}\n")
-    out = tmp_path_factory.mktemp("reports")
-    summary = grade_batch(
-        subs, out, grade=lambda s: grade(s, machine=machine, limits=LIMITS), jobs=2, progress=False
-    )
-    assert summary.errors == [] and len(summary.graded) == len(CORPUS)
-    return {
-        case: Report.from_dict(json.loads((out / f"{case}.json").read_text())) for case in CORPUS
-    }
+            (folder / "irqline.h").write_text(f"#define IRQ_LINE {line}\n")
+
+    sources = {case: DATA / case for case in CORPUS}
+    return grade_corpus(machine, tmp_path_factory, sources, limits=LIMITS, prepare=irq_line)
 
 
 @pytest.mark.parametrize("case", list(CORPUS))

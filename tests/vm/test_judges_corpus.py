@@ -9,17 +9,15 @@ batch with two jobs (see tests/vm/test_grader_corpus.py).
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from kmodlab.grader.batch import grade_batch
-from kmodlab.grader.pipeline import grade
 from kmodlab.grader.report.formats import to_text
 from kmodlab.grader.report.model import Report
 from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
+from tests.expected import RMMOD_KILLED
+from tests.vm.corpus import grade_corpus
 
 pytestmark = pytest.mark.vm
 DATA = Path(__file__).parent.parent / "data" / "judges"
@@ -38,30 +36,14 @@ CORPUS: dict[str, dict[str, str]] = {
     "errno_minus_one": {"fault-injection": "fail"},
     "init_returns_one": {"kernel-health": "fail"},
     # The BUG kills rmmod: the module stays, so nothing after unload can be judged.
-    "double_free": {
-        "unload": "fail",
-        "cycle": "skip",
-        "kernel-health": "fail",
-        "leaks": "skip",
-        "registrations": "skip",
-        "exit-order": "skip",
-    },
+    "double_free": dict(RMMOD_KILLED),
 }
 
 
 @pytest.fixture(scope="module")
 def reports(machine, tmp_path_factory) -> dict[str, Report]:
-    subs = tmp_path_factory.mktemp("submissions")
-    for case in CORPUS:
-        shutil.copytree(DATA / case, subs / case)
-    out = tmp_path_factory.mktemp("reports")
-    summary = grade_batch(
-        subs, out, grade=lambda s: grade(s, machine=machine), jobs=2, progress=False
-    )
-    assert summary.errors == [] and len(summary.graded) == len(CORPUS)
-    return {
-        case: Report.from_dict(json.loads((out / f"{case}.json").read_text())) for case in CORPUS
-    }
+    sources = {case: DATA / case for case in CORPUS}
+    return grade_corpus(machine, tmp_path_factory, sources)
 
 
 @pytest.mark.parametrize("case", list(CORPUS))

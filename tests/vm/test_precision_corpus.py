@@ -11,17 +11,15 @@ unwinds them wrongly; tests/data/instr/devmodel_ok is their correct control.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from kmodlab.grader.batch import grade_batch
-from kmodlab.grader.pipeline import Limits, grade
+from kmodlab.grader.pipeline import Limits
 from kmodlab.grader.report.formats import to_text
 from kmodlab.grader.report.model import Report
 from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
+from tests.vm.corpus import grade_corpus
 
 pytestmark = [pytest.mark.vm, pytest.mark.timeout(1800)]
 LIMITS = Limits(cycles=4)  # cycling is not what these cases test
@@ -58,17 +56,8 @@ def _source(case: str) -> Path:
 
 @pytest.fixture(scope="module")
 def reports(machine, tmp_path_factory) -> dict[str, Report]:
-    subs = tmp_path_factory.mktemp("submissions")
-    for case in CORPUS:
-        shutil.copytree(_source(case), subs / case)
-    out = tmp_path_factory.mktemp("reports")
-    summary = grade_batch(
-        subs, out, grade=lambda s: grade(s, machine=machine, limits=LIMITS), jobs=2, progress=False
-    )
-    assert summary.errors == [] and len(summary.graded) == len(CORPUS)
-    return {
-        case: Report.from_dict(json.loads((out / f"{case}.json").read_text())) for case in CORPUS
-    }
+    sources = {case: _source(case) for case in CORPUS}
+    return grade_corpus(machine, tmp_path_factory, sources, limits=LIMITS)
 
 
 def _check(report: Report, check_id: str):
