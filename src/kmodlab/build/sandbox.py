@@ -5,7 +5,8 @@ will `#include` (and whose assembler will `.incbin`) any file it can open, and
 whose messages quote what they read. So the sandbox is built up, not masked
 down: it shows the toolchain (/usr and the /bin, /lib, ... links into it), the
 two files of /etc that the dynamic loader and Debian's alternatives (cc, awk)
-need, the kernel tree, and the build folder, the only writable place. No /etc
+need, the kernel tree, and the build folder, the only writable place (in the
+lab, also the provider folders a consumer's KBUILD_EXTRA_SYMBOLS reads, read-only). No /etc
 beyond those, no /var, /home, /root, /run or /proc; no network. Started as
 root, the build drops to an unprivileged uid (nobody) before make runs, so even
 a file that some bind exposed by mistake is read as nobody, never as root.
