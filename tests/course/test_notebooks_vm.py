@@ -62,6 +62,11 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
         ("%kmod make install", "Skipping depmod"),
         ("%kmod install staging", "/extra/solo.ko"),
         ("modprobe solo && lsmod", "solo "),
+        ("%kmod make -C provider", "pushed to the guest: sums.ko"),
+        ('provider/Module.symvers").read_text()', "sums_add"),
+        ("--with provider KBUILD_EXTRA_SYMBOLS=", 'ERROR: modpost: "sums_add"'),
+        ("--with provider KBUILD_EXTRA_SYMBOLS=", "sums_user.ko] undefined!"),
+        ("%kmod insmod sums_user", "sums_user: 2 + 3 = 5"),
         ("%kmod check --exercise kbuild", "FAIL   makefile"),
         ("%kmod check --exercise kbuild", "has no obj-m line"),
     ],
@@ -195,6 +200,12 @@ def specific_claims(name: str, ran: Executed) -> list[str]:
         starter = ran.text(ran.by_id("kbuild-ex-make"))
         if "pushed to the guest" in starter:
             problems.append(f"the starter's Makefile (no obj-m) built a module:\n{starter}")
+        undefined = ran.text(ran.by_id("kbuild-consumer-undefined"))
+        if "pushed to the guest" in undefined:
+            problems.append(f"the consumer without KBUILD_EXTRA_SYMBOLS was built:\n{undefined}")
+        linked = ran.text(ran.by_id("kbuild-consumer-make"))
+        if "pushed to the guest: sums_user.ko" not in linked or "undefined!" in linked:
+            problems.append(f"the consumer did not link against sums.ko:\n{linked[-1500:]}")
         cleaned = ran.text(ran.by_id("kbuild-ls-clean"))
         if "['Makefile', 'solo.c']" not in cleaned:
             problems.append(f"make clean should leave the Makefile and solo.c:\n{cleaned}")

@@ -216,3 +216,17 @@ def test_runner_caps_output_and_stops_the_command(tmp_path: Path) -> None:
     assert out.truncated and not out.timed_out
     assert len(out.output) == 5000
     assert time.monotonic() - started < 5
+
+
+def test_provider_folders_are_bound_read_only_before_the_build_folder() -> None:
+    """Is a --with folder bound read-only at its own path, its parents made, the build writable?"""
+    ws = Path("/tmp/lab/ws")
+    args = bwrap_argv(
+        ["make"], build_dir=ws / "consumer", kernel_tree=TREE, read_only=[ws / "provider"]
+    )
+    assert str(ws / "provider") in pairs(args, "--ro-bind")
+    assert pairs(args, "--bind") == [str(ws / "consumer")]
+    assert args.index(str(ws / "provider")) < args.index("--bind")
+    made = [args[i + 3] for i, a in enumerate(args) if a == "--perms" and args[i + 2] == "--dir"]
+    assert made.count(str(ws)) == 1  # made once, for the provider; the build folder reuses it
+    assert str(ws) not in pairs(args, "--ro-bind") + pairs(args, "--bind")  # only the two folders

@@ -5,7 +5,8 @@ will `#include` (and whose assembler will `.incbin`) any file it can open, and
 whose messages quote what they read. So the sandbox is built up, not masked
 down: it shows the toolchain (/usr and the /bin, /lib, ... links into it), the
 two files of /etc that the dynamic loader and Debian's alternatives (cc, awk)
-need, the kernel tree, and the build folder, the only writable place. No /etc
+need, the kernel tree, and the build folder, the only writable place (in the
+lab, also the provider folders a consumer's KBUILD_EXTRA_SYMBOLS reads, read-only). No /etc
 beyond those, no /var, /home, /root, /run or /proc; no network. Started as
 root, the build drops to an unprivileged uid (nobody) before make runs, so even
 a file that some bind exposed by mistake is read as nobody, never as root.
@@ -129,6 +130,7 @@ def bwrap_argv(
     *,
     build_dir: Path,
     kernel_tree: Path,
+    read_only: Sequence[Path] = (),
     view: Sequence[str] = (),
     drop_to: int | None = UNPRIVILEGED_ID,
     env: Mapping[str, str] = MINIMAL_ENV,
@@ -143,15 +145,23 @@ def bwrap_argv(
     namespace is made (it would map the build back to uid 0 on the host) and
     setpriv switches to that uid and gid before the command runs. Order
     matters: bwrap mounts in argument order, so the tree and the build
-    folder come after the folders they live in. disable_userns (without
-    drop_to; bwrap 0.8+) forbids nested user namespaces inside.
+    folder come after the folders they live in. read_only are more folders
+    shown read-only at their own paths (the lab's provider folders, whose
+    Module.symvers a consumer's KBUILD_EXTRA_SYMBOLS names); the caller keeps
+    them apart from the build folder. disable_userns (without drop_to;
+    bwrap 0.8+) forbids nested user namespaces inside.
     """
     argv = [bwrap, *view, "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
     mounted = ["/tmp", *SYSTEM_DIRS]
     if str(kernel_tree) != "/":
         argv += _open_parents(kernel_tree, mounted)
         argv += ["--ro-bind", str(kernel_tree), str(kernel_tree)]
-    argv += _open_parents(build_dir, [*mounted, str(kernel_tree)])
+    mounted.append(str(kernel_tree))
+    for folder in read_only:
+        argv += _open_parents(folder, mounted)
+        argv += ["--ro-bind", str(folder), str(folder)]
+        mounted.append(str(folder))
+    argv += _open_parents(build_dir, mounted)
     argv += ["--bind", str(build_dir), str(build_dir)]
     if drop_to is None:
         # As an ordinary user bwrap needs a user namespace anyway, and the build
@@ -227,6 +237,7 @@ def sandbox_argv(
     *,
     build_dir: Path,
     headers: Path,
+    read_only: Sequence[Path] = (),
     limits: ResourceLimits | None = None,
     env: Mapping[str, str] = MINIMAL_ENV,
 ) -> list[str]:
@@ -234,7 +245,8 @@ def sandbox_argv(
 
     Applies `limits` with prlimit when prlimit is installed. The build folder
     must have been handed over (hand_over()) when running as root. env is the
-    whole environment inside (the lab adds PWD for a student's Makefile).
+    whole environment inside (the lab adds PWD for a student's Makefile);
+    read_only, folders shown read-only at their own paths (resolved here).
     """
     prlimit = shutil.which("prlimit", path=MINIMAL_ENV["PATH"])
     limited = (
@@ -245,6 +257,7 @@ def sandbox_argv(
         limited,
         build_dir=build_dir.resolve(),
         kernel_tree=kernel_tree(headers.resolve()),
+        read_only=[p.resolve() for p in read_only],
         view=host_view(),
         drop_to=build_uid(),
         setpriv=setpriv,

@@ -6,7 +6,9 @@
     %kmod modinfo hello   %kmod modprobe ARGS   %kmod depmod   %kmod dmesg [--all]
     %kmod sh COMMAND...   %kmod check [--exercise NAME]   %kmod graph
     %kmod build NAME [--warn-as-error] [--load [param=value ...]]  (NAME.c edited elsewhere)
-    %kmod make [TARGET|VAR=value ...]  (the folder's own Makefile, in the build sandbox)
+    %kmod make [-C DIR] [--with DIR ...] [TARGET|VAR=value ...]  (the folder's own Makefile,
+        in the build sandbox; -C: a folder of the workspace; --with: a provider folder of the
+        workspace shown read-only, for KBUILD_EXTRA_SYMBOLS)
     %kmod install TREE  (TREE/lib/modules/... from modules_install, into the guest)
     %kmod workspace [PATH]   %kmod delete NAME   %kmod restart   %kmod help
 
@@ -112,9 +114,28 @@ def _build(rest: str) -> Rendered:
     return ws.view_cell(ws.kmodule(name, None, warn_as_error=warn, load=load))
 
 
+def parse_make_line(line: str) -> tuple[str | None, list[str], list[str]]:
+    """`-C consumer --with provider modules` -> ("consumer", ["provider"], ["modules"])."""
+    words = shlex.split(line)
+    in_folder, providers, args = None, [], []
+    while words:
+        word = words.pop(0)
+        if word in ("-C", "--with"):
+            if not words:
+                raise ValueError(f"usage: %kmod make {word} DIR (a folder of the workspace)")
+            if word == "-C":
+                in_folder = words.pop(0)
+            else:
+                providers.append(words.pop(0))
+        else:
+            args.append(word)
+    return in_folder, providers, args
+
+
 def _make(rest: str) -> Rendered:
+    in_folder, providers, args = parse_make_line(rest)
     ws = state.current_workspace()
-    return ws.view_step(ws.make(shlex.split(rest)))
+    return ws.view_step(ws.make(args, in_folder=in_folder, providers=providers))
 
 
 def _install(rest: str) -> Rendered:

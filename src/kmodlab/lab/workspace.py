@@ -416,7 +416,9 @@ class Workspace:
         return ([] if not_loaded else [old]) + [self.insmod(name, params)]
 
     # -- the student's own Makefile ---------------------------------------------
-    def make(self, args: Sequence[str]) -> LabStep:
+    def make(
+        self, args: Sequence[str], *, in_folder: str | None = None, providers: Sequence[str] = ()
+    ) -> LabStep:
         """`make ARGS` in the folder, with its own Makefile, inside the build sandbox.
 
         Never on the host: a Makefile runs any command its recipes name. KDIR
@@ -424,11 +426,18 @@ class Workspace:
         $(shell uname -r)/build` would name the host's) and PWD to the folder,
         as a shell would. The .ko files it leaves at the top of the folder are
         pushed into the guest, as a %%kmodule cell's are.
+
+        in_folder (`-C DIR`) is a folder of the workspace to run make in instead
+        of the workspace itself. providers (`--with DIR`) are folders of the
+        workspace shown read-only inside the sandbox, at their own paths, so
+        that a consumer's `KBUILD_EXTRA_SYMBOLS := $(PWD)/../provider/Module.symvers`
+        can be read; the sandbox shows nothing else of the workspace.
         """
         from kmodlab.build.builder import BUILD_TIMEOUT_S, DEFAULT_MAX_OUTPUT, run_capped
         from kmodlab.build.sandbox import MINIMAL_ENV, hand_over, sandbox_argv, sandbox_available
 
-        folder = self.folder.resolve()
+        folder = self._in_workspace(in_folder, "-C") if in_folder else self.folder.resolve()
+        shown = self._providers(providers, folder)
         if not (folder / "Makefile").is_file():
             raise InputError(
                 f"there is no Makefile in {folder}",
@@ -444,12 +453,13 @@ class Workspace:
         command = ["make", f"KDIR={headers}", *args]
         env = {**MINIMAL_ENV, "PWD": str(folder)}
         hand_over(folder)  # as root the build runs as nobody: it must be able to write here
-        argv = sandbox_argv(command, build_dir=folder, headers=headers, env=env)
+        argv = sandbox_argv(command, build_dir=folder, headers=headers, read_only=shown, env=env)
         before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.ko")}
         out = run_capped(argv, cwd=folder, timeout_s=BUILD_TIMEOUT_S, max_output=DEFAULT_MAX_OUTPUT)
         for key in folder.glob(".kmodlab-probe-*"):  # kmodlab's probe cache key, not theirs
             key.unlink(missing_ok=True)
         text = out.output.decode("utf-8", errors="replace")
+        text += self._hidden_symvers_hint(text)
         if out.timed_out:
             text += f"\n(make did not finish in {BUILD_TIMEOUT_S:g} s and was stopped)\n"
         status = "timeout" if out.timed_out else "exited"
@@ -465,6 +475,52 @@ class Workspace:
                 return LabStep(result, pushed.crash)
             result.stdout += f"pushed to the guest: {', '.join(p.name for p in made)}\n"
         return LabStep(result)
+
+    def _in_workspace(self, given: str, option: str) -> Path:
+        """A folder named relative to the workspace, resolved; refused unless inside it.
+
+        Symlinks are resolved first, so one that leads out of the workspace is refused.
+        """
+        root = self.folder.resolve()
+        path = (root / Path(given).expanduser()).resolve()
+        if not path.is_relative_to(root):
+            raise InputError(
+                f"{option} {given} is outside the workspace {root}",
+                "the sandbox shows only folders of the workspace: copy that folder into it",
+            )
+        if not path.is_dir():
+            raise InputError(f"{option} {given}: there is no folder {path}", "make it first")
+        return path
+
+    def _providers(self, given: Sequence[str], build_dir: Path) -> list[Path]:
+        """The --with folders, inside the workspace, and neither in nor around the build folder."""
+        shown: list[Path] = []
+        for name in given:
+            path = self._in_workspace(name, "--with")
+            if path.is_relative_to(build_dir) or build_dir.is_relative_to(path):
+                raise InputError(
+                    f"--with {name} is the folder make runs in, or holds it, or is inside it",
+                    "give a provider folder beside the one make runs in (-C DIR)",
+                )
+            if path not in shown:
+                shown.append(path)
+        # Of two nested folders the outer one shows both.
+        return [p for p in shown if not any(p != q and p.is_relative_to(q) for q in shown)]
+
+    def _hidden_symvers_hint(self, text: str) -> str:
+        """A line for a KBUILD_EXTRA_SYMBOLS file that exists but was not shown to the build."""
+        root = self.folder.resolve()
+        hints = []
+        # modpost (6.1) stops at a KBUILD_EXTRA_SYMBOLS file it cannot open.
+        for m in re.finditer(r"^(/\S+/Module\.symvers): No such file or directory$", text, re.M):
+            path = Path(m.group(1))
+            if path.is_file() and path.resolve().is_relative_to(root):
+                folder = path.parent.resolve().relative_to(root)
+                hints.append(
+                    f"kmodlab: {path} exists, but the sandbox shows only the folder make "
+                    f"runs in: add --with {folder} (%kmod make -C DIR --with {folder})\n"
+                )
+        return "".join(dict.fromkeys(hints))
 
     def _push_files(self, kos: Sequence[Path]) -> CommandResult:
         self.session.push_modules(kos, depmod=False)
