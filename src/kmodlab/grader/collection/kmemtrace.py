@@ -426,6 +426,7 @@ def _judged_events(text: str) -> tuple[TraceEvent, ...]:
     return tuple(kept + _vmalloc_events(_sections(text)))
 
 
+@functools.lru_cache(maxsize=32)  # every judge of the trace asks it first
 def lost_events(text: str) -> int:
     """Events the ring buffer dropped or overwrote (per_cpu stats). Pure.
 
