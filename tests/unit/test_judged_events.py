@@ -4,7 +4,8 @@ The judges read judged_events(): parse_trace's events without the frees of
 addresses the trace never saw allocated, parsed from a few lines in a
 hundred. Checked here on every trace of every captured evidence document
 (tests/data/evidence, real grades) and of tests/data/witness/kmem, and on
-lines made to fool its cheap string tests.
+lines made to fool its cheap string tests. Last, the folder the rejudging
+benchmark times (bench/captured_batch.py) is rejudged unchanged.
 """
 
 from __future__ import annotations
@@ -116,3 +117,31 @@ def test_lines_made_to_fool_the_string_tests_give_the_references_events():
         ("kvfree_rcu", 0xFFFF888004A3E000),
         ("kfree", 0xFFFF888004A3E000),
     ]
+
+
+def _bench_script(name: str):
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[2] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"kmodlab_bench_{name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmarks_captured_batch_rejudges_unchanged(tmp_path, capsys):
+    """Does bench/captured_batch.py make a grade-batch folder that `--rejudge-only` times
+    with every document accepted and no score changed (the benchmark exits otherwise)?"""
+    out = tmp_path / "reports"
+    _bench_script("captured_batch").make(out, 3)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"student00{i}{ext}" for i in range(3)
+                     for ext in (".evidence.json.xz", ".json", ".txt")]  # fmt: skip
+    assert evidence.read_document(out / "student001.evidence.json.xz")["submission"] == "student001"
+    argv = ["--rejudge-only", str(out), "--repeat", "1", "--json", str(tmp_path / "r.json")]
+    assert _bench_script("grader_benchmark").main(argv) == 0
+    assert "rejudge 3 evidence documents" in capsys.readouterr().out
+    assert (tmp_path / "r.json").is_file()
