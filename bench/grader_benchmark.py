@@ -4,6 +4,7 @@ and a fourth: re-scoring the batch from its evidence.
 
     .venv/bin/python bench/grader_benchmark.py [--repeat 3] [--batch 50] [--json out.json]
     .venv/bin/python bench/grader_benchmark.py --rejudge-only OUT   # figure 4 only, no guest
+    .venv/bin/python bench/captured_batch.py OUT   # such an OUT from the captured documents
 
 1. a clean hello submission fully graded (target <= 4 s);
 2. a four-resource module with its whole fault-injection sweep (<= 6 s);
@@ -193,7 +194,8 @@ def line(f: Figure, peer: Figure | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--repeat", type=int, default=3, help="runs of figures 1 and 2 (default 3)")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs of figures 1 and 2, or of --rejudge-only (default 3)")  # fmt: skip
     p.add_argument("--batch", type=int, default=50, help="submissions in figure 3 (default 50)")
     p.add_argument("--jobs", type=int, default=2, help="parallel jobs for figure 3 (default 2)")
     p.add_argument("--json", type=Path, help="write the numbers here")
@@ -203,12 +205,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-course", action="store_true", help="no nbgrader figure")
     args = p.parse_args(argv)
     if args.rejudge_only:
+        load = "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+        count = len(list(args.rejudge_only.glob("*.evidence.json.xz")))
+        r = Figure("rejudge", f"rejudge {count} evidence documents", target_s=2.0)
         with tempfile.TemporaryDirectory(prefix="kmodlab-gbench-") as tmp:
-            shutil.copytree(args.rejudge_only, Path(tmp) / "reports")
-            count = len(list((Path(tmp) / "reports").glob("*.evidence.json.xz")))
-            r = Figure("rejudge", f"rejudge {count} evidence documents", target_s=2.0)
-            r.samples.append(rejudge_s(Path(tmp) / "reports"))
+            for i in range(args.repeat):  # each run on a fresh copy: rejudging rewrites it
+                shutil.copytree(args.rejudge_only, Path(tmp) / f"reports{i}")
+                r.samples.append(rejudge_s(Path(tmp) / f"reports{i}"))
+                say(f"rejudge {i + 1}/{args.repeat}: {format_duration(r.samples[-1])}")
         print(rejudge_line(r, None))
+        print(f"{load} at the start, {os.getloadavg()[0]:.2f} at the end")
+        if args.json:
+            data = {r.key: {"median_s": r.median, "samples": r.samples, "target_s": r.target_s}}
+            args.json.write_text(json.dumps(data, indent=2) + "\n")
         return 0
     from kmodlab.vm.session import prepare, start_guest
 

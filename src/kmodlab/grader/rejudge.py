@@ -142,6 +142,10 @@ def rejudge_batch(
     if threading.active_count() > 1:
         jobs = 1  # forking a process with other threads may copy a held lock: no pool
     paths = [evidence_path(p) for p, _ in todo]
+    if jobs > 1:
+        # What every document needs, imported once before the workers fork, not in each.
+        from kmodlab.grader import exercise_plan  # noqa: F401
+        from kmodlab.grader.report import formats  # noqa: F401
     if jobs == 1:
         results = [_rejudge_one(p, exercise) for p in paths]
     else:

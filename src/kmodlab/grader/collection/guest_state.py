@@ -28,6 +28,7 @@ at its top level for the same reason: a sysctl table is the module's memory.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -147,8 +148,11 @@ def _split_sections(text: str) -> tuple[dict[str, list[str]], dict[str, int], bo
     return raw, status, ended
 
 
+_COMM = re.compile(r"/proc/\d+/comm")
+
+
 def _file_section(path: str) -> str | None:
-    if re.fullmatch(r"/proc/\d+/comm", path):
+    if _COMM.fullmatch(path):
         return "kthreads"
     if path == "/proc/sys/kernel/tainted":
         return TAINT
@@ -251,6 +255,11 @@ def parse_state(text: str) -> dict[str, frozenset[str]]:
     so it is never mistaken for "everything went away"; the reason is an
     item of the ERRORS pseudo-section ("risky 137", "incomplete").
     """
+    return dict(_parse_state(text))  # the caller's own dict; the sets are frozen
+
+
+@functools.lru_cache(maxsize=16)  # several judges read the same snapshots
+def _parse_state(text: str) -> dict[str, frozenset[str]]:
     raw, status, ended = _split_sections(text)
     errors = set() if ended else {"incomplete"}
     if "files" in raw:

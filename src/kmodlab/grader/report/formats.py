@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kmodlab.build.validate import load_submission
 from kmodlab.errors import InputError
 from kmodlab.grader.report.ladder import ladder_lines, ladder_svg, point_title, where
 from kmodlab.grader.report.model import FLAGGED, CheckResult, Finding, Report
@@ -244,6 +243,8 @@ def read_sources(submission: Path) -> dict[str, str]:
     The same files, by the same rules, as the build copied: a folder the
     validator refuses gives no quotes at all, never a guess.
     """
+    from kmodlab.build.validate import load_submission  # the build, only when quoting a folder
+
     try:
         return load_submission(submission).texts()
     except InputError:

@@ -523,7 +523,7 @@ def _trace_leaks(ev: Evidence) -> list[tuple[object, str | None, int | None]]:
     """Allocations the kmem tracepoints saw made by the module's code and never freed."""
     if ev.trace is None or kmemtrace.lost_events(ev.trace) > 0:
         return []  # an overflowed trace proves nothing either way
-    events = kmemtrace.parse_trace(ev.trace)
+    events = kmemtrace.judged_events(ev.trace)  # as parse_trace's, for unfreed()
     out = []
     for name, ko in ev.debug.items():
         ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))

@@ -40,7 +40,7 @@ def contradicted_releases(events: Iterable[ledger.LedgerEvent], trace: str | Non
     """
     if not trace or kmemtrace.lost_events(trace) > 0:
         return []
-    recorded = kmemtrace.parse_trace(trace)
+    recorded = kmemtrace.judged_events(trace)  # every alloc, and the frees of those
     out = []
     for acquisition in ledger.pair(list(events)).released_by:
         if ledger.ACQUIRE_KIND.get(acquisition.api) not in TRACED_KINDS:
