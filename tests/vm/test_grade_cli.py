@@ -19,14 +19,14 @@ def kmodlab(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_json_report_follows_the_schema(machine):
-    """Is --format json a kmodlab-report/1 with the nine generic checks and exit status 0?"""
+    """Is --format json a kmodlab-report/1 with the ten generic checks and exit status 0?"""
     r = kmodlab("grade", str(DATA / "leaky" / "leak_kmalloc"), "--format", "json")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["schema"] == "kmodlab-report/1" and report["kernel"] == machine.kernel.abi
     assert [c["id"] for c in report["checks"]] == [
         "build", "load", "unload", "cycle", "kernel-health", "leaks", "registrations",
-        "fault-injection", "integrity",
+        "fault-injection", "exit-order", "integrity",
     ]  # fmt: skip
     assert report["score"] < report["max_score"] and report["duration_s"] > 0
     leaks = next(c for c in report["checks"] if c["id"] == "leaks")
