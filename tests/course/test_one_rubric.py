@@ -122,3 +122,19 @@ def test_a_partial_cell_gets_its_partial_points(canned_pipeline, monkeypatch, tm
     cell.metadata["nbgrader"] = {"grade": True, "grade_id": "t", "points": 2, "solution": False}
     cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": repr(value)})]
     assert determine_grade(cell) == (1.0, 2.0)
+
+
+def test_a_notebook_grade_keeps_its_evidence_beside_the_workspace(
+    canned_pipeline, monkeypatch, tmp_path
+):
+    """Does a graded test cell leave WORKSPACE/hello.evidence.json.xz, which `kmodlab
+    rejudge` re-scores to the same points (nbgrader's grades can be re-judged too)?"""
+    from kmodlab.grader.rejudge import rejudge_file
+
+    (tmp_path / "hello.c").write_text(HELLO_C)
+    monkeypatch.setattr(course_checks, "workspace_folder", lambda _ws: tmp_path)
+    graded = course_checks.grade("hello")
+    doc = tmp_path / "hello.evidence.json.xz"
+    assert doc.is_file()
+    again = rejudge_file(doc)
+    assert (again.score, again.max_score) == (graded.score, graded.max_score)

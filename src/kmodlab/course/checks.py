@@ -23,6 +23,7 @@ subprocesses' output is captured, and Python warnings are recorded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 import warnings
@@ -226,12 +227,26 @@ def _graded(exercise: str, workspace: Path | str | None, files: Sequence[str] | 
         for name, data in chosen.items():
             (sub / name).write_bytes(data)
         report = _grade_quietly(sub, exercise)
+    _keep_evidence(folder, exercise, report)
     sources = {n: d.decode("utf-8", errors="replace") for n, d in chosen.items()}
     graded = Graded(report, sources, folder)
     while len(_cache) >= _CACHE_SIZE:
         _cache.pop(next(iter(_cache)))
     _cache[key] = graded
     return graded
+
+
+def _keep_evidence(folder: Path, exercise: str, report: Report) -> None:
+    """The grade's evidence document beside the work it graded
+    (WORKSPACE/EXERCISE.evidence.json.xz), so an nbgrader grade, like any other, can be
+    re-judged with `kmodlab rejudge`. A workspace that cannot be written keeps the
+    grade, without the document."""
+    if report.evidence is None:
+        return
+    from kmodlab.grader.rejudge import EVIDENCE_SUFFIX, write_evidence
+
+    with contextlib.suppress(OSError):
+        write_evidence(folder / f"{exercise}{EVIDENCE_SUFFIX}", report.evidence)
 
 
 def _regular(path: Path) -> bool:

@@ -124,10 +124,9 @@ def _host_paths(tmp: Path, kernel, submission: Path) -> list[tuple[str, str]]:  
         pairs += [(f"{folder}/", ""), (str(folder), ".")]
     src = Path(kernel.headers).parent  # .../usr/src (holds linux-headers-ABI)
     pairs.append((str(src), "/usr/src"))
-    home = str(Path.home())
-    if len(home) > 1:
-        pairs.append((home, "~"))
-    return pairs
+    pairs.append((str(Path.home()), "~"))
+    # Never the root folder alone: replacing every "/" would wreck the document.
+    return [(old, new) for old, new in pairs if old.strip("/")]
 
 
 def _load_exercise(exercise: str | None):  # type: ignore[no-untyped-def]
