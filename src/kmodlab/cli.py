@@ -489,7 +489,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 # -- parser -----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from kmodlab.vm.guest import COMMAND_TIMEOUT_S  # the one default, also for the API
+    from kmodlab.records import COMMAND_TIMEOUT_S  # the one default, also for the API
 
     p = argparse.ArgumentParser(
         prog="kmodlab",

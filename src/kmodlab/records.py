@@ -25,6 +25,11 @@ class KmsgRecord:
         return f"[{self.ts_us / 1e6:12.6f}] {self.text}"
 
 
+# How long one guest command may take unless its caller says otherwise: the
+# one default for every layer (Guest, Session, `kmodlab run`, the lab, grading).
+# Here, not in vm/guest.py, so the command line can show it without the VM layer.
+COMMAND_TIMEOUT_S = 30.0
+
 # The guest agent's own module commands (guest/agent.c): one finit_module or
 # delete_module each, answering with the errno, so no insmod/rmmod process
 # (and its page faults under emulation) runs per load.

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from kmodlab.errors import KmodlabError
-from kmodlab.records import CommandResult  # noqa: F401  (re-exported)
+from kmodlab.records import COMMAND_TIMEOUT_S, CommandResult  # noqa: F401  (re-exported)
 from kmodlab.vm import protocol
 from kmodlab.vm.console import ConsoleLog, KernelReport, find_reports, is_fatal
 from kmodlab.vm.qemu import MachineSpec, qemu_argv
@@ -40,9 +40,6 @@ def _kill_leftover_guests() -> None:
             proc.kill()
 
 
-# How long one guest command may take unless its caller says otherwise: the
-# one default for every layer (Guest, Session, `kmodlab run`, the lab, grading).
-COMMAND_TIMEOUT_S = 30.0
 RESTORE_TIMEOUT_S = 30.0  # a saved guest loading from the page cache takes 0.2 s
 # Slack the host grants beyond a command's own timeout before it declares the
 # whole guest hung (the agent enforces the command timeout itself).
