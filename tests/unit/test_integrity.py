@@ -218,13 +218,13 @@ def test_erased_trace_is_inconclusive_and_flagged():
 def test_forged_answer_leaves_nothing_graded_from_that_guest():
     """With a forged answer, is every check but build and integrity an error, the flag raised?"""
     from kmodlab.build import BuildResult
-    from kmodlab.grader import pipeline
+    from kmodlab.grader.verdicts import document
     from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
 
     build = BuildResult(True, [], [], "", 0.0, Path("."), True)
     ev = Evidence(submission=Path("s"), build=build, sources={"m.c": "int x;\n"})
     ev.compromised = "the guest's answers were forged (a response with id '0' ...)"
-    checks = pipeline._judge(ev, pipeline.Limits(), None)
+    checks = document.judge(ev)
     got = {c.id: c.status for c in checks}
     assert got == {**dict.fromkeys(GENERIC_CHECKS, "error"), "build": "pass", "integrity": "fail"}
     assert all(c.score == 0 for c in checks if c.id != "build")

@@ -2,8 +2,8 @@
 
     grade(Path("submissions/alice"), exercise="hello") -> Report
 
-The order of the steps is stated once, in collect.py; the evidence becomes a
-document (evidence.py), judged by verdicts.py from the document alone.
+The order of the steps is stated once, in collection/collect.py; the evidence becomes a
+document (evidence.py), judged by verdicts/document.py from the document alone.
 Whatever goes wrong inside the grader becomes a check with status "error"
 and a message, never a lost report.
 """
@@ -21,7 +21,7 @@ from kmodlab.errors import InputError, KmodlabError
 from kmodlab.grader import evidence
 from kmodlab.grader.collection import collect
 from kmodlab.grader.evidence import Evidence
-from kmodlab.grader.report.model import CheckResult, Report
+from kmodlab.grader.report.model import Report
 from kmodlab.grader.verdicts import document as verdicts
 from kmodlab.paths import current_kernel
 from kmodlab.vm.guest import GuestCompromised
@@ -181,8 +181,3 @@ def _before_load_quietly(session: Session, ev: Evidence) -> None:
     # request; main_guest() takes what before_load() could not.
     with contextlib.suppress(Exception):
         collect.before_load(ev, session)
-
-
-def _judge(ev: Evidence, limits: Limits, plan) -> list[CheckResult]:  # type: ignore[no-untyped-def]
-    """verdicts.judge with a grade's limits and exercise plan."""
-    return verdicts.judge(ev, plan.expectations if plan is not None else None, limits.cycles)
