@@ -187,3 +187,49 @@ def test_the_trace_parser_reads_captured_traces_line_by_line_alike():
     for text in texts:
         parsed = [e for e in kt.parse_trace(text) if e.event != "vmalloc"]
         assert parsed == by_line(text)
+
+
+def _fired_during_rmmod(doc: dict, after: bool) -> dict:
+    """The timer_left document as it reads when the timer fires a moment sooner: inside
+    rmmod, after the kernel freed the module (after=True), or while it is still listed
+    among the modules linked in (after=False): the guest dies before rmmod answers."""
+    import copy
+    import re
+
+    doc = copy.deepcopy(doc)
+    crash = doc["settle"]["crash"]
+    if not after:
+        crash["console"] = re.sub(
+            r"(Modules linked in:)", r"\1 timer_left(OE)", crash["console"], count=1
+        )
+    doc["unloads"][0].update(result=None, crash=crash)
+    doc["settle"] = None
+    doc["digest"] = evidence.digest(doc)
+    return doc
+
+
+def test_a_timer_firing_inside_rmmod_after_the_module_is_freed_reads_as_in_the_settle():
+    """When the left-armed timer fires before rmmod's answer reaches the host, but into
+    the module's freed memory, did rmmod still do its work: unload passes, and the same
+    kernel-health and registrations findings blame the timer (what cannot be read after
+    the crash is skipped, not failed)?"""
+    settled = rejudge_document(_doc("corpus/timer_left_running"))
+    raced = rejudge_document(_fired_during_rmmod(_doc("corpus/timer_left_running"), True))
+    got = {c.id: c.status for c in raced.checks if c.id in GENERIC_CHECKS}
+    cannot_read = {"leaks": "skip", "exit-order": "skip"}
+    assert (
+        got
+        == {c: GENERIC["corpus/timer_left_running"].get(c, "pass") for c in GENERIC_CHECKS}
+        | cannot_read
+    )
+    assert "died" in raced.check("leaks").summary
+    for check in ("kernel-health", "registrations"):
+        assert raced.check(check).findings[0].message == settled.check(check).findings[0].message
+
+
+def test_a_crash_inside_rmmod_while_the_module_is_still_listed_fails_unload():
+    """The same crash with the module still among those linked in (exit itself, or code the
+    kernel runs before freeing it): the unload did not finish, so unload fails."""
+    raced = rejudge_document(_fired_during_rmmod(_doc("corpus/timer_left_running"), False))
+    assert raced.check("unload").status == "fail"
+    assert "died during removing timer_left" in raced.check("unload").summary

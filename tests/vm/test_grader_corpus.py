@@ -24,6 +24,10 @@ DATA = Path(__file__).parent.parent / "data"
 # integrity reads the sources, so it runs (and passes) when the build fails.
 SKIP_AFTER_BUILD = {c: "skip" for c in GENERIC_CHECKS[1:] if c != "integrity"}
 
+# Cases whose bug strikes at a random moment (a timer left armed) that may fall
+# inside rmmod's answer as well as in the settle after it.
+FIRES_AT_RANDOM = {"timer_left_running"}
+
 # case -> (source folder, the checks that do not pass and their status)
 CORPUS: dict[str, tuple[str, dict[str, str]]] = {
     "clean_one": ("corpus/clean_one", {}),
@@ -113,6 +117,14 @@ def test_case_gets_exactly_its_verdicts(reports, case):
     """Do exactly the checks this module's bug breaks fail (or not run), and all others pass?"""
     expected = {c: CORPUS[case][1].get(c, "pass") for c in GENERIC_CHECKS}
     got = {c.id: c.status for c in reports[case].checks}
+    if (
+        case in FIRES_AT_RANDOM
+        and "died during or right after rmmod" in _check(reports[case], "leaks").summary
+    ):
+        # The timer fired before rmmod's answer reached the host (a 100 ms period
+        # against a millisecond window): unload still passes, and what can only be
+        # read from a live guest after rmmod is not run.
+        expected |= {"leaks": "skip", "exit-order": "skip"}
     assert got == expected, to_text(reports[case])
 
 

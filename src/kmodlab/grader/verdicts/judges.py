@@ -300,8 +300,11 @@ def judge_unload(ctx: Context) -> CheckResult:
     if not ev.unloads:
         return ctx.skip("unload", "not run: loading failed")
     findings: list[Finding] = []
+    died_after = [s for s in ev.unloads if _removed_then_died(ctx, s)]
     for step in ev.unloads:
         name = step.name.removeprefix("unload ")
+        if step in died_after:
+            continue  # rmmod finished: the crash is kernel-health's and registrations'
         if step.crash or not step.result.ok:
             findings += _failed_step(ctx, step, f"removing {name}")
             if step.result and step.result.returncode == errno.EBUSY:
@@ -317,9 +320,32 @@ def judge_unload(ctx: Context) -> CheckResult:
             mine = [rep for rep in _step_reports(step) if not interfaces.by_reader(rep.text)]
             findings += [report_finding(ctx, rep) for rep in mine]
     ok = len(ev.unloads) == len(ev.order) and not findings
-    return ctx.result(
-        "unload", ok, "every module unloads; exit ran" if ok else findings[0].message, findings
-    )
+    said = "every module unloads; exit ran"
+    if died_after:
+        said += " (then the kernel died: see kernel-health)"
+    return ctx.result("unload", ok, said if ok else findings[0].message, findings)
+
+
+def _removed_then_died(ctx: Context, step: Step) -> bool:
+    """Did the kernel die during rmmod only after the module was gone? A crash whose
+    report runs or touches the module's freed memory (no longer among the modules
+    linked in) proves exit returned and the kernel freed the module: rmmod's work
+    was done, and only its answer was lost. A timer left armed fires at a random
+    moment, so this is how the same bug reads when it fires a millisecond sooner."""
+    if not step.crash:
+        return False
+    module = module_name(step.name.removeprefix("unload "))
+    return any(_freed_is(ctx, r, module) for r in step.crash.reports)
+
+
+def _freed_is(ctx: Context, report: KernelReport, module: str) -> bool:
+    """Is `module` the one whose freed memory the report touches?"""
+    ev = ctx.ev
+    for name, ko in ev.debug.items():
+        if ledger.same_module(name, module):
+            ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))
+            return timers.freed_access(report.text, ranges, ko, module=name) is not None
+    return False
 
 
 def judge_cycle(ctx: Context, cycles: int) -> CheckResult:
@@ -439,6 +465,13 @@ def _events(ev: Evidence, steps: list[Step]) -> list:
     )
 
 
+def _not_unloaded(ev: Evidence) -> str:
+    """Why a check that reads the guest after rmmod could not run."""
+    if any(s.crash for s in ev.unloads):
+        return "not run: the kernel died during or right after rmmod"
+    return "not run: the module did not unload"
+
+
 def _outstanding(ev: Evidence, memory: bool) -> list:
     left = ledger.outstanding(_events(ev, ev.loads + ev.unloads))
     return [e for e in left if (e.api in MEMORY_APIS) == memory]
@@ -447,7 +480,7 @@ def _outstanding(ev: Evidence, memory: bool) -> list:
 def judge_leaks(ctx: Context) -> CheckResult:
     ev = ctx.ev
     if not ev.unloads or not all(s.result and s.result.ok for s in ev.unloads):
-        return ctx.skip("leaks", "not run: the module did not unload")
+        return ctx.skip("leaks", _not_unloaded(ev))
     findings: list[Finding] = []
     by_handle: dict[int, Finding] = {}
     for e in _outstanding(ev, memory=True):
@@ -1113,7 +1146,7 @@ def judge_exit_order(ctx: Context) -> CheckResult:
     """exit releases what depends on something before that something (ledger, pure)."""
     ev = ctx.ev
     if not ev.unloads or not all(s.result and s.result.ok for s in ev.unloads):
-        return ctx.skip("exit-order", "not run: the module did not unload")
+        return ctx.skip("exit-order", _not_unloaded(ev))
     if not ev.instrumented:
         return ctx.skip("exit-order", "not run: the module was not built with the ledger")
     exiting = _events(ev, ev.unloads)
