@@ -262,3 +262,43 @@ def test_grade_batch_exits_1_and_names_the_ungraded(tmp_path: Path, monkeypatch,
     monkeypatch.setattr("kmodlab.grader.pipeline.grade", lambda sub, **_kw: grade_ok(sub))
     assert cli.main(argv) == 1
     assert cli.main([*argv, "--retry-errors"]) == 0
+
+
+def _compressed_section_far_away() -> bytes:
+    """An ELF64 whose one section claims SHF_COMPRESSED data at an offset past 2**63:
+    pyelftools raises OverflowError (not ELFError) when it seeks there."""
+    import struct
+
+    def section(name: int, kind: int, flags: int, offset: int, size: int) -> bytes:
+        return struct.pack("<IIQQQQIIQQ", name, kind, flags, 0, offset, size, 0, 0, 1, 0)
+
+    names = b"\x00.shstrtab\x00.x\x00"
+    ident = b"\x7fELF\x02\x01\x01" + b"\x00" * 9
+    header = ident + struct.pack("<HHIQQQIHHHHHH", 1, 62, 1, 0, 0, 64, 0, 64, 0, 0, 64, 3, 1)
+    return (
+        header
+        + section(0, 0, 0, 0, 0)
+        + section(1, 3, 0, 64 + 3 * 64, len(names))
+        + section(11, 1, 0x800, 0x8500000000000000, 64)
+        + names
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _compressed_section_far_away(),
+        b"\x7fELF\x02\x01\x01" + b"\x00" * 57 + b"\x01" * 200,  # counts that point past the end
+        b"not an elf at all",
+    ],
+)
+def test_a_ko_with_handwritten_bytes_answers_nothing_and_never_raises(tmp_path, body):
+    """Does a .ko whose bytes are not a sane ELF (a student can write sections by hand)
+    leave the decoder with no answers instead of stopping the grade?"""
+    from kmodlab.grader.collection.decode import ElfDebug
+
+    ko = tmp_path / "bad.ko"
+    ko.write_bytes(body)
+    debug = ElfDebug(ko)
+    assert debug.symbol("init_module") is None
+    assert debug.section_sizes() in ({}, debug.sections)

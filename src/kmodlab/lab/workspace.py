@@ -662,7 +662,7 @@ class Workspace:
         def debug_for(module: str) -> ElfDebug | None:
             build = self.module_builds.get(module)
             ko = next((m.ko for m in build.modules if m.name == module), None) if build else None
-            return ElfDebug(ko, build.student_path) if ko and build else None
+            return ElfDebug.of_build(ko, build) if ko and build else None
 
         for report in reports:
             if loc := locate_report(report, debug_for):

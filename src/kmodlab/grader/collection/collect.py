@@ -120,7 +120,7 @@ def build(ev: Evidence, workdir: Path, headers: Path) -> None:
         ev.kos = {module_name(m.name): m.ko for m in ev.build.modules}
         ev.order = load_order({n: depends(read_modinfo(ko)) for n, ko in ev.kos.items()})
         # Read and decoded from the .ko while it exists; the evidence keeps the table.
-        ev.debug = {n: ElfDebug(ko, ev.build.student_path) for n, ko in ev.kos.items()}
+        ev.debug = {n: ElfDebug.of_build(ko, ev.build) for n, ko in ev.kos.items()}
     if ev.build.ok and ev.instrumented:
         ev.imports = {n: import_report(ev.build.build_dir, n) for n in ev.kos}
 

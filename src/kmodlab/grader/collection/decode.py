@@ -1,6 +1,7 @@
 """From a kernel report's `func+0x11/0x40 [module]` to the student's file:line.
 
-Collection side: this reads the built .ko (pyelftools) and runs addr2line,
+Collection side: this reads the built .ko (pyelftools) and runs addr2line
+(in the build sandbox, as the build user: the .ko's bytes are the student's),
 so it runs while the build folder exists. ElfDebug records every answer in
 a symbols.DebugInfo table, which the evidence document keeps: the judges
 decode from that table only (grader/verdicts/symbols.py), never from the .ko.
@@ -22,6 +23,8 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+from kmodlab.build.builder import BuildResult
+from kmodlab.build.sandbox import sandbox_argv
 from kmodlab.grader.verdicts.symbols import (
     INSTRUMENTATION_PREFIX,
     DebugInfo,
@@ -34,12 +37,30 @@ from kmodlab.grader.verdicts.symbols import decode_frame as _decode_frame
 ADDR2LINE_TIMEOUT_S = 30.0
 
 
-def addr2line(ko: Path, section: str, offset: int) -> SourceLocation | None:
+def addr2line_argv(ko: Path, section: str, offset: int, sandbox_dir: Path | None) -> list[str]:
+    """addr2line's command line; inside the build sandbox when sandbox_dir (the build
+    folder holding `ko`) is given. The .ko is the student's: its debug sections are
+    bytes they can write (assembler directives), so binutils parses them as the
+    unprivileged build user, shown only the toolchain and that folder, never as
+    the grader."""
+    argv = ["addr2line", "-f", "-i", "-e", str(ko), "-j", section, hex(offset)]
+    if sandbox_dir is None:
+        return argv
+    # The kernel tree is not needed: "/" tells the sandbox to bind no tree.
+    return sandbox_argv(argv, build_dir=sandbox_dir, headers=Path("/"))
+
+
+def addr2line(
+    ko: Path, section: str, offset: int, sandbox_dir: Path | None = None
+) -> SourceLocation | None:
     """The innermost source line of a section-relative address (inlined frames resolved).
 
-    The file is as the debug info names it (the build folder's path).
+    The file is as the debug info names it (the build folder's path). With
+    sandbox_dir, addr2line runs in the build sandbox (see addr2line_argv).
     """
-    argv = ["addr2line", "-f", "-i", "-e", str(ko), "-j", section, hex(offset)]
+    if sandbox_dir is not None and not Path(ko).resolve().is_relative_to(sandbox_dir.resolve()):
+        return None  # the sandbox shows only that folder: a .ko outside it is not read
+    argv = addr2line_argv(ko, section, offset, sandbox_dir)
     try:
         proc = subprocess.run(
             argv, capture_output=True, text=True, check=False, timeout=ADDR2LINE_TIMEOUT_S
@@ -73,11 +94,23 @@ class ElfDebug(DebugInfo):
     .ko answers nothing (every look-up is None).
     """
 
-    def __init__(self, ko: Path, student_path: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self,
+        ko: Path,
+        student_path: Callable[[str], str] | None = None,
+        sandbox_dir: Path | None = None,
+    ) -> None:
         super().__init__()
         self.ko = Path(ko)
         self._student_path = student_path or (lambda p: p)
+        self._sandbox_dir = sandbox_dir
         self._read = False
+
+    @classmethod
+    def of_build(cls, ko: Path, build: BuildResult) -> ElfDebug:
+        """The debug info of a .ko the build made: addr2line runs in the sandbox the
+        build ran in (the build folder, as the build user), when the build was sandboxed."""
+        return cls(ko, build.student_path, build.build_dir if build.sandboxed else None)
 
     def _load(self) -> None:
         if self._read:
@@ -97,7 +130,10 @@ class ElfDebug(DebugInfo):
                         continue
                     entry = [elf.get_section(index).name, sym["st_value"], sym["st_size"]]
                     self.symbols.setdefault(sym.name, []).append([*entry, kind[4:]])
-        except (OSError, ELFError):
+        except (OSError, ELFError, ArithmeticError, LookupError, ValueError, TypeError,
+                AttributeError, MemoryError):  # fmt: skip
+            # A .ko whose sections were written by hand (assembler directives) may be
+            # anything: it answers nothing, and never stops the grade.
             return
 
     def section_sizes(self) -> dict[str, int]:
@@ -115,7 +151,11 @@ class ElfDebug(DebugInfo):
     def line(self, section: str, offset: int) -> tuple[str, str, int] | None:
         key = address_key(section, offset)
         if key not in self.lines:
-            loc = addr2line(self.ko, section, offset) if self.ko.is_file() else None
+            loc = (
+                addr2line(self.ko, section, offset, self._sandbox_dir)
+                if self.ko.is_file()
+                else None
+            )
             file = self._student_path(loc.file) if loc else None
             self.lines[key] = [loc.function, file, loc.line] if loc else None
         return super().line(section, offset)
