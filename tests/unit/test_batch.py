@@ -307,3 +307,23 @@ def test_csv_columns_put_generic_checks_first_and_escape_reserved_ids() -> None:
     header = summary_csv({"x": r}).splitlines()[0]
     assert header == "name,score,max_score,build,load,zeta,check:status,status,flagged"
     assert batch_mod.overall_status(r) == "pass"
+
+
+def test_a_submission_that_is_a_link_is_refused_not_followed(tmp_path) -> None:
+    """Is a student's "folder" that is a symbolic link (to another student, or anywhere on
+    the machine) never graded from what it points at, but listed with an error report
+    saying why, while the real folders beside it are graded (the control)?"""
+    subs, out = make_class(tmp_path, ["alice", "bob"]), tmp_path / "out"
+    secret = tmp_path / "elsewhere"
+    secret.mkdir()
+    (secret / "secret.c").write_text("// not the student's\n")
+    (subs / "mallory").symlink_to(secret)
+    calls: list[str] = []
+    summary = grade_batch(subs, out, grade=counting(calls), progress=False)
+    assert sorted(calls) == ["alice", "bob"]
+    assert summary.errors == ["mallory"]
+    report = load_report(out / "mallory.json")
+    assert report is not None
+    (check,) = report.checks
+    assert "symbolic link" in check.findings[0].message and str(secret) in check.findings[0].message
+    assert "secret" not in (out / "mallory.txt").read_text().replace(str(secret), "")

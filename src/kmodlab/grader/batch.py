@@ -185,6 +185,7 @@ def list_submissions(submissions_dir: Path, output_dir: Path | None = None) -> l
         )
     skip = output_dir.resolve() if output_dir is not None else None
     subs = sorted(
+        # A link to a folder is listed (and refused when graded, see run_one), not skipped.
         (p for p in submissions_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
         key=lambda p: p.name,
     )
@@ -263,6 +264,14 @@ class _Batch:
         self.bar.start(sub.name)
         t0 = time.monotonic()
         try:
+            if sub.is_symlink():
+                # A student's upload (an unpacked LMS zip) may hold a link to anywhere
+                # on this machine: grading it would build, and quote, those files.
+                raise InputError(
+                    f"{sub.name} is a symbolic link (to {os.readlink(sub)}), not a folder:"
+                    " not graded",
+                    "put the student's files in a folder of its own",
+                )
             report = self.grade(sub)
             if not isinstance(report, Report):
                 raise TypeError(f"grade() returned {type(report).__name__}, not a Report")
