@@ -18,7 +18,8 @@ from kmodlab.vm.guest import CommandResult
 from kmodlab.vm.protocol import KmsgRecord
 
 NONCE = "5eed5eed00c0ffee"
-BUF, BUF2, ENT, CLS, DEV, CDEV = (f"ffff8880000001{i}0" for i in range(6))
+# 4 KiB apart: no handle lies inside another block (the ledger links those).
+BUF, BUF2, ENT, CLS, DEV, CDEV = (f"ffff88800001{i}000" for i in range(6))
 SOURCE = """\
 #include <linux/module.h>
 static char *buf;
@@ -36,6 +37,13 @@ static void __exit m_exit(void)
 }
 module_init(m_init);
 module_exit(m_exit);
+static ssize_t m_read(struct file *f, char __user *to, size_t n, loff_t *pos)
+{
+	return simple_read_from_buffer(to, n, pos, buf, 64);
+}
+static const struct proc_ops m_ops = {
+	.proc_read = m_read,
+};
 """
 
 
@@ -61,9 +69,9 @@ REMOVE_FIRST = (
 )
 
 
-def evidence(init: tuple[str, ...], exit_: tuple[str, ...]) -> Evidence:
+def evidence(init: tuple[str, ...], exit_: tuple[str, ...], source: str = SOURCE) -> Evidence:
     ev = Evidence(submission=Path("/s"))
-    ev.sources = {"m.c": SOURCE}
+    ev.sources = {"m.c": source}
     ev.build = BuildResult(True, [BuiltModule("m", Path("/gone/m.ko"), ["m.c"])], [], "", 0.0,
                            Path("/b"), True)  # fmt: skip
     ev.instrumented, ev.nonce, ev.order = True, NONCE, ["m"]
@@ -76,8 +84,8 @@ def evidence(init: tuple[str, ...], exit_: tuple[str, ...]) -> Evidence:
     return ev
 
 
-def judge(init, exit_):
-    return judges.judge_exit_order(judges.Context(evidence(init, exit_)))
+def judge(init, exit_, source: str = SOURCE):
+    return judges.judge_exit_order(judges.Context(evidence(init, exit_, source)))
 
 
 def test_memory_freed_before_its_proc_entry_is_a_finding_at_the_free():
@@ -192,3 +200,109 @@ def test_the_finding_names_the_last_release_that_depends_on_it():
         "proc_create",
         "proc_remove",
     )
+
+
+def test_an_interface_whose_functions_never_read_the_buffer_is_independent_of_it():
+    """Is kfree(buf) before proc_remove no finding when the entry's read function reads
+    another variable (as ldd3's scull frees its devices before removing its unrelated
+    access devices): no function the entry runs touches buf?"""
+    other = SOURCE.replace("pos, buf, 64)", 'pos, "fixed", 5)')
+    assert judge(PROC_INIT, FREE_FIRST, other).status == "pass"
+    assert judge(PROC_INIT, FREE_FIRST, SOURCE).status == "fail"  # the control
+
+
+def test_a_read_function_reaching_the_buffer_through_a_helper_still_reads_it():
+    """Is a helper the callback calls followed (read -> fill() -> buf)?"""
+    via = SOURCE.replace("pos, buf, 64)", "pos, fill(), 64)").replace(
+        "static ssize_t m_read",
+        "static char *fill(void)\n{\n\treturn buf;\n}\nstatic ssize_t m_read",
+    )
+    assert judge(PROC_INIT, FREE_FIRST, via).status == "fail"
+
+
+def test_a_parameter_named_like_the_buffer_is_not_a_read_of_it():
+    """Is a read() whose own `char __user *buf` parameter shadows the global buf not taken
+    for a reader of the global (the name is the same, the variable is not)?"""
+    shadow = SOURCE.replace("char __user *to", "char __user *buf").replace(
+        "simple_read_from_buffer(to, n, pos, buf, 64)",
+        'simple_read_from_buffer(buf, n, pos, "x", 1)',
+    )
+    assert judge(PROC_INIT, FREE_FIRST, shadow).status == "pass"
+
+
+def test_an_interface_inside_the_freed_block_uses_it_whatever_the_sources_say():
+    """Is a cdev that lives inside the freed block (cdev_add(&dev->cdev) on kmalloc'd dev)
+    a finding from the ledger's pointers alone, even with no source to read?"""
+    inside = f"{int(BUF, 16) + 16:016x}"
+    init = (
+        rec(1, "acquire", "kzalloc", f"n=1 h={BUF} size=64", 6),
+        rec(2, "acquire", "cdev_add", f"n=2 h={inside} dev=239:0 count=1", 7),
+    )
+    exit_ = (
+        rec(3, "release", "kfree", f"h={BUF}", 12),
+        rec(4, "release", "cdev_del", f"h={inside}", 13),
+    )
+    result = judge(init, exit_, source="")
+    assert result.status == "fail" and "uses it" in result.findings[0].message
+    outside = f"{int(BUF, 16) + 64:016x}"  # the control: just past the block's end
+    init_out = (init[0], init[1].replace(inside, outside))
+    exit_out = (exit_[0], exit_[1].replace(inside, outside))
+    assert judge(init_out, exit_out, source="").status == "pass"
+
+
+def test_a_device_node_reads_nothing_by_itself():
+    """Is a device_create()d node removed after the buffer's kfree no finding (a device
+    node runs none of the module's functions; its cdev does)?"""
+    init = (
+        rec(1, "acquire", "kzalloc", f"n=1 h={BUF} size=64", 6),
+        rec(2, "acquire", "device_create", f"n=2 h={DEV} class={CLS} devt=250609664", 7),
+    )
+    exit_ = (
+        rec(3, "release", "kfree", f"h={BUF}", 12),
+        rec(4, "release", "device_destroy", f"class={CLS} devt=250609664", 13),
+    )
+    assert judge(init, exit_).status == "pass"
+
+
+def test_regions_on_one_major_are_told_apart_by_their_minors():
+    """With two regions of one major (minors 0-3 and 4-7, as ldd3's scull lays out its
+    device kinds), is unregistering the first region before the second region's cdev is
+    deleted no finding, while unregistering it before its own cdev is one (the control)?"""
+    init = (
+        rec(1, "acquire", "alloc_chrdev_region", "n=1 h=256901120 count=4 dev=245:0", 20),
+        rec(2, "acquire", "cdev_add", f"n=2 h={CDEV} dev=245:0 count=1", 21),
+        rec(3, "acquire", "register_chrdev_region", "n=3 h=256901124 count=4 dev=245:4", 22),
+        rec(4, "acquire", "cdev_add", f"n=4 h={DEV} dev=245:4 count=1", 23),
+    )
+    first_kind_first = (
+        rec(5, "release", "cdev_del", f"h={CDEV}", 30),
+        rec(6, "release", "unregister_chrdev_region", "h=256901120 count=4", 31),
+        rec(7, "release", "cdev_del", f"h={DEV}", 32),
+        rec(8, "release", "unregister_chrdev_region", "h=256901124 count=4", 33),
+    )
+    assert (
+        ledger.misordered_releases(events(*init, *first_kind_first), events(*first_kind_first))
+        == []
+    )
+    own_cdev_last = (
+        rec(5, "release", "unregister_chrdev_region", "h=256901120 count=4", 30),
+        rec(6, "release", "cdev_del", f"h={CDEV}", 31),
+        rec(7, "release", "cdev_del", f"h={DEV}", 32),
+        rec(8, "release", "unregister_chrdev_region", "h=256901124 count=4", 33),
+    )
+    (m,) = ledger.misordered_releases(events(*init, *own_cdev_last), events(*own_cdev_last))
+    assert (m.released.line, m.dependent_released.line, m.how) == (30, 31, "uses its numbers")
+
+
+def test_register_chrdev_takes_every_minor_of_its_major():
+    """Is a cdev on any minor of a register_chrdev()'d major tied to it?"""
+    init = (
+        rec(1, "acquire", "register_chrdev", "n=1 h=240", 20),
+        rec(2, "acquire", "cdev_add", f"n=2 h={CDEV} dev=240:7 count=1", 21),
+    )
+    exit_ = (
+        rec(3, "release", "unregister_chrdev", "h=240", 30),
+        rec(4, "release", "cdev_del", f"h={CDEV}", 31),
+    )
+    (m,) = ledger.misordered_releases(events(*init, *exit_), events(*exit_))
+    assert m.how == "uses its numbers"

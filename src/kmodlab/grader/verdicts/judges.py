@@ -19,7 +19,7 @@ from kmodlab.grader.collection import interfaces, kmemtrace, timers
 from kmodlab.grader.collection.modinfo import module_name
 from kmodlab.grader.evidence import Evidence, PointEvidence, Step
 from kmodlab.grader.report.model import CheckResult, Finding
-from kmodlab.grader.verdicts import integrity, labels, ledger, witness
+from kmodlab.grader.verdicts import integrity, labels, ledger, readers, witness
 from kmodlab.grader.verdicts.labels import find_skipped_label
 from kmodlab.grader.verdicts.symbols import SourceLocation, locate_report
 from kmodlab.records import KernelReport, find_reports, init_return, is_cycle, unexpected_taint
@@ -1151,7 +1151,19 @@ def judge_exit_order(ctx: Context) -> CheckResult:
         return ctx.skip("exit-order", "not run: the module was not built with the ledger")
     exiting = _events(ev, ev.unloads)
     findings = []
-    for m in ledger.misordered_releases(_events(ev, ev.loads + ev.unloads), exiting):
+    entry = {e.function for e in labels.entry_points(ev.sources).values()}
+
+    def reads(interface: ledger.LedgerEvent, release: ledger.LedgerEvent) -> bool:
+        kind = ledger.ACQUIRE_KIND.get(interface.api)
+        return readers.interface_reads(
+            ev.sources,
+            entry,
+            (interface.file, interface.line, interface.api, kind),
+            (release.file, release.line, release.api),
+        )
+
+    events = _events(ev, ev.loads + ev.unloads)
+    for m in ledger.misordered_releases(events, exiting, reads):
         early, late = _written(ev, m.released), _written(ev, m.dependent_released)
         holds = _HOLDS.get(ledger.ACQUIRE_KIND.get(m.dependency.api, ""), "what")
         message = (

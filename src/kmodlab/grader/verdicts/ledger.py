@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -536,26 +536,70 @@ REACHABLE_KINDS = frozenset(
 )
 
 
-def _major(e: LedgerEvent) -> str | None:
-    dev = e.detail.get("dev")
-    return dev.partition(":")[0] if dev else None
+_ALL_MINORS = 1 << 20  # MINORBITS: register_chrdev() takes every minor of its major
 
 
-def _depends(dependent: LedgerEvent, dependency: LedgerEvent) -> str | None:
+def _numbers(e: LedgerEvent) -> tuple[str, int, int] | None:
+    """(major, first minor, count) of the device numbers a record names: a region or a
+    cdev (dev=MAJ:MIN count=N), or register_chrdev's whole major (h=MAJ)."""
+    dev, count = e.detail.get("dev"), e.detail.get("count", "")
+    if dev and ":" in dev:
+        major, _, minor = dev.partition(":")
+        if minor.isdigit():
+            return major, int(minor), int(count) if count.isdigit() else 1
+    if e.handle and e.handle.isdigit():
+        return e.handle, 0, _ALL_MINORS
+    return None
+
+
+def _overlap(a: tuple[str, int, int] | None, b: tuple[str, int, int] | None) -> bool:
+    """Do two ranges of device numbers share one (ranges on one major: ldd3's scull
+    gives its three device kinds minors 0-3, 4-7 and 8-11 of the same major)?"""
+    if a is None or b is None or a[0] != b[0]:
+        return False
+    return a[1] < b[1] + b[2] and b[1] < a[1] + a[2]
+
+
+# Whether an interface (its acquisition) can read what a release frees, from the
+# sources (readers.interface_reads): the judge passes it in, the ledger stays pure.
+Reads = Callable[[LedgerEvent, LedgerEvent], bool]
+
+
+def _inside(pointer: str | None, block: LedgerEvent) -> bool:
+    """Is `pointer` (a %px) within the memory `block` acquired (its handle and size)?"""
+    if not (pointer and block.handle and _POINTER.match(pointer) and _POINTER.match(block.handle)):
+        return False
+    start, size = int(block.handle, 16), block.detail.get("size", "")
+    end = start + int(size) if size.isdigit() else start + 1
+    return start <= int(pointer, 16) < end
+
+
+def _depends(
+    dependent: LedgerEvent,
+    dependency: LedgerEvent,
+    released: LedgerEvent | None = None,
+    reads: Reads | None = None,
+) -> str | None:
     """How `dependent` (acquired after `dependency`) uses it, or None when they are independent.
 
     A phrase that completes "X (acquired later) still ... until": the finding's words.
+    Memory and an interface depend when init handed the memory to it (its data
+    pointer, or the interface's own struct, lies in the block), or when `reads`
+    (the sources) says a function the interface runs reads the freed variable.
+    Without `reads`, any memory acquired before an interface is taken as read.
     """
     d, r = _kind(dependent), _kind(dependency)
     if r in MEMORY_KINDS and d in REACHABLE_KINDS:
-        data = {dependent.detail.get(k) for k in ("data", "dev")}
-        linked = dependency.handle is not None and dependency.handle in data
-        return "uses it" if linked else "may read it"
+        pointers = [dependent.handle, *(dependent.detail.get(k) for k in ("data", "dev"))]
+        if any(_inside(p, dependency) for p in pointers):
+            return "uses it"
+        if reads is None or (released is not None and reads(dependent, released)):
+            return "may read it"
+        return None
     if (d, r) == ("device", "class"):
         return "belongs to it" if dependent.detail.get("class") == dependency.handle else None
     if d in ("cdev", "cdev_device") and r in ("region", "chrdev"):
-        major = _major(dependency) or dependency.handle
-        return "uses its numbers" if _major(dependent) == major else None
+        return "uses its numbers" if _overlap(_numbers(dependent), _numbers(dependency)) else None
     if (d, r) == ("slab", "cache"):
         return "was allocated from it"
     if r == "tag_set" and d in ("queue", "gendisk", "disk"):
@@ -577,7 +621,7 @@ class Misordered:
 
 
 def misordered_releases(
-    events: Iterable[LedgerEvent], exit_events: Iterable[LedgerEvent]
+    events: Iterable[LedgerEvent], exit_events: Iterable[LedgerEvent], reads: Reads | None = None
 ) -> list[Misordered]:
     """Releases in exit that come before the release of something that depends on them.
 
@@ -603,7 +647,7 @@ def misordered_releases(
             and a.seq > dep.seq
             and r.seq > rel.seq
             and r is not rel
-            and (how := _depends(a, dep)) is not None
+            and (how := _depends(a, dep, rel, reads)) is not None
         ]
         if later:  # the last of them: the early release moves after it
             out.append(max(later, key=lambda m: m.dependent_released.seq))
