@@ -195,7 +195,8 @@ def autograde_s(course: Path, before: str | None = None) -> float:
     graded = course / "autograded" / "reference" / "hello" / "hello.ipynb"
     tests = [c for c in json.loads(graded.read_text())["cells"]
              if c.get("metadata", {}).get("nbgrader", {}).get("grade")]  # fmt: skip
-    got = [c["outputs"][-1]["data"]["text/plain"] if c.get("outputs") else None for c in tests]
+    got = ["".join(c["outputs"][-1]["data"]["text/plain"]) if c.get("outputs") else None
+           for c in tests]  # fmt: skip
     want = [str(float(c["metadata"]["nbgrader"]["points"])) for c in tests]
     if got != want:
         raise SystemExit(f"benchmark: autograde gave the reference {got}, not {want}")
