@@ -16,7 +16,10 @@ and a fourth: re-scoring the batch from its evidence.
 
 Figures 5 and 6 are whole processes, as a course runs them (start-up and
 imports included); 6 needs the [course] extra (nbgrader) and is skipped
-without it.
+without it. With --before PATH (a PYTHONPATH holding earlier code, e.g. the
+src/ of `git archive main src`), each of their samples is paired with one of
+the earlier code, taken alternately in the same run; --whole-only times
+figures 5 and 6 alone.
 
 The naive approach grades with the same code but no saved snapshot, no
 overlap of build and boot, and a cold-booted guest for the load run, another
@@ -122,7 +125,15 @@ def rejudge_line(r: Figure, batch: Figure | None) -> str:
     return line(r, None) + ratio
 
 
-def run_autograder_s(work: Path) -> float:
+def _env(before: str | None) -> dict[str, str]:
+    """The environment of a whole-process figure: the earlier code first with --before."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    if before:
+        env["PYTHONPATH"] = before
+    return env
+
+
+def run_autograder_s(work: Path, before: str | None = None) -> float:
     """One run of run_autograder in a root laid out as Gradescope's, for the hello solution."""
     from importlib import resources
 
@@ -141,7 +152,7 @@ def run_autograder_s(work: Path) -> float:
     )
     script.chmod(0o755)
     shutil.copyfile(REPO / "solutions/hello/hello.c", root / "submission/hello.c")
-    env = {**os.environ, "KMODLAB_GRADESCOPE_ROOT": str(root),
+    env = {**_env(before), "KMODLAB_GRADESCOPE_ROOT": str(root),
            "KMODLAB_GRADESCOPE_PYTHON": sys.executable}  # fmt: skip
     started = time.perf_counter()
     subprocess.run([str(script)], env=env, check=True, capture_output=True, timeout=600)
@@ -171,17 +182,52 @@ def nbgrader_course(work: Path) -> Path | None:
     return course
 
 
-def nbgrader(course: Path, *args: str) -> None:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, check=True,
-                   capture_output=True, timeout=900)  # fmt: skip
+def nbgrader(course: Path, *args: str, before: str | None = None) -> None:
+    subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=_env(before),
+                   check=True, capture_output=True, timeout=900)  # fmt: skip
 
 
-def autograde_s(course: Path) -> float:
-    """nbgrader autograde of the one submitted hello notebook."""
+def autograde_s(course: Path, before: str | None = None) -> float:
+    """nbgrader autograde of the one submitted hello notebook (full marks, or it fails)."""
     started = time.perf_counter()
-    nbgrader(course, "autograde", "hello", "--student", "reference", "--force")
-    return time.perf_counter() - started
+    nbgrader(course, "autograde", "hello", "--student", "reference", "--force", before=before)
+    elapsed = time.perf_counter() - started
+    graded = course / "autograded" / "reference" / "hello" / "hello.ipynb"
+    tests = [c for c in json.loads(graded.read_text())["cells"]
+             if c.get("metadata", {}).get("nbgrader", {}).get("grade")]  # fmt: skip
+    got = ["".join(c["outputs"][-1]["data"]["text/plain"]) if c.get("outputs") else None
+           for c in tests]  # fmt: skip
+    want = [str(float(c["metadata"]["nbgrader"]["points"])) for c in tests]
+    if got != want:
+        raise SystemExit(f"benchmark: autograde gave the reference {got}, not {want}")
+    return elapsed
+
+
+def whole_processes(work: Path, repeat: int, before: str | None, skip_course: bool):
+    """Figures 5 and 6, and with --before the same figures of the earlier code, alternated."""
+    g = Figure("run_autograder", "Gradescope run_autograder, hello", target_s=6.0)
+    gb = Figure("run_autograder_before", "run_autograder, hello (before)")
+    n = Figure("nbgrader_autograde", "nbgrader autograde, one notebook", target_s=5.0)
+    nb = Figure("nbgrader_autograde_before", "nbgrader autograde (before)")
+    run_autograder_s(work)  # warm: the first run of a fresh machine is not timed
+    course = None if skip_course else nbgrader_course(work)
+    for i in range(repeat):
+        for fig, code in ((g, None), (gb, before)) if before else ((g, None),):
+            fig.samples.append(run_autograder_s(work, code))
+            say(f"{fig.key} {i + 1}/{repeat}: {format_duration(fig.samples[-1])}")
+        for fig, code in ((n, None), (nb, before)) if before and course else ((n, None),):
+            if course:
+                fig.samples.append(autograde_s(course, code))
+                say(f"{fig.key} {i + 1}/{repeat}: {format_duration(fig.samples[-1])}")
+    return g, gb, n, nb
+
+
+def whole_lines(g: Figure, gb: Figure, n: Figure, nb: Figure) -> list[str]:
+    lines = [line(g, gb if gb.samples else None)]
+    lines += [line(gb, None)] if gb.samples else []
+    lines += [line(n, nb if nb.samples else None) if n.samples else "nbgrader autograde: skipped"]
+    lines += [line(nb, None)] if nb.samples else []
+    return [ln.replace("faster than naive", "faster than before") for ln in lines]
 
 
 def line(f: Figure, peer: Figure | None) -> str:
@@ -203,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="only time `grade-batch --rejudge` of this grade-batch output folder "
                    "(a copy of it; no guest)")  # fmt: skip
     p.add_argument("--skip-course", action="store_true", help="no nbgrader figure")
+    p.add_argument("--before", metavar="PYTHONPATH",
+                   help="also time figures 5 and 6 with this PYTHONPATH (earlier code), "
+                   "alternating with the current code")  # fmt: skip
+    p.add_argument("--whole-only", action="store_true", help="only figures 5 and 6")
     args = p.parse_args(argv)
     if args.rejudge_only:
         load = "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
@@ -223,6 +273,15 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = prepare()
     start_guest(machine).close()  # the snapshot exists before anything is timed
+    load = "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    if args.whole_only:
+        with tempfile.TemporaryDirectory(prefix="kmodlab-gbench-") as tmp:
+            whole = whole_processes(Path(tmp), args.repeat, args.before, args.skip_course)
+        print(*whole_lines(*whole), sep="\n")
+        print(f"{load} at the start, {os.getloadavg()[0]:.2f} at the end")
+        if args.json:
+            args.json.write_text(json.dumps(_numbers(whole), indent=2) + "\n")
+        return 0
     with tempfile.TemporaryDirectory(prefix="kmodlab-gbench-") as tmp:
         work = Path(tmp)
         hello = copy_hello(work / "hello")
@@ -236,29 +295,23 @@ def main(argv: list[str] | None = None) -> int:
         bn.samples.append(naive_class_s(machine, args.batch, args.jobs, work))
         r = Figure("rejudge", f"rejudge the {args.batch} evidence documents", target_s=2.0)
         r.samples.append(rejudge_s(work / "reports"))
-        g = Figure("run_autograder", "Gradescope run_autograder, hello", target_s=6.0)
-        run_autograder_s(work)  # warm: the first run of a fresh machine is not timed
-        for i in range(args.repeat):
-            g.samples.append(run_autograder_s(work))
-            say(f"run_autograder {i + 1}/{args.repeat}: {format_duration(g.samples[-1])}")
-        n = Figure("nbgrader_autograde", "nbgrader autograde, one notebook", target_s=5.0)
-        course = None if args.skip_course else nbgrader_course(work)
-        for i in range(args.repeat if course else 0):
-            n.samples.append(autograde_s(course))
-            say(f"nbgrader autograde {i + 1}/{args.repeat}: {format_duration(n.samples[-1])}")
+        whole = whole_processes(work, args.repeat, args.before, args.skip_course)
     print(f"grader benchmark: {machine.accel_note}")
     for ours, naive in ((h, hn), (f, fn), (b, bn)):
         print(line(ours, naive))
         print(line(naive, None))
     print(rejudge_line(r, b))
-    print(line(g, None))
-    print(line(n, None) if n.samples else "nbgrader autograde: skipped (no nbgrader)")
+    print(*whole_lines(*whole), sep="\n")
+    print(f"{load} at the start, {os.getloadavg()[0]:.2f} at the end")
     if args.json:
-        figures = [h, hn, f, fn, b, bn, r, g, n]
-        data = {x.key: {"median_s": x.median, "samples": x.samples, "target_s": x.target_s}
-                for x in figures}  # fmt: skip
-        args.json.write_text(json.dumps(data, indent=2) + "\n")
+        figures = [h, hn, f, fn, b, bn, r, *whole]
+        args.json.write_text(json.dumps(_numbers(figures), indent=2) + "\n")
     return 0
+
+
+def _numbers(figures) -> dict:  # type: ignore[no-untyped-def]
+    return {x.key: {"median_s": x.median, "samples": x.samples, "target_s": x.target_s}
+            for x in figures if x.samples}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -170,6 +170,11 @@ class Guest:
             while chunk := os.read(fd, 65536):
                 with self._console_lock:
                     self._console.add(chunk)
+        # The console ends when QEMU does: reap it at once. A Jupyter kernel that
+        # is shutting down SIGTERMs its children and waits, up to 4 s, while any
+        # is left, and a QEMU nobody waited for is still its child (a zombie).
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
 
     def console(self) -> str:
         with self._console_lock:
