@@ -51,9 +51,7 @@ def kernel_release(*, release: str, modules_dir: str) -> None:
         _conclude(judge_release(release, modules_dir, "", platform.release()))
     with _fresh_guest() as s:
         probe = s.sh(RELEASE_PROBE)
-    found = sections(probe.stdout)
-    guest = (found.get("release") or [""])[0]
-    _conclude(judge_release(release, modules_dir, guest, platform.release(), found.get("dirs", [])))
+    _conclude(judge_release(release, modules_dir, probe.stdout.strip(), platform.release()))
 
 
 def secret_reading(*, level: int | None, taint: str) -> None:
@@ -163,7 +161,7 @@ def plant_unknown_symbol() -> None:
 
 # -- the judges (pure) --------------------------------------------------------------
 SECRET_LINE = "secret: a module with a license the kernel does not trust"  # secret.c's pr_notice
-RELEASE_PROBE = "echo @@release; uname -r; echo @@dirs; ls -d /lib/modules/*/"
+RELEASE_PROBE = "uname -r"
 HELD_PROBE = r"""
 insmod /tmp/held.ko
 exec 3</dev/kmodlab_held 4</dev/kmodlab_held
@@ -201,9 +199,7 @@ def sections(text: str) -> dict[str, list[str]]:
     return out
 
 
-def judge_release(
-    release: str, modules_dir: str, guest: str, host: str, dirs: Iterable[str] = ()
-) -> Verdict:
+def judge_release(release: str, modules_dir: str, guest: str, host: str) -> Verdict:
     answer = release.strip()
     if not answer or not modules_dir.strip():
         return Verdict(False, "answer both: the guest kernel's release, and its modules' folder")
@@ -238,9 +234,10 @@ def judge_release(
         )
     if path == f"/lib/modules/{host}" and host != guest:
         return Verdict(False, f"{path} is named after the host's kernel, not the guest's")
-    known = ", ".join(sorted(d.rstrip("/") for d in dirs)) or "none"
     return Verdict(
-        False, f"{path} is not where the guest keeps its modules (its /lib/modules has: {known})"
+        False,
+        f"{path} is not where the guest keeps its modules: a folder of /lib/modules named "
+        "after the release the guest runs",
     )
 
 
