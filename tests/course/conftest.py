@@ -28,6 +28,9 @@ STAGES = {
     "07-capstone": "capstone",
 }
 ASSIGNMENTS = sorted(p.name for p in (COURSE / "source").iterdir() if p.is_dir())
+# A test cell whose source has this calls kmodlab.course.selfcheck: a lesson's self-check,
+# worth its own points in the assignment beside the exercise's (docs/exercises.md).
+SELF_CHECK = "selfcheck."
 
 
 @pytest.fixture(scope="session")

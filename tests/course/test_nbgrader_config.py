@@ -14,7 +14,7 @@ from traitlets.config import Config
 from kmodlab.course import nbgrader as nbg
 from kmodlab.grader.exercise_plan import load
 from kmodlab.grader.verdicts.judges import GENERIC_CHECKS
-from tests.course.conftest import ASSIGNMENTS, COURSE
+from tests.course.conftest import ASSIGNMENTS, COURSE, SELF_CHECK
 
 KMODULE = """%%kmodule hello
 #include <linux/module.h>
@@ -138,11 +138,12 @@ def test_source_notebook_is_well_formed(name):
 
 
 def grade_cells(name: str) -> list[tuple[dict, list[str]]]:
-    """(nbgrader metadata, the checks its course.points call awards) of each test cell."""
+    """(nbgrader metadata, the checks its course.points call awards) of each test cell of
+    the exercise (a lesson's self-checks are not the exercise's: test_rubric_totals.py)."""
     out = []
     for cell in source(name).cells:
         meta = cell.metadata.get("nbgrader", {})
-        if not meta.get("grade"):
+        if not meta.get("grade") or SELF_CHECK in cell.source:
             continue
         (call,) = [
             n

@@ -1,7 +1,8 @@
 """The nbgrader round trip in a temporary copy of course/, against the real guest.
 
 For every assignment of course/source/: generate_assignment -> a student who
-submits the reference solution (full marks, the exercise's maximum) and one
+submits the reference solution (full marks: the exercise's maximum plus its
+lesson's self-checks, docs/exercises.md) and one
 who submits the release untouched (low marks), plus, for hello, a wrong
 answer that must score what `kmodlab grade` gives it (one rubric) ->
 autograde -> generate_feedback, whose HTML names the failing checks and
@@ -22,6 +23,7 @@ import pytest
 from kmodlab.course.nbgrader import C_STUB, solved
 from kmodlab.grader.exercise_plan import load
 from tests.course.conftest import ASSIGNMENTS, nbgrader
+from tests.course.test_rubric_totals import documented
 from tests.vm.test_exercises import WRONG, WRONG_ANSWERS
 
 # A wrong answer of tests/vm/test_exercises.py, whose `kmodlab grade` score is measured there.
@@ -67,16 +69,22 @@ def test_round_trip_of_every_assignment(course_copy, lab_machine):
     with open(course / "grades.csv", newline="") as f:
         rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(f)}
     problems = []
+    totals = documented()
     graded = float(rows["hello", ONE_RUBRIC_CASE]["score"])
-    if graded != WRONG["hello"][ONE_RUBRIC_CASE].score:
+    # Its notebook is the reference's but for the module: the self-checks' points on top.
+    self_checks = totals["hello"]["total"] - totals["hello"]["exercise"]
+    if graded != WRONG["hello"][ONE_RUBRIC_CASE].score + self_checks:
         problems.append(
             f"hello/{ONE_RUBRIC_CASE}: nbgrader gives {graded}, `kmodlab grade` "
             f"{WRONG['hello'][ONE_RUBRIC_CASE].score}\n" + outputs(course, ONE_RUBRIC_CASE, "hello")
         )
     for name in ASSIGNMENTS:
         full = float(rows[name, "reference"]["max_score"])
-        if full != load(name).expectations.max_score:
-            problems.append(f"{name}: nbgrader's maximum {full} is not the exercise's")
+        if (
+            full != totals[name]["total"]
+            or totals[name]["exercise"] != load(name).expectations.max_score
+        ):
+            problems.append(f"{name}: nbgrader's maximum {full} is not the documented total")
         reference = float(rows[name, "reference"]["score"])
         starter = float(rows[name, "starter"]["score"])
         if not full or reference != full:

@@ -22,6 +22,7 @@ from tests.course.nbrun import Executed
 # (a piece of a cell's source, text its output must contain), per notebook.
 EVIDENCE: dict[str, list[tuple[str, str]]] = {
     "01-setup": [
+        ("selfcheck.kernel_release", "answer both"),
         ("%kmod sh uname -r", "6.1."),
         ("%kmod insmod first", "first: hello from inside the kernel"),
         ("%%kmodule typo", "cell line 6"),
@@ -36,6 +37,8 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
         ("lsmod | grep nodev", "no nodev module"),
     ],
     "02-hello": [
+        ("selfcheck.stage_secret()", "secret.ko is in the guest's /tmp"),
+        ("selfcheck.secret_reading", "answer both"),
         ("%kmod insmod hello", "Hello, world!"),
         ("%kmod rmmod hello", "Goodbye, world!"),
         ("no more hello", "no more hello"),
@@ -144,6 +147,8 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
         ("%kmod check --exercise unwinding", "0 of 4 failure points handled"),
     ],
     "07-capstone": [
+        ("selfcheck.stage_held()", "held.ko is in the guest's /tmp"),
+        ("selfcheck.open_holds", "answer with a number"),
         ("cat /proc/kmodlab_uptime", "ms ago"),
         ("dd if=/dev/kmodlab_ones", "read(count=4, *ppos=8) gives 4 bytes"),
         ("head -c 20", "11111111111111111111"),

@@ -23,7 +23,7 @@ from kmodlab import cli
 from kmodlab.course import checks as course_checks
 from kmodlab.grader import pipeline
 from kmodlab.grader.verdicts import judges
-from tests.course.conftest import COURSE
+from tests.course.conftest import COURSE, SELF_CHECK
 
 # A hello with a capital W and only a license: 1 of 2 greetings, 1 of 3 modinfo fields.
 EVIDENCE = {
@@ -62,15 +62,15 @@ def canned_pipeline(monkeypatch):
 
 
 def nbgrader_total(workspace: Path, monkeypatch) -> tuple[float, float]:
-    """Run each test cell of the hello assignment and score its output as nbgrader does."""
+    """Run each test cell of the hello exercise and score its output as nbgrader does."""
     monkeypatch.setattr(course_checks, "workspace_folder", lambda _ws: workspace)
     from kmodlab import course
 
     nb = nbformat.read(str(COURSE / "source" / "hello" / "hello.ipynb"), as_version=4)
     score = max_score = 0.0
     for cell in nb.cells:
-        if not cell.metadata.get("nbgrader", {}).get("grade"):
-            continue
+        if not cell.metadata.get("nbgrader", {}).get("grade") or SELF_CHECK in cell.source:
+            continue  # a lesson's self-check: its own point, not the exercise's
         tree = ast.parse(cell.source, mode="eval")
         value = eval(compile(tree, "cell", "eval"), {"course": course})
         cell.outputs = [

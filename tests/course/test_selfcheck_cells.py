@@ -12,6 +12,15 @@ from tests.course.conftest import NOTEBOOKS, REPO, STAGES
 
 OWNED = ("01-setup", "02-hello", "03-managing", "04-symbols", "07-capstone")
 CALL = re.compile(r"\bselfcheck\.([a-z_]+)\(")
+# The graded self-checks, by lesson (each an answer cell, then a 1-point test cell).
+SELF_CHECKS = {
+    "01-setup": {"kernel_release"},
+    "02-hello": {"secret_reading"},
+    "03-managing": {"install_pair", "lsmod_reading"},
+    "04-symbols": {"kallsyms_kinds", "unknown_symbol_fix"},
+    "07-capstone": {"open_holds"},
+}
+ALL_SELF_CHECKS = set().union(*SELF_CHECKS.values())
 
 
 def cells(name: str) -> list[nbformat.NotebookNode]:
@@ -42,17 +51,20 @@ def test_self_check_cells_are_autograded_and_shown_failing(name):
     assert len(ids) == len(set(ids))
 
 
-def test_the_lessons_have_their_self_checks():
-    """Do lessons 3 and 4 grade installing for modprobe, lsmod, kallsyms and Unknown symbol?"""
-    used = {f for name in STAGES for _, c in graded(name) for f in CALL.findall(c.source)}
-    assert used == {"install_pair", "lsmod_reading", "kallsyms_kinds", "unknown_symbol_fix"}
+@pytest.mark.parametrize("name", STAGES)
+def test_the_lessons_have_their_self_checks(name):
+    """Does each lesson grade what it teaches by doing: the kernel release (1), a module's
+    log level and taint (2), installing for modprobe and lsmod (3), kallsyms and Unknown
+    symbol (4), an open file holding its module (7)?"""
+    used = {f for _, c in graded(name) for f in CALL.findall(c.source)}
+    assert used == SELF_CHECKS.get(name, set())
 
 
 def test_coverage_names_every_self_check():
     """Does docs/coverage.md name each self-check, and only real ones?"""
     text = (REPO / "docs" / "coverage.md").read_text()
     named = set(re.findall(r"`selfcheck\.([a-z_]+)`", text))
-    assert named == {"install_pair", "lsmod_reading", "kallsyms_kinds", "unknown_symbol_fix"}
+    assert named == ALL_SELF_CHECKS
 
 
 @pytest.mark.parametrize("name", OWNED)
@@ -72,7 +84,7 @@ def test_predict_then_run_with_the_answer_after(name):
     assert any("Break it" in c.source for c in nb if c.cell_type == "markdown"), name
 
 
-@pytest.mark.parametrize("name", ["03-managing", "04-symbols"])
+@pytest.mark.parametrize("name", sorted(SELF_CHECKS))
 def test_self_check_metadata_is_valid_for_nbgrader(name):
     """Does nbgrader's own validator accept the lesson's graded cells?"""
     from nbgrader.nbgraderformat import MetadataValidator

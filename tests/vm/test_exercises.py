@@ -41,7 +41,7 @@ STARTER = {
     "params": (3.33, 16),
     "symbols": (0, 16),  # consumer.c is written whole
     "rules": (1.67, 15),
-    "unwinding": (3.33, 14),
+    "unwinding": (4.33, 15),
     "capstone": (0, 16),  # an empty file: written from the specification
 }
 # integrity reads the sources, so it runs (and passes) when the build fails.
@@ -375,7 +375,7 @@ WRONG: dict[str, dict[str, Wrong]] = {
     },
     "unwinding": {
         "skips_label": Wrong(
-            10.5,
+            12,
             {"fault-injection": "fail"},
             [
                 finding(
@@ -399,7 +399,7 @@ WRONG: dict[str, dict[str, Wrong]] = {
             ],
         ),
         "early_returns": Wrong(
-            4.33,
+            6,
             {"fault-injection": "fail"},
             [
                 finding("fault-injection", "left behind: kzalloc()", "unwinding.c", "= kstrdup("),
@@ -415,7 +415,7 @@ WRONG: dict[str, dict[str, Wrong]] = {
             ],
         ),
         "lost_errno": Wrong(
-            7,
+            9,
             {"fault-injection": "fail"},
             [
                 finding(
@@ -429,6 +429,25 @@ WRONG: dict[str, dict[str, Wrong]] = {
                     "init ignored the failure of proc_create() and returned 0",
                     "unwinding.c",
                     "= proc_create(",
+                ),
+            ],
+        ),
+        # exit frees what /proc/unwinding reads before proc_remove(): found at the kfree.
+        "wrong_order": Wrong(
+            12,
+            {"exit-order": "fail"},
+            [
+                finding(
+                    "exit-order",
+                    "`kfree(state)` at unwinding.c:",
+                    "unwinding.c",
+                    "kfree(state); /* too early",
+                ),
+                finding(
+                    "exit-order",
+                    "release in the reverse order of init, `proc_remove(proc_entry)` first",
+                    "unwinding.c",
+                    "kfree(state->owner); /* too early",
                 ),
             ],
         ),
@@ -696,5 +715,5 @@ def test_broken_ladder_is_drawn_with_the_skipped_label(reports):
 def test_fault_injection_points_are_weighted(reports):
     """Does each of unwinding's four calls weigh one of its four fault-injection points?"""
     scores = {w: reports["unwinding", w].check("fault-injection").score for w in WRONG["unwinding"]}
-    assert scores == {"skips_label": 3, "early_returns": 1, "lost_errno": 2}
+    assert scores == {"skips_label": 3, "early_returns": 1, "lost_errno": 2, "wrong_order": 4}
     assert reports["unwinding", "solution"].check("fault-injection").max_score == 4

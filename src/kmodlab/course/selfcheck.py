@@ -1,12 +1,17 @@
 """Self-checks: the lessons' short graded questions, answered by doing, judged in the guest.
 
     from kmodlab.course import selfcheck
+    selfcheck.kernel_release(release="...", modules_dir="...")              # lesson 1
+    selfcheck.stage_secret()                     # lesson 2: secret.ko in the guest's /tmp
+    selfcheck.secret_reading(level=..., taint="...")
     selfcheck.stage_pair()                       # lesson 3: tick.ko, tock.ko in the guest's /tmp
     selfcheck.install_pair(commands)             # ... installed so that `modprobe tock` works
     selfcheck.lsmod_reading(used_by=1, holders=["tock"], count_file="/sys/module/tick/refcnt")
     selfcheck.kallsyms_kinds(exported={"..."}, local="...")          # lesson 4
     selfcheck.plant_unknown_symbol()             # lesson 4: gauge.ko fails with "Unknown symbol"
     selfcheck.unknown_symbol_fix(provider="...", commands="...")
+    selfcheck.stage_held()                       # lesson 7: held.ko in the guest's /tmp
+    selfcheck.open_holds(used_by=...)
 
 Each check takes the student's answer, collects evidence in a fresh guest of
 the lab's machine (the lab's own guest is left alone; the student's commands
@@ -36,6 +41,44 @@ class Verdict:
 
 
 # -- the checks (collect, then judge) -------------------------------------------
+def kernel_release(*, release: str, modules_dir: str) -> None:
+    """The guest kernel's release (`uname -r` there, not on the host: modules are built for
+    it), and the folder the guest keeps its modules in."""
+    __tracebackhide__ = True
+    import platform
+
+    if not release.strip() or not modules_dir.strip():
+        _conclude(judge_release(release, modules_dir, "", platform.release()))
+    with _fresh_guest() as s:
+        probe = s.sh(RELEASE_PROBE)
+    _conclude(judge_release(release, modules_dir, probe.stdout.strip(), platform.release()))
+
+
+def secret_reading(*, level: int | None, taint: str) -> None:
+    """secret.ko loaded in a fresh guest: the level of the line it logs, and its taint letters."""
+    __tracebackhide__ = True
+    if level is None or not taint.strip():
+        _conclude(judge_secret(level, taint, None, ""))
+    with _fresh_guest() as s:
+        _put(s, "lesson", "secret")
+        ran = s.sh("insmod /tmp/secret.ko", timeout_s=60)
+        probe = s.sh("cat /sys/module/secret/taint")
+    # The kernel's own lines about secret (its taints) start with "secret:" too.
+    levels = [r.level for r in ran.kmsg if r.text == SECRET_LINE]
+    _conclude(judge_secret(level, taint, levels[0] if levels else None, probe.stdout.strip()))
+
+
+def open_holds(*, used_by: int | None) -> None:
+    """held's use count while two files of /dev/kmodlab_held are open, read in a fresh guest."""
+    __tracebackhide__ = True
+    if used_by is None:
+        _conclude(judge_held(used_by, {}))
+    with _fresh_guest() as s:
+        _put(s, "lesson", "held")
+        probe = s.sh(HELD_PROBE, timeout_s=60)
+    _conclude(judge_held(used_by, sections(probe.stdout)))
+
+
 def install_pair(commands: str) -> None:
     """Run the student's install commands in a fresh guest (tick.ko, tock.ko in /tmp), then
     `modprobe tock`: it must load tick first, from the installed files."""
@@ -92,6 +135,22 @@ def stage_pair() -> None:
     print("tick.ko and tock.ko are in the guest's /tmp: built, not installed")
 
 
+def stage_secret() -> None:
+    """Put secret.ko (a non-GPL module, source not shown) in the lab guest's /tmp."""
+    from kmodlab.lab import current_workspace
+
+    _put(current_workspace().session, "lesson", "secret")
+    print("secret.ko is in the guest's /tmp: load it with insmod")
+
+
+def stage_held() -> None:
+    """Put held.ko (the misc device /dev/kmodlab_held) in the lab guest's /tmp."""
+    from kmodlab.lab import current_workspace
+
+    _put(current_workspace().session, "lesson", "held")
+    print("held.ko is in the guest's /tmp: load it with insmod")
+
+
 def plant_unknown_symbol() -> None:
     """Put tuner.ko and gauge.ko (sources not shown) in the lab guest's module folder."""
     from kmodlab.lab import current_workspace
@@ -101,6 +160,17 @@ def plant_unknown_symbol() -> None:
 
 
 # -- the judges (pure) --------------------------------------------------------------
+SECRET_LINE = "secret: a module with a license the kernel does not trust"  # secret.c's pr_notice
+RELEASE_PROBE = "uname -r"
+HELD_PROBE = r"""
+insmod /tmp/held.ko
+exec 3</dev/kmodlab_held 4</dev/kmodlab_held
+echo @@refcnt; cat /sys/module/held/refcnt
+echo @@rmmod; rmmod held 2>&1; echo "rc=$?"
+exec 3<&- 4<&-
+echo @@closed; cat /sys/module/held/refcnt
+true
+"""
 INSTALL_PROBE = r"""
 echo @@loaded; grep -E '^(tick|tock) ' /proc/modules
 echo @@files; find /lib/modules/$(uname -r) -name tick.ko -o -name tock.ko
@@ -127,6 +197,115 @@ def sections(text: str) -> dict[str, list[str]]:
         elif current is not None and line.strip():
             current.append(line.strip())
     return out
+
+
+def judge_release(release: str, modules_dir: str, guest: str, host: str) -> Verdict:
+    answer = release.strip()
+    if not answer or not modules_dir.strip():
+        return Verdict(False, "answer both: the guest kernel's release, and its modules' folder")
+    if answer != guest:
+        if answer == host:
+            return Verdict(
+                False,
+                f"{answer} is the host's kernel, the one this notebook runs on: modules are "
+                "built for the guest's, so ask the guest (%kmod sh runs a command there)",
+            )
+        if answer.split()[0] == guest:
+            return Verdict(
+                False,
+                "that is a module's vermagic, more than the release: it adds the kernel's "
+                "build options after it; uname -r prints the release alone",
+            )
+        if guest.startswith(answer):
+            return Verdict(
+                False,
+                f"{answer!r} is only the start of the guest's release: a module must be built "
+                "for the exact release uname -r prints, to the last character",
+            )
+        return Verdict(False, f"{answer} is not the guest kernel's release: run uname -r there")
+    path = modules_dir.strip().rstrip("/")
+    if path in (f"/lib/modules/{guest}", "/lib/modules/$(uname -r)"):
+        return Verdict(True, f"the guest runs {guest}; its modules are in /lib/modules/{guest}/")
+    if path == "/lib/modules":
+        return Verdict(
+            False,
+            "/lib/modules holds one folder per kernel release: name the one of the kernel "
+            "the guest runs",
+        )
+    if path == f"/lib/modules/{host}" and host != guest:
+        return Verdict(False, f"{path} is named after the host's kernel, not the guest's")
+    return Verdict(
+        False,
+        f"{path} is not where the guest keeps its modules: a folder of /lib/modules named "
+        "after the release the guest runs",
+    )
+
+
+def judge_secret(level: int | None, taint: str, logged: int | None, module_taint: str) -> Verdict:
+    if level is None or not taint.strip():
+        return Verdict(False, "answer both: the level of secret's line, and its taint letters")
+    if logged is None:
+        return Verdict(False, "secret.ko logged nothing in the guest: report this to your teacher")
+    if not 0 <= level <= 7:
+        return Verdict(False, f"{level} is not a log level: they go from 0 (KERN_EMERG) to 7")
+    if level != logged:
+        hint = " (KERN_INFO, pr_info's level: secret does not use pr_info)" if level == 6 else ""
+        return Verdict(
+            False,
+            f"secret's line is not logged at level {level}{hint}: dmesg -r shows each line's "
+            "level as <N> before it",
+        )
+    answer = taint.strip().upper()
+    if answer.isdigit():
+        return Verdict(
+            False,
+            "a number is the kernel's whole taint as bits (/proc/sys/kernel/tainted): a module's "
+            "own taint is letters, in /sys/module/secret/taint",
+        )
+    letters, truth = set(answer) - set(" ,"), set(module_taint.strip())
+    if letters == truth:
+        return Verdict(True, f"level {logged}; taint {module_taint.strip()}: the license's P first")
+    extra = "".join(sorted(letters - truth))
+    if extra:
+        return Verdict(False, f"{extra} is not in secret's taint: read /sys/module/secret/taint")
+    if "P" in truth - letters:
+        return Verdict(
+            False,
+            "you left out the letter its license sets: a license the kernel does not consider "
+            "GPL-compatible taints it (insmod's kernel log says so)",
+        )
+    return Verdict(
+        False,
+        "a letter is missing: out-of-tree and unsigned modules each set one too "
+        "(every module of this course has both)",
+    )
+
+
+def judge_held(used_by: int | None, probe: dict[str, list[str]]) -> Verdict:
+    if used_by is None:
+        return Verdict(False, "answer with a number: held's use count with two files open")
+    refcnt = int(probe["refcnt"][0]) if probe.get("refcnt") else None
+    if refcnt is None:
+        return Verdict(False, "held.ko did not load in the guest: report this to your teacher")
+    if used_by == refcnt:
+        return Verdict(True, f"{refcnt} files open, {refcnt} references: rmmod waits for none")
+    if used_by == 0:
+        return Verdict(
+            False,
+            "an open file of the device holds its module (.owner = THIS_MODULE): the count "
+            "is not 0 while files are open, and rmmod refuses",
+        )
+    if 0 < used_by < refcnt:
+        return Verdict(
+            False,
+            f"not {used_by}: each open file holds a reference of its own, not one for all "
+            "of them: open the device twice in the guest and read /sys/module/held/refcnt",
+        )
+    return Verdict(
+        False,
+        f"held's use count is not {used_by} with two files open: open them in the guest "
+        "(exec 3</dev/kmodlab_held) and read /sys/module/held/refcnt or lsmod",
+    )
 
 
 def judge_install(
@@ -304,6 +483,10 @@ def _fresh_guest():  # type: ignore[no-untyped-def]
 def _put_pair(session) -> None:  # type: ignore[no-untyped-def]
     for name, ko in _pair().items():
         session.guest.put(f"/tmp/{name}.ko", ko.read_bytes())
+
+
+def _put(session, which: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    session.guest.put(f"/tmp/{name}.ko", _build(which)[name].read_bytes())
 
 
 def _pair() -> dict[str, Path]:
