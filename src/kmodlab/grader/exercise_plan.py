@@ -290,8 +290,15 @@ def _extra_symbols(
         if folder == check.consumer_folder:
             text = texts.get("Kbuild", texts.get("Makefile"))
             named = extra_symbols(text, side["origin"]) if text is not None else ()
+            lines = (text or "").splitlines()
             side["extra_symbols"] = [
-                {"written": e.written, "line": e.line, "path": e.path, "problem": e.problem}
+                {
+                    # the line as the student wrote it (e.written shows $(PWD) as $(src))
+                    "written": lines[e.line - 1].strip() if 0 < e.line <= len(lines) else "",
+                    "line": e.line,
+                    "path": e.path,
+                    "problem": e.problem,
+                }
                 for e in named
             ]
         if module not in side["modules"]:

@@ -1003,12 +1003,14 @@ def judge_extra_symbols(check: ExtraSymbolsCheck, evidence: ExerciseEvidence) ->
     elif not right:
         failed_items += 1 - len(named)  # one item, however many files it names
         for e in named:
-            why = e.get("problem") or f"it is {e.get('path')} from {check.consumer_folder}/"
+            if e.get("problem"):
+                what = f"no file of the submission ({e['problem']})"
+            else:
+                what = f"{e.get('path')} from {check.consumer_folder}/"
             msg = (
-                f"{where} line {e.get('line')}: KBUILD_EXTRA_SYMBOLS names {e.get('written')}, "
-                f"not the provider's {want} ({why}): modpost reads no export of "
-                f"{check.provider} from it, so {stops} (or, if that file does not exist, "
-                f"with `No such file or directory`); write: {fix}"
+                f"{where} line {e.get('line')} (`{e.get('written')}`) names {what}, not the "
+                f"provider's {want}: {stops} (or, where that file does not exist, with "
+                f"`...: No such file or directory`); write: {fix}"
             )
             problems.append(Finding("extra-symbols", msg, where, e.get("line")))
     elif not consumer.get("built"):
