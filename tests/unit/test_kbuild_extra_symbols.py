@@ -136,3 +136,15 @@ def test_a_provider_makefile_without_obj_m_builds_nothing():
 def test_missing_evidence_is_an_error_not_a_fail():
     """Is a grade without the collector's evidence `error` (ours), never `fail`?"""
     assert exp.judge(_check(), {}).status == "error"
+
+
+def test_a_consumer_makefile_without_obj_m_fails_its_module_item_once():
+    """With the right KBUILD_EXTRA_SYMBOLS but no obj-m in consumer/Makefile, is the
+    finding the missing module (and the load), not also a failed consumer build?"""
+    right = {"written": FIX, "line": 2, "path": "../provider/Module.symvers", "problem": None}
+    consumer = {"origin": "Makefile", "modules": {}, "problem": None, "notes": [],
+                "built": False, "extra_symbols": [right]}  # fmt: skip
+    r = exp.judge(_check(), {"extra_symbols": _evidence(consumer)["extra_symbols"] | {"load": {}}})
+    messages = [f.message for f in r.findings]
+    assert len(messages) == 2 and "consumer/Makefile has no obj-m line" in messages[0]
+    assert r.score == 2

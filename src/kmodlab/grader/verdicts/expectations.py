@@ -1013,7 +1013,7 @@ def judge_extra_symbols(check: ExtraSymbolsCheck, evidence: ExerciseEvidence) ->
                 f"`...: No such file or directory`); write: {fix}"
             )
             problems.append(Finding("extra-symbols", msg, where, e.get("line")))
-    elif not consumer.get("built"):
+    elif check.consumer in (consumer.get("modules") or {}) and not consumer.get("built"):
         errors = "; ".join(str(x) for x in (consumer.get("errors") or [])[:3])
         msg = f"{check.consumer}.ko did not build: {errors or 'the build failed'}"
         problems.append(Finding("extra-symbols", msg, where))
