@@ -133,7 +133,11 @@ def test_source_notebook_is_well_formed(name):
     assert nb.cells[1].source.startswith("%load_ext kmodlab")
     nbg.CheckKmoduleCells().preprocess(copy.deepcopy(nb), {})
     kmodules = [c for c in nb.cells if c.source.startswith("%%kmodule")]
-    assert kmodules and all(c.metadata["nbgrader"]["solution"] for c in kmodules)
+    assert all(c.metadata["nbgrader"]["solution"] for c in kmodules)
+    # The student writes modules (%%kmodule), or, in the kbuild stage, Makefiles
+    # (%%writefile: nbgrader's stub `#error ...` is a comment to make).
+    answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    assert answers and all(c.source.startswith(("%%kmodule", "%%writefile")) for c in answers)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
@@ -196,6 +200,27 @@ def test_student_version_keeps_the_starter_and_has_no_solution(name):
         added = set(solved_cell.source.split("\n")) - set(starter) - {""}
         leaked = [ln for ln in added if ln in cell.source.split("\n") and not ln.startswith("%%")]
         assert not leaked, leaked
+
+
+def test_kbuild_student_version_has_starter_makefiles_and_no_solution():
+    """Are the kbuild assignment's Makefile cells the starter's (no obj-m, no
+    KBUILD_EXTRA_SYMBOLS, the stub a make comment), and do they hold the solution's
+    lines in the instructor's version?"""
+    student = {
+        c.source.split("\n", 1)[0]: c.source for c in student_version(source("kbuild")).cells
+    }
+    solved = {c.source.split("\n", 1)[0]: c.source for c in nbg.solved(source("kbuild")).cells}
+    for rel in ("Makefile", "provider/Makefile", "consumer/Makefile"):
+        head = f"%%writefile kmodlab-workspace/{rel}"
+        text = student[head]
+        assert nbg.C_STUB in text and "SOLUTION" not in text
+        assert "obj-m" not in text.replace("in obj-m", "")
+        assert "KBUILD_EXTRA_SYMBOLS :=" not in text
+        assert "obj-m +=" in solved[head]
+    assert (
+        "KBUILD_EXTRA_SYMBOLS := $(PWD)/../provider/Module.symvers"
+        in solved["%%writefile kmodlab-workspace/consumer/Makefile"]
+    )
 
 
 def test_config_file_applies_the_kmodlab_configuration():

@@ -62,12 +62,14 @@ def test_exercise_cells_are_the_starter_files(name, stage):
     # every file, the Makefile included, is written as it is.
     own_build = student_writes_build(stage)
     files = [*folder.glob("*.[ch]"), *([folder / "Makefile"] if own_build else [])]
+    if own_build:  # and its folders' (kbuild's provider/ and consumer/)
+        files += [*folder.glob("*/*.[ch]"), *folder.glob("*/Makefile")]
     for path in sorted(files):
         expected = path.read_text().rstrip("\n")
         if path.suffix == ".c" and not own_build:
             head = f"%%kmodule {path.stem}\n"
         else:
-            head = f"%%writefile exercise-{stage}/{path.name}\n"
+            head = f"%%writefile exercise-{stage}/{path.relative_to(folder).as_posix()}\n"
         bodies = [c.source[len(head) :] for c in cells if c.source.startswith(head)]
         assert bodies == [expected], f"{path.relative_to(REPO)} and {name}.ipynb differ"
 

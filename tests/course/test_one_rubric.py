@@ -61,12 +61,12 @@ def canned_pipeline(monkeypatch):
     course_checks.forget()
 
 
-def nbgrader_total(workspace: Path, monkeypatch) -> tuple[float, float]:
-    """Run each test cell of the hello exercise and score its output as nbgrader does."""
+def nbgrader_total(workspace: Path, monkeypatch, name: str = "hello") -> tuple[float, float]:
+    """Run each test cell of the assignment and score its output as nbgrader does."""
     monkeypatch.setattr(course_checks, "workspace_folder", lambda _ws: workspace)
     from kmodlab import course
 
-    nb = nbformat.read(str(COURSE / "source" / "hello" / "hello.ipynb"), as_version=4)
+    nb = nbformat.read(str(COURSE / "source" / name / f"{name}.ipynb"), as_version=4)
     score = max_score = 0.0
     for cell in nb.cells:
         if not cell.metadata.get("nbgrader", {}).get("grade") or SELF_CHECK in cell.source:
@@ -111,6 +111,57 @@ def test_the_four_paths_give_one_score(canned_pipeline, monkeypatch, tmp_path, c
     assert sum(t["max_score"] for t in gradescope["tests"]) == report["max_score"]
     assert (float(row["score"]), float(row["max_score"])) == (5.6, 14)
     assert (nb_score, nb_max) == (5.6, 14)
+
+
+# kbuild: the Makefile right, one of two log lines, and a consumer whose
+# KBUILD_EXTRA_SYMBOLS names the wrong file (2 of 4 extra-symbols items).
+KBUILD_EVIDENCE = {
+    "load_log": ["kmodlab_pair: 2 + 3 = 5"],
+    "unload_log": [],
+    "load_levels": [6],
+    "unload_levels": [],
+    "kbuild": {"origin": "Makefile", "problem": None, "notes": [],
+               "modules": {"kmodlab_pair": ["pair_main", "pair_util"]}},
+    "extra_symbols": {
+        "provider": {"origin": "Makefile", "modules": {"sums": ["sums"]}, "problem": None,
+                     "built": True},
+        "consumer": {"origin": "Makefile", "modules": {"sums_user": ["sums_user"]},
+                     "problem": None, "built": False, "undefined": ["sums_add"],
+                     "extra_symbols": [{"written": "KBUILD_EXTRA_SYMBOLS := x", "line": 2,
+                                        "path": "x", "problem": None}]},
+        "load": {},
+    },
+}  # fmt: skip
+
+
+def test_the_four_paths_give_one_score_for_kbuild(canned_pipeline, monkeypatch, tmp_path, capsys):
+    """Do nbgrader's kbuild cells (Makefiles written in %%writefile cells, provider/ and
+    consumer/ included), `grade`, Gradescope and `grade-batch` agree?"""
+    monkeypatch.setattr(__import__(__name__, fromlist=["x"]), "EVIDENCE", KBUILD_EVIDENCE)
+    sub = tmp_path / "submissions" / "bob"
+    for rel in ("pair_main.c", "pair_util.c", "pair.h", "provider/sums.c",
+                "consumer/sums_user.c"):  # fmt: skip
+        (sub / rel).parent.mkdir(parents=True, exist_ok=True)
+        (sub / rel).write_text("/* canned */\n")
+    (sub / "Makefile").write_text("obj-m += kmodlab_pair.o\n")
+    args = ["--exercise", "kbuild"]
+    assert cli.main(["grade", str(sub), *args, "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert cli.main(["grade", str(sub), *args, "--format", "gradescope"]) == 0
+    gradescope = json.loads(capsys.readouterr().out)
+    out = tmp_path / "out"
+    assert cli.main(["grade-batch", str(sub.parent), "--output-dir", str(out), *args]) == 0
+    with open(out / "summary.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    nb_score, nb_max = nbgrader_total(sub, monkeypatch, "kbuild")
+
+    # 4 + 1 + 2 of 10 taught points: the generic checks' 9 points count 70 %.
+    assert (report["score"], report["max_score"]) == (13.3, 19)
+    assert {c["id"]: c["score"] for c in report["checks"]}["extra-symbols"] == 2
+    assert gradescope["score"] == report["score"]
+    assert sum(t["max_score"] for t in gradescope["tests"]) == report["max_score"]
+    assert (float(row["score"]), float(row["max_score"])) == (13.3, 19)
+    assert (nb_score, nb_max) == (13.3, 19)
 
 
 def test_a_partial_cell_gets_its_partial_points(canned_pipeline, monkeypatch, tmp_path):

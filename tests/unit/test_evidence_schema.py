@@ -28,6 +28,11 @@ DATA_KEYS = {
     "exercise.exports",
     "exercise.exports.*",
     "exercise.kbuild.modules",
+    # kbuild's extra-symbols step: modules by name (its folders are the check's own
+    # provider_folder and consumer_folder, documented by name).
+    "exercise.extra_symbols.provider.modules",
+    "exercise.extra_symbols.consumer.modules",
+    "exercise.extra_symbols.load",
     "exercise.params",
     "exercise.params.*",
     "exercise.files",

@@ -56,6 +56,8 @@ EXERCISE: dict[str, dict[str, str]] = {
     "hello/mit_license": {"modinfo": "fail", "kernel-health": "fail"},
     "kbuild/solution": {},
     "kbuild/wrong_name": {"makefile": "fail", "pair-log": "fail"},
+    # consumer/Makefile without KBUILD_EXTRA_SYMBOLS: modpost stops, nothing loads.
+    "kbuild/no_extra_symbols": {"extra-symbols": "fail"},
     "params/solution": {},
     "params/zero_default": {"greeting": "fail", "count-param": "fail", "name-param": "fail"},
     "symbols/solution": {},

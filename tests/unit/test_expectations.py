@@ -40,7 +40,7 @@ def test_the_documented_example_loads(tmp_path) -> None:
     assert {c.kind for c in exp.checks} == set(ex.KINDS)
     assert exp.points("fault-injection") == 4 and exp.points("build") == 1
     assert exp.points("count-param") == 2
-    assert exp.max_score == sum(ex.DEFAULT_GENERIC_POINTS.values()) + 2 + 11
+    assert exp.max_score == sum(ex.DEFAULT_GENERIC_POINTS.values()) + 2 + 15
     assert exp.taught == ("greeting", "count-param", "device-node", "fault-injection")
     assert exp.requires == ("misc_register",)
 

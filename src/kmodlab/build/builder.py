@@ -337,9 +337,16 @@ def _use_sandbox(allow_unsandboxed: bool) -> bool:
 
 
 def make_argv(
-    headers: Path, build_dir: Path, *, link: bool = True, objects: Sequence[str] = ()
+    headers: Path,
+    build_dir: Path,
+    *,
+    link: bool = True,
+    objects: Sequence[str] = (),
+    extra_symbols: Sequence[str] = (),
 ) -> list[str]:
-    """make's command line: the modules, or (objects) only those objects compiled."""
+    """make's command line: the modules, or (objects) only those objects compiled.
+    extra_symbols: files of the build folder modpost reads exports from
+    (KBUILD_EXTRA_SYMBOLS: another folder's Module.symvers)."""
     jobs = min(4, os.cpu_count() or 1)
     argv = ["make", "-C", str(headers), f"M={build_dir}", f"-j{jobs}"]
     if objects:
@@ -351,6 +358,10 @@ def make_argv(
             raise ValueError(f"not a usable object target: {objects!r}")
         return [*argv, *objects]
     argv.append("modules")
+    if extra_symbols:
+        if not all(_SAFE_EXTRA.match(n) for n in extra_symbols):
+            raise ValueError(f"not a usable extra symbols file: {extra_symbols!r}")
+        argv.append("KBUILD_EXTRA_SYMBOLS=" + " ".join(str(build_dir / n) for n in extra_symbols))
     if not link:
         # Compile and modpost (every diagnostic), but no final link: no .ko.
         argv.append("KBUILD_MODPOST_NOFINAL=1")
@@ -364,10 +375,13 @@ def build_argv(
     link: bool = True,
     sandboxed: bool = True,
     objects: Sequence[str] = (),
+    extra_symbols: Sequence[str] = (),
 ) -> list[str]:
     """The whole command line a build runs (what `--show-command` prints): make, inside
     the sandbox (bwrap, setpriv, prlimit) unless `sandboxed` is False."""
-    command = make_argv(headers, build_dir, link=link and not objects, objects=objects)
+    command = make_argv(
+        headers, build_dir, link=link and not objects, objects=objects, extra_symbols=extra_symbols
+    )
     if sandboxed:
         return sandbox_argv(command, build_dir=build_dir, headers=headers)
     # Outside a user namespace RLIMIT_NPROC counts all the user's processes: leave it.
@@ -444,6 +458,7 @@ def build_submission(
     memory: MemoryCap | None = None,
     reuse_dir: Path | None = None,
     compile_only: bool = False,
+    extra_symbols: Sequence[str] = (),
 ) -> BuildResult:
     """Build the modules of the submission folder `src` against the kbuild tree `headers`.
 
@@ -463,6 +478,8 @@ def build_submission(
     depends on them (the instrumented build relinks this way).
     compile_only compiles the student's objects and nothing else (no extra
     objects, no modpost, no .ko): result.ok says whether they compiled.
+    extra_symbols names files of extra_files that modpost reads exports from
+    (KBUILD_EXTRA_SYMBOLS), e.g. a provider's Module.symvers.
     """
     started = time.monotonic()
     sub = src if isinstance(src, Submission) else load_submission(Path(src))
@@ -483,7 +500,14 @@ def build_submission(
     objects = student_objects(plan) if compile_only else ()
     if sandboxed:
         hand_over(build_dir)
-    argv = build_argv(headers, build_dir, link=link, sandboxed=sandboxed, objects=objects)
+    argv = build_argv(
+        headers,
+        build_dir,
+        link=link,
+        sandboxed=sandboxed,
+        objects=objects,
+        extra_symbols=extra_symbols,
+    )
     with contextlib.nullcontext(memory) if memory else capped() as cap:
         outcome = run_capped(
             argv, cwd=build_dir, timeout_s=timeout_s, max_output=max_output, memory=cap

@@ -47,7 +47,7 @@ _ASSIGN = re.compile(r"^(?P<name>[^\s:#=]+)\s*(?P<op>:::=|::=|:=|\+=|\?=|!=|=)\s
 _CCFLAG_VARS = ("ccflags-y", "EXTRA_CFLAGS", "subdir-ccflags-y")
 _IGNORED_VARS = re.compile(
     r"^(ldflags-y|asflags-y|EXTRA_LDFLAGS|EXTRA_AFLAGS|LDFLAGS_MODULE|ccflags-remove-y|"
-    r"CFLAGS|KCFLAGS|KBUILD_\w+|(CFLAGS|AFLAGS|CFLAGS_REMOVE|LDFLAGS)_\S+)$"
+    r"CFLAGS|KCFLAGS|KBUILD_(?!EXTRA_SYMBOLS$)\w+|(CFLAGS|AFLAGS|CFLAGS_REMOVE|LDFLAGS)_\S+)$"
 )
 
 
@@ -104,6 +104,9 @@ class _Expander:
         self.table = table
         self.budget = self.BUDGET
         self.filename = filename
+        # modpost's pass (Makefile.modpost includes the Makefile from the kernel's
+        # folder): $(CURDIR) and $(shell pwd) name the kernel's folder there, not M's.
+        self.modpost = False
 
     def expand(self, text: str, depth: int = 0) -> str:
         if depth > self.MAX_NESTING:
@@ -135,7 +138,9 @@ class _Expander:
         word = re.split(r"[\s,]", inner.strip(), maxsplit=1)[0]
         if word in _MAKE_FUNCTIONS and inner.strip() != word:
             # Never evaluated: "$(shell pwd)" is the one idiom worth understanding.
-            return _ROOT if inner.split() == ["shell", "pwd"] else f"{_FUNC}{word}{_FUNC}"
+            if inner.split() == ["shell", "pwd"]:
+                return f"{_UNKNOWN}CURDIR{_UNKNOWN}" if self.modpost else _ROOT
+            return f"{_FUNC}{word}{_FUNC}"
         name = self.expand(inner, depth + 1)
         subst = re.fullmatch(r"([^:]+):([^=]*)=(.*)", name)
         if subst:  # $(SRCS:.c=.o)
@@ -155,6 +160,8 @@ class _Expander:
             return self.expand(self.table[name].text, depth + 1)
         if name == "KERNELRELEASE":
             return "kbuild"  # non-empty: we read the file as kbuild does
+        if name == "CURDIR" and self.modpost:
+            return f"{_UNKNOWN}{name}{_UNKNOWN}"
         if name in _FOLDER_VARS:
             return _ROOT
         if name.startswith("CONFIG_") or name in _KBUILD_VARS or name in self.table:
@@ -486,11 +493,55 @@ def _ignored(reader: _Reader) -> list[Diagnostic]:
     return found
 
 
-def read_kbuild(text: str, filename: str = "Makefile") -> _Reader:
-    """Read one Makefile or Kbuild as kbuild's own pass would see it (never run)."""
+def read_kbuild(text: str, filename: str = "Makefile", *, modpost: bool = False) -> _Reader:
+    """Read one Makefile or Kbuild as kbuild's own pass would see it (never run);
+    modpost: as modpost's pass does, from the kernel's folder (KBUILD_EXTRA_SYMBOLS)."""
     reader = _Reader(filename)
+    reader.expander.modpost = modpost
     reader.read(text)
     return reader
+
+
+@dataclass(frozen=True)
+class ExtraSymbols:
+    """One file KBUILD_EXTRA_SYMBOLS names, as modpost's pass reads the Makefile."""
+
+    written: str  # as written, in make syntax ("$(src)" for the module's own folder)
+    line: int
+    # The file, relative to the Makefile's folder ("../provider/Module.symvers"), or
+    # None when kbuild would not find it there (then `problem` says why).
+    path: str | None
+    problem: str | None = None
+
+
+_MODPOST_FOLDER = (
+    "modpost's pass reads the Makefile from the kernel's folder, where $(CURDIR) and "
+    "$(shell pwd) name the kernel's folder, not yours"
+)
+
+
+def extra_symbols(text: str, filename: str = "Makefile") -> tuple[ExtraSymbols, ...]:
+    """The files KBUILD_EXTRA_SYMBOLS names, read as data (never run). kbuild reads it
+    when modpost runs, from $(KDIR): $(PWD), $(M) and $(src) still name the module's
+    folder; $(CURDIR), $(shell pwd) and a relative path do not."""
+    import posixpath
+
+    reader = read_kbuild(text, filename, modpost=True)
+    out = []
+    for token, line in _words(reader, "KBUILD_EXTRA_SYMBOLS"):
+        written, problem, path = _show(token), _problem(token), None
+        if problem and "$(CURDIR)" in problem:
+            problem = _MODPOST_FOLDER
+        elif problem is None:
+            name = _clean(token)
+            if name.startswith(_ROOT):
+                path = posixpath.normpath("." + name[1:].replace(_ROOT, "/"))
+            elif name.startswith("/"):
+                problem = "an absolute path names a folder of one machine, not the submission's"
+            else:
+                problem = "a relative path is read from the kernel's folder, not yours"
+        out.append(ExtraSymbols(written, line, path, problem))
+    return tuple(out)
 
 
 def module_specs(

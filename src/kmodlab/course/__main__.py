@@ -55,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.out}: {len(written)} files (notebooks, starters, public checks)")
         return 0
     if args.source.is_file():
-        names = write_modules(modules_of(args.source), args.out, args.exercise)
+        from kmodlab.course.exercises import student_writes_build
+
+        own_build = bool(args.exercise) and student_writes_build(args.exercise)
+        files = modules_of(args.source, build_files=own_build)
+        names = write_modules(files, args.out, args.exercise)
         print(f"{args.out}: {', '.join(names) or 'no modules'}")
         return 0 if names else 1
     if not args.source.is_dir() or not args.assignment:

@@ -31,7 +31,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kmodlab.course.exercises import exercise_dir, exercise_files, student_writes_build
+from kmodlab.course.exercises import (
+    build_folders,
+    exercise_dir,
+    exercise_files,
+    student_writes_build,
+)
 from kmodlab.errors import KmodlabError
 from kmodlab.grader.report.formats import STATUS_WORD, to_text
 from kmodlab.grader.report.model import CheckResult, Report
@@ -225,6 +230,7 @@ def _graded(exercise: str, workspace: Path | str | None, files: Sequence[str] | 
         sub = Path(tmp) / exercise  # the report names the submission after its folder
         sub.mkdir()
         for name, data in chosen.items():
+            (sub / name).parent.mkdir(parents=True, exist_ok=True)
             (sub / name).write_bytes(data)
         report = _grade_quietly(sub, exercise)
     _keep_evidence(folder, exercise, report)
@@ -276,8 +282,11 @@ def _choose_files(exercise: str, folder: Path, files: Sequence[str] | None) -> d
             elif name.endswith(".h") and starter is not None and (starter / name).is_file():
                 chosen[name] = (starter / name).read_bytes()  # given, not written by the student
         if student_writes_build(exercise):  # the kbuild stage grades the student's Makefile
-            for name in BUILD_FILES:
-                if (folder / name).is_file():
+            for name in [
+                *BUILD_FILES,
+                *(f"{d}/{f}" for d in build_folders(exercise) for f in BUILD_FILES),
+            ]:
+                if _regular(folder / name):
                     chosen[name] = (folder / name).read_bytes()
         elif starter is not None:  # the exercise's own build description, never the student's
             for name in BUILD_FILES:

@@ -57,8 +57,8 @@ def make_student_edition(out: Path, repo: Path | None = None) -> list[Path]:
     for nb in sorted((repo / "notebooks").glob("*.ipynb")):
         copy(nb, f"notebooks/{nb.name}")
     for stage in sorted(p for p in (repo / "exercises").iterdir() if p.is_dir()):
-        for f in sorted(p for p in stage.iterdir() if p.is_file()):
-            copy(f, f"exercises/{stage.name}/{f.name}")
+        for f in sorted(p for p in stage.rglob("*") if p.is_file()):  # kbuild's provider/ too
+            copy(f, f"exercises/{stage.name}/{f.relative_to(stage).as_posix()}")
         checks = repo / "autograder" / stage.name
         public = checks / PUBLIC if (checks / PUBLIC).is_file() else checks / "expectations.toml"
         if public.is_file():

@@ -34,11 +34,27 @@ def exercise_dir(name: str) -> Path | None:
 
 
 def exercise_files(name: str) -> list[str]:
-    """The .c and .h file names of the exercise's starter ([] when there is none)."""
+    """The .c and .h file names of the exercise's starter ([] when there is none), with
+    those of its folders one level down by relative path (kbuild's provider/sums.c)."""
     folder = exercise_dir(name)
     if folder is None:
         return []
-    return sorted(p.name for p in folder.iterdir() if p.suffix in SOURCE_SUFFIXES and p.is_file())
+    found = [p for p in folder.iterdir() if p.is_file()]
+    found += [p for d in folder.iterdir() if d.is_dir() for p in d.iterdir() if p.is_file()]
+    return sorted(p.relative_to(folder).as_posix() for p in found if p.suffix in SOURCE_SUFFIXES)
+
+
+def build_folders(name: str) -> list[str]:
+    """The starter's folders one level down that have a Makefile or Kbuild of their own
+    (the kbuild stage's provider/ and consumer/), by name."""
+    folder = exercise_dir(name)
+    if folder is None:
+        return []
+    return sorted(
+        d.name
+        for d in folder.iterdir()
+        if d.is_dir() and any((d / f).is_file() for f in ("Makefile", "Kbuild"))
+    )
 
 
 def student_writes_build(name: str) -> bool:

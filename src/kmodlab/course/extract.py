@@ -19,9 +19,16 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
-from kmodlab.course.exercises import exercise_dir, exercise_files
+from kmodlab.course.exercises import (
+    build_folders,
+    exercise_dir,
+    exercise_files,
+    student_writes_build,
+)
 
 SOURCE_SUFFIXES = (".c", ".h")
+BUILD_FILES = ("Makefile", "Kbuild")
+WORKSPACE = "kmodlab-workspace"
 
 
 def _header(args_line: str) -> str:
@@ -30,7 +37,11 @@ def _header(args_line: str) -> str:
     return cell_header(args_line)
 
 
-def modules_of(notebook: Path | nbformat.NotebookNode) -> dict[str, str]:
+def modules_of(
+    notebook: Path | nbformat.NotebookNode, *, build_files: bool = False
+) -> dict[str, str]:
+    """build_files: also the Makefiles and Kbuilds %%writefile cells write, and every file
+    by its path below kmodlab-workspace/ (the kbuild stage's provider/Makefile)."""
     nb = (
         notebook
         if isinstance(notebook, nbformat.NotebookNode)
@@ -49,8 +60,14 @@ def modules_of(notebook: Path | nbformat.NotebookNode) -> dict[str, str]:
             files[f"{words[1]}.c"] = _header(first[len("%%kmodule") :]) + text
         elif words[0] == "%%writefile":
             paths = [w for w in words[1:] if not w.startswith("-")]
-            name = PurePosixPath(paths[0]).name if paths else ""
-            if name.endswith(SOURCE_SUFFIXES):
+            path = PurePosixPath(paths[0]) if paths else PurePosixPath()
+            name = path.name
+            if build_files and path.parts[:1] == (WORKSPACE,) and ".." not in path.parts:
+                name = PurePosixPath(*path.parts[1:]).as_posix() if len(path.parts) > 1 else ""
+            wanted = name.endswith(SOURCE_SUFFIXES) or (
+                build_files and PurePosixPath(name).name in BUILD_FILES
+            )
+            if name and wanted:
                 files[name] = body if body.endswith("\n") or not body else body + "\n"
     return files
 
@@ -68,6 +85,9 @@ def write_modules(files: dict[str, str], out: Path, exercise: str | None = None)
     chosen = dict(files)
     if exercise is not None:
         wanted = exercise_files(exercise)
+        if wanted and student_writes_build(exercise):  # the student's own Makefiles too
+            wanted += [f"{d}/{f}" for d in ["", *build_folders(exercise)] for f in BUILD_FILES]
+            wanted = [w.lstrip("/") for w in wanted]
         if wanted:
             chosen = {n: t for n, t in files.items() if n in wanted}
             starter = exercise_dir(exercise)
@@ -75,6 +95,7 @@ def write_modules(files: dict[str, str], out: Path, exercise: str | None = None)
                 if n.endswith(".h") and n not in chosen and starter is not None:
                     chosen[n] = (starter / n).read_text(encoding="utf-8")
     for name, text in chosen.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text, encoding="utf-8")
     return sorted(chosen)
 
@@ -94,8 +115,9 @@ def extract_class(
         if not folder.is_dir():
             continue
         files: dict[str, str] = {}
+        own_build = exercise is not None and student_writes_build(exercise)
         for nb in sorted(folder.glob("*.ipynb")):
             if notebooks is None or nb.stem in notebooks:
-                files.update(modules_of(nb))
+                files.update(modules_of(nb, build_files=own_build))
         done[student.name] = write_modules(files, out / student.name, exercise)
     return done

@@ -10,6 +10,7 @@ in use, a consumer alone).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,6 +252,97 @@ def _alone(check: exp.UnknownSymbolCheck, ev: Evidence, s: Session, timeout_s: f
     }
 
 
+_UNDEFINED = re.compile(r'ERROR: modpost: "(\w+)" \[[^\]]*\] undefined!')
+
+
+def _extra_symbols(
+    check: exp.ExtraSymbolsCheck, ev: Evidence, s: Session, timeout_s: float
+) -> None:
+    """Build the provider's folder, then the consumer's with the symbols files its own
+    Makefile names in KBUILD_EXTRA_SYMBOLS (read as data: the provider's Module.symvers
+    only if the Makefile names it), then load both, provider first, and unload them."""
+    from kmodlab.build.builder import build_submission
+    from kmodlab.build.objm import extra_symbols
+    from kmodlab.build.validate import load_submission
+
+    headers = s.machine.kernel.headers
+    # Beside the grade's own build folders: cleaned with them, and their paths scrubbed.
+    workdir = Path(ev.build.build_dir).parent.parent
+    sides: dict[str, dict[str, Any]] = {}
+    built: dict[str, Any] = {}
+    want = f"../{check.provider_folder}/Module.symvers"
+    for folder, module in (
+        (check.provider_folder, check.provider),
+        (check.consumer_folder, check.consumer),
+    ):
+        side: dict[str, Any] = {"origin": None, "modules": {}, "problem": None, "built": False}
+        sides[folder] = side
+        root = Path(ev.submission) / folder
+        try:
+            sub = load_submission(root) if root.is_dir() else None
+        except InputError as e:
+            side["problem"] = e.line()
+            continue
+        if sub is None:
+            continue
+        texts = sub.texts()
+        side.update(kbuild_evidence(texts))
+        if folder == check.consumer_folder:
+            text = texts.get("Kbuild", texts.get("Makefile"))
+            named = extra_symbols(text, side["origin"]) if text is not None else ()
+            lines = (text or "").splitlines()
+            side["extra_symbols"] = [
+                {
+                    # the line as the student wrote it (e.written shows $(PWD) as $(src))
+                    "written": lines[e.line - 1].strip() if 0 < e.line <= len(lines) else "",
+                    "line": e.line,
+                    "path": e.path,
+                    "problem": e.problem,
+                }
+                for e in named
+            ]
+        if module not in side["modules"]:
+            continue
+        extra_files, names = {}, []
+        provider = built.get(check.provider_folder)
+        names_provider = any(e["path"] == want for e in side.get("extra_symbols", ()))
+        if folder == check.consumer_folder and provider is not None and names_provider:
+            symvers = provider.build_dir / "Module.symvers"
+            extra_files = {"kmodlab-provider.symvers": symvers.read_bytes()}
+            names = ["kmodlab-provider.symvers"]
+        result = build_submission(
+            sub,
+            headers=headers,
+            out_dir=workdir / f"extra-{folder}",
+            extra_files=extra_files,
+            extra_symbols=names,
+        )
+        side["built"] = result.ok and any(m.name == module for m in result.modules)
+        side["errors"] = [d.message for d in result.diagnostics if d.severity == "error"][:5]
+        side["undefined"] = sorted(set(_UNDEFINED.findall(result.log)))
+        if side["built"]:
+            built[folder] = result
+    ev.exercise["extra_symbols"] = {**sides, "load": {}}
+    if len(built) < 2:
+        return
+    pairs = ((check.provider_folder, check.provider), (check.consumer_folder, check.consumer))
+    kos = [built[f].build_dir / f"{m}.ko" for f, m in pairs]
+    s.push_modules(kos, depmod=False)
+    loads = ev.exercise["extra_symbols"]["load"]
+    for module in (check.provider, check.consumer):
+        r = s.load(f"{module}.ko", timeout_s=timeout_s)
+        loads[module] = {
+            "returncode": r.returncode,
+            "stderr": r.stderr,
+            "log": [k.text for k in r.kmsg],
+        }
+        if r.returncode != 0:
+            break
+    for module in (check.consumer, check.provider):
+        if loads.get(module, {}).get("returncode") == 0:
+            s.unload(module_name(module), timeout_s=timeout_s)
+
+
 # What each kind whose evidence comes from the guest (exp.KINDS, evidence GUEST)
 # loads and reads there; keyed by kind, as tests/unit/test_check_registry.py checks.
 GUEST_COLLECTORS: dict[str, Callable[[Any, Evidence, Session, float], None]] = {
@@ -258,4 +350,5 @@ GUEST_COLLECTORS: dict[str, Callable[[Any, Evidence, Session, float], None]] = {
     "files": _files,
     "provider-in-use": _in_use,
     "unknown-symbol": _alone,
+    "extra-symbols": _extra_symbols,
 }

@@ -137,6 +137,17 @@ class KbuildCheck(Check):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExtraSymbolsCheck(Check):
+    # Two folders of the submission, each with its own Makefile (or Kbuild): the
+    # provider's module, and the consumer's, built against the provider's
+    # Module.symvers that the consumer's KBUILD_EXTRA_SYMBOLS must name.
+    provider_folder: str
+    provider: str
+    consumer_folder: str
+    consumer: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class BuildCleanCheck(Check):
     # Diagnostic kinds (kmodlab.build.diagnostics) the build must not report, e.g.
     # "section-mismatch": a warning the task asks the student to read and fix.
@@ -429,6 +440,23 @@ def _parse_kbuild(f: _Fields, common: dict[str, Any]) -> Check:
     if not modules:
         f.fail("`modules` is empty", 'name the modules, e.g. modules = { pair = ["a.o", "b.o"] }')
     return KbuildCheck(**common, modules=tuple(modules))
+
+
+_FOLDER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+
+
+def _parse_extra_symbols(f: _Fields, common: dict[str, Any]) -> Check:
+    names = {}
+    for key, what, pattern in (
+        ("provider_folder", "a folder name", _FOLDER),
+        ("provider", "a module name", _MODULE),
+        ("consumer_folder", "a folder name", _FOLDER),
+        ("consumer", "a module name", _MODULE),
+    ):
+        names[key] = f.string(key, required=True, pattern=pattern, what=what)
+    if names["provider_folder"] == names["consumer_folder"]:
+        f.fail("the provider and the consumer share a folder", "give each a folder of its own")
+    return ExtraSymbolsCheck(**common, **names)
 
 
 def _parse_build_clean(f: _Fields, common: dict[str, Any]) -> Check:
@@ -923,6 +951,94 @@ def judge_kbuild(check: KbuildCheck, evidence: ExerciseEvidence) -> CheckResult:
 
 
 @_judge
+def judge_extra_symbols(check: ExtraSymbolsCheck, evidence: ExerciseEvidence) -> CheckResult:
+    """Do the provider's and the consumer's own Makefiles build them, does the consumer's
+    KBUILD_EXTRA_SYMBOLS name the provider's Module.symvers (modpost then resolves its
+    symbols), and do both load, provider first? Four items; the evidence is the two real
+    builds (the consumer's with the symbols files its Makefile names) and the loads."""
+    seen = _need(evidence, "extra_symbols")
+    problems: list[Finding] = []
+    failed_items = 0
+    want = f"../{check.provider_folder}/Module.symvers"
+    fix = f"KBUILD_EXTRA_SYMBOLS := $(PWD)/{want}"
+    for folder, module in (
+        (check.provider_folder, check.provider),
+        (check.consumer_folder, check.consumer),
+    ):
+        side = seen[folder]
+        where = f"{folder}/{side.get('origin') or 'Makefile'}"
+        built = side.get("modules") or {}
+        if side.get("problem"):
+            msg = f"kbuild refuses {where}: {side['problem']}"
+        elif side.get("origin") is None:
+            msg = f"{folder}/ has no Makefile (or Kbuild): kbuild builds nothing there"
+        elif not built:
+            msg = f"{where} has no obj-m line: kbuild would build no module in {folder}/"
+        elif module not in built:
+            made = ", ".join(f"{m}.ko" for m in built)
+            msg = f"kbuild would build {made} in {folder}/, and no {module}.ko"
+            msg += f": write obj-m += {module}.o"
+        else:
+            continue
+        problems.append(Finding("kbuild", msg, where))
+    consumer = seen[check.consumer_folder]
+    where = f"{check.consumer_folder}/{consumer.get('origin') or 'Makefile'}"
+    named = list(consumer.get("extra_symbols") or [])
+    right = [e for e in named if e.get("path") == want]
+    undefined = list(consumer.get("undefined") or [])
+    error = (
+        f'`ERROR: modpost: "{undefined[0] if undefined else "SYMBOL"}" [{check.consumer}.ko] '
+        "undefined!`"
+    )
+    stops = (
+        f"modpost (6.1) stops with {error} and makes no {check.consumer}.ko (an error: only "
+        "KBUILD_MODPOST_WARN=1 makes it a warning)"
+    )
+    if not right and not named:
+        msg = (
+            f"{where} sets no KBUILD_EXTRA_SYMBOLS: modpost knows only the kernel's exports "
+            f"and those of {check.consumer_folder}/, so {stops}; add to {where}: {fix}"
+        )
+        problems.append(Finding("extra-symbols", msg, where))
+    elif not right:
+        failed_items += 1 - len(named)  # one item, however many files it names
+        for e in named:
+            if e.get("problem"):
+                what = f"no file of the submission ({e['problem']})"
+            else:
+                what = f"{e.get('path')} from {check.consumer_folder}/"
+            msg = (
+                f"{where} line {e.get('line')} (`{e.get('written')}`) names {what}, not the "
+                f"provider's {want}: {stops} (or, where that file does not exist, with "
+                f"`...: No such file or directory`); write: {fix}"
+            )
+            problems.append(Finding("extra-symbols", msg, where, e.get("line")))
+    elif check.consumer in (consumer.get("modules") or {}) and not consumer.get("built"):
+        errors = "; ".join(str(x) for x in (consumer.get("errors") or [])[:3])
+        msg = f"{check.consumer}.ko did not build: {errors or 'the build failed'}"
+        problems.append(Finding("extra-symbols", msg, where))
+    loads = seen.get("load") or {}
+    first, second = loads.get(check.provider), loads.get(check.consumer)
+    if not (first and second and first.get("returncode") == 0 and second.get("returncode") == 0):
+        if not consumer.get("built") or not seen[check.provider_folder].get("built"):
+            msg = f"{check.provider}.ko and {check.consumer}.ko were not both built: not loaded"
+        else:
+            failed = next(
+                (n for n, r in ((check.provider, first), (check.consumer, second))
+                 if not r or r.get("returncode") != 0),
+                check.consumer,
+            )  # fmt: skip
+            got = loads.get(failed) or {}
+            said = (got.get("stderr") or "").strip() or "; ".join(got.get("log") or [])
+            msg = f"insmod {failed}.ko (after {check.provider}.ko) failed: {said or 'no message'}"
+        problems.append(Finding("extra-symbols", msg))
+    failed_items += len(problems)
+    return _verdict(
+        check, 4, problems, "provider/consumer build and load items", failed=min(4, failed_items)
+    )
+
+
+@_judge
 def judge_build_clean(check: BuildCleanCheck, evidence: ExerciseEvidence) -> CheckResult:
     """Did the build report none of these kinds of diagnostic (each at its line)?"""
     found = _need(evidence, "diagnostics")
@@ -999,6 +1115,14 @@ KINDS: Mapping[str, Kind] = {
         ),
         Kind("kbuild", KbuildCheck, ("modules",), _parse_kbuild, FILES, judge_kbuild),
         Kind(
+            "extra-symbols",
+            ExtraSymbolsCheck,
+            ("provider_folder", "provider", "consumer_folder", "consumer"),
+            _parse_extra_symbols,
+            GUEST,
+            judge_extra_symbols,
+        ),
+        Kind(
             "build-clean",
             BuildCleanCheck,
             ("kinds",),
@@ -1030,6 +1154,7 @@ CONCEALED: Mapping[str, str] = {
     "provider-removable": "the provider can be removed while in use",
     "unknown-symbol": "loading the consumer alone did not fail as expected",
     "kbuild": "the Makefile does not build the modules as the task asks",
+    "extra-symbols": "the consumer is not built against the provider's exports as asked",
 }
 _COUNTS = re.compile(r"^(\d+) of (\d+) ")
 
