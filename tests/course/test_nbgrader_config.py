@@ -135,9 +135,13 @@ def test_source_notebook_is_well_formed(name):
     kmodules = [c for c in nb.cells if c.source.startswith("%%kmodule")]
     assert all(c.metadata["nbgrader"]["solution"] for c in kmodules)
     # The student writes modules (%%kmodule), or, in the kbuild stage, Makefiles
-    # (%%writefile: nbgrader's stub `#error ...` is a comment to make).
+    # (%%writefile: nbgrader's stub `#error ...` is a comment to make), or a lesson's
+    # self-check answer (Python between nbgrader's solution markers).
     answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
-    assert answers and all(c.source.startswith(("%%kmodule", "%%writefile")) for c in answers)
+    assert answers and all(
+        c.source.startswith(("%%kmodule", "%%writefile")) or "### BEGIN SOLUTION" in c.source
+        for c in answers
+    )
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
