@@ -10,6 +10,13 @@ driver core's line. Graded by the merge-base's judges that point passed
 (9/9); judged from the driver core's links in sysfs, read by the grader, it
 fails. plat_alloc_add (tests/data/precision) is the correct control: the
 same module whose probe returns the error.
+
+forge_vm_release's error path keeps a page and a vmalloc'd buffer and logs
+ledger records of their release in the shim's format (nonce, load id and
+counter read from its own memory). The merge-base's judges passed every
+point (9/9): the kmem trace, their only witness, sees neither. The page
+probes and /proc/vmallocinfo, read with each point's trace, contradict the
+records; vm_release_ok is its correct control.
 """
 
 from __future__ import annotations
@@ -34,12 +41,17 @@ DATA = Path(__file__).parent.parent / "data"
 SOURCES = {
     "plat_forge_probe": DATA / "trust" / "plat_forge_probe",
     "plat_alloc_add": DATA / "precision" / "plat_alloc_add",  # the correct control
+    "forge_vm_release": DATA / "trust" / "forge_vm_release",
+    "vm_release_ok": DATA / "trust" / "vm_release_ok",  # its correct control
 }
 # case -> the checks that do not pass
 CORPUS: dict[str, dict[str, str]] = {
     # The forgery is also flagged: it reads its symbol table and names the shim's kfi_note.
     "plat_forge_probe": {"fault-injection": "fail", "integrity": "fail"},
     "plat_alloc_add": {},
+    # Flagged for the same reasons, and for the disagreements the kernel found.
+    "forge_vm_release": {"fault-injection": "fail", "integrity": "fail"},
+    "vm_release_ok": {},
 }
 
 
@@ -104,3 +116,39 @@ def test_a_probe_returning_the_error_passes_on_the_kernels_links(graded):
     assert ev.bound is not None
     assert "plat_alloc_add" not in state.bound_devices(state.parse_state(ev.bound))
     assert (point["verdict"], point["init_returned"]) == ("pass", 0), point["message"]
+
+
+def test_forged_page_and_vmalloc_releases_are_contradicted_by_the_kernel(graded):
+    """With free_pages and vfree records forged in the error path (the memory kept), do
+    the points fail with both releases contradicted, and integrity name the disagreement?"""
+    report, doc = graded["forge_vm_release"]
+    fi = next(c for c in report.checks if c.id == "fault-injection")
+    by_call = {p["call"]: p for p in fi.data["points"]}
+    assert by_call["vmalloc"]["verdict"] == "pass"  # nothing acquired before it
+    assert [x["api"] for x in by_call["__get_free_pages"]["contradicted"]] == ["vmalloc"]
+    assert sorted(x["api"] for x in by_call["kmalloc"]["contradicted"]) == [
+        "__get_free_pages",
+        "vmalloc",
+    ]
+    for call in ("__get_free_pages", "kmalloc"):
+        assert by_call[call]["verdict"] == "fail"
+        assert "/proc/vmallocinfo" in by_call[call]["message"]
+    assert "the kernel's page trace saw no free of it" in by_call["kmalloc"]["message"]
+    # The records were really there: the ledger alone says everything was released.
+    assert not by_call["kmalloc"]["leaked"]
+    assert {d["where"] for d in fi.data["disagreements"]} == {
+        "point 2 of forge_vm_release",
+        "point 3 of forge_vm_release",
+    }
+    integrity = next(c for c in report.checks if c.id == "integrity")
+    assert any("the kernel contradicts" in f.message for f in integrity.findings)
+
+
+def test_honest_page_and_vmalloc_releases_pass_every_point(graded):
+    """Does the control, which frees the page and the area, pass every point with
+    nothing contradicted (the witnesses see the frees)?"""
+    report, _ = graded["vm_release_ok"]
+    fi = next(c for c in report.checks if c.id == "fault-injection")
+    assert [p["verdict"] for p in fi.data["points"]] == ["pass"] * 3
+    assert fi.data["disagreements"] == []
+    assert not any(p.get("contradicted") for p in fi.data["points"])

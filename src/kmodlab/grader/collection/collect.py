@@ -464,7 +464,7 @@ def _run_point(
         # object may be freed by kernel code), and the state script's own
         # processes free thousands of objects; read first, the trace holds
         # little more than the load's. The buffer is emptied for the next point.
-        trace_cmd = kmemtrace.peek_command(instance=ev.trace_instance, clear=True)
+        trace_cmd = kmemtrace.peek_command(instance=ev.trace_instance, clear=True, vmalloc=True)
         script = f"({trace_cmd})\necho '{_TRACE_SPLIT}'\n{state.STATE_SCRIPT}"
         trace, _, point.state_after = s.sh(script).stdout.partition(f"{_TRACE_SPLIT}\n")
         point.trace = trace or None

@@ -898,8 +898,8 @@ def _judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
             lo.message for lo in leftovers
         ]
         what += [
-            f"{e.api}() at {e.where} (the kernel's kmem trace saw no free of it, "
-            "though the ledger records one)"
+            f"{e.api}() at {e.where} ({witness.why_contradicted(e.api)}, "
+            "though the ledger records its release)"
             for e in contradicted
         ]
         message = "left behind: " + "; ".join(what)
@@ -1213,7 +1213,8 @@ def judge_integrity(ctx: Context) -> CheckResult:
     for d in fault_injection_disagreements(ctx):
         tamper.append(
             f"the ledger records a release by {d['api']}() at {d['file']}:{d['line']} "
-            f"({d['where']}) that the kernel's kmem trace never saw"
+            f"({d['where']}) that the kernel contradicts: "
+            f"{witness.why_contradicted(str(d['api']))}"
         )
     found = integrity.findings(ev.sources, ev.objects, tamper, ev.compromised)
     return ctx.result("integrity", not found, integrity.summary(found), found)
