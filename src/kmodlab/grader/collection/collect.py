@@ -466,10 +466,16 @@ def _run_point(
         # little more than the load's. The buffer is emptied for the next point.
         trace_cmd = kmemtrace.peek_command(instance=ev.trace_instance, clear=True, vmalloc=True)
         script = f"({trace_cmd})\necho '{_TRACE_SPLIT}'\n{state.STATE_SCRIPT}"
-        trace, _, point.state_after = s.sh(script).stdout.partition(f"{_TRACE_SPLIT}\n")
+        read = s.sh(script)
+        trace, _, point.state_after = read.stdout.partition(f"{_TRACE_SPLIT}\n")
         point.trace = trace or None
     else:
-        point.state_after = s.sh(state.STATE_SCRIPT).stdout
+        read = s.sh(state.STATE_SCRIPT)
+        point.state_after = read.stdout
+    # A report while reading (an oops on what the module left, which also cuts the
+    # read short) belongs to the point: judges fail it with that report.
+    last = point.unload if point.unload is not None and point.unload.result else point.load
+    last.result.kmsg.extend(read.kmsg)
     for dep in reversed(deps):
         s.unload(dep, timeout_s=limits.load_timeout_s)
     before, after = state.parse_state(point.state_before), state.parse_state(point.state_after)

@@ -957,8 +957,10 @@ def _callback_point(
 
     The driver core handles a failed probe (it logs it, and the registration
     still succeeds), so init rightly returns 0: the point is judged by whether
-    the callback returned an error and nothing was left after rmmod, not by
-    init's return. devm_* resources are the driver core's to release.
+    the callback returned an error (the kernel's bindings: _callback_failed)
+    and nothing was left after rmmod, not by init's return. devm_* resources
+    are the driver core's to release. Without the kernel's bindings the point
+    is `error`, unless the kernel reported something (then it fails).
     """
     who = _CALLBACK.get(api, f"the callback {api}() made")
     call = p.call.api
