@@ -153,6 +153,19 @@ def test_judge_flags_tampering_and_forged_answers_first():
     assert [f.kind for f in result.findings] == ["forged-answer", "tamper", "integrity"]
 
 
+def test_a_module_reading_its_own_symbol_table_for_the_shim_is_flagged():
+    """Is a source that walks THIS_MODULE->kallsyms for the shim's static kfi_note (to
+    write ledger records) flagged, at each line?"""
+    code = (
+        "void *f(void) {\n"
+        "  struct mod_kallsyms *ks = THIS_MODULE->kallsyms;\n"
+        '  return find(ks, "kfi_note");\n'
+        "}\n"
+    )
+    found = scan_source("m.c", code, ["m.c"])
+    assert [(f.line, f.data["rule"]) for f in found] == [(3, "instrumentation"), (2, "symbol")]
+
+
 def test_judge_skips_when_there_is_nothing_to_read():
     """Is an empty submission not judged (no source, no evidence)?"""
     assert judges.judge_integrity(_ctx()).status == "skip"
@@ -164,7 +177,7 @@ def _folders() -> list[Path]:
     ]
     data = {p.parent for p in (ROOT / "tests" / "data").rglob("*.c")}
     # The attack corpora of the other hardening work are hostile by design.
-    hostile = (HOSTILE, HOSTILE.parent / "harden")
+    hostile = (HOSTILE, HOSTILE.parent / "harden", HOSTILE.parent / "trust")
     return roots + sorted(d for d in data if not any(h in d.parents for h in hostile))
 
 

@@ -3,8 +3,11 @@
 The ledger records are written here in the shim's format (kmodlab_fi_shim.c):
 a platform driver registered first (no device yet, bound=0), then a device
 whose registration runs the driver's probe, which calls devm_kzalloc (its
-record says in=platform_device_register_full). The VM corpus
-(tests/vm/test_precision_corpus.py) grades real modules of each kind.
+record says in=platform_device_register_full). Whether the probe failed is
+the kernel's to say: the driver core's links between the driver and its
+devices, read by the grader (guest_state.BOUND_SECTION), in the normal load
+and right after the point's. The VM corpus (tests/vm/test_precision_corpus.py)
+grades real modules of each kind; tests/vm/test_trust_corpus.py the forgeries.
 """
 
 from __future__ import annotations
@@ -57,10 +60,29 @@ def _unload(load: str) -> Step:
     )
 
 
-def _evidence(point_load: list[str], *, unload: Step | None, log: str | None = None) -> tuple:
+# The bound devices as BOUND_SECTION prints them: the platform's own driver
+# and device always there, m's device "m.0" bound to the driver "m" when bound.
+def _bound(*lines: str) -> str:
+    return "\n".join(["@@ bound", "drivers/serial8250/serial8250", "devices/serial8250/driver",
+                      *lines, "@@ end", ""])  # fmt: skip
+
+
+BOUND = _bound("drivers/m/m.0", "devices/m.0/driver")
+UNBOUND = _bound()
+
+
+def _evidence(
+    point_load: list[str],
+    *,
+    unload: Step | None,
+    log: str | None = None,
+    bound: str | None = UNBOUND,
+) -> tuple:
     ev = Evidence(submission=Path("/nowhere"))
     ev.sources = dict(SOURCE)
     ev.instrumented, ev.nonce, ev.order = True, NONCE, ["m"]
+    ev.state_before = UNBOUND
+    ev.reads = [Step("list interfaces", CommandResult(["sh"], "exited", 0, BOUND, ""))]
     ev.loads = [_clean_load()]
     ev.unloads = [_unload("00000001")]
     call = next(e for e in ledger.fallible_calls(_parse(ev.loads[0])) if e.nth == 3)
@@ -69,7 +91,8 @@ def _evidence(point_load: list[str], *, unload: Step | None, log: str | None = N
     if log is not None:
         point.load.result.kmsg.append(KmsgRecord(4, 99, 99, log))
     point.unload = unload
-    point.state_before = point.state_after = ""
+    point.bound = bound
+    point.state_before = point.state_after = "@@ end\n"
     ev.points.append(point)
     return judges.Context(ev), point
 
@@ -118,6 +141,7 @@ def test_a_probe_that_ignores_the_failure_fails_at_the_call():
             f"acquire platform_device_register_full n=2 h={DEV} bound=1 name=m at=m.c:53",
         ],
         unload=_unload("00000002"),
+        bound=BOUND,
     )
     verdict = judges.judge_point(ctx, point)
     assert verdict["verdict"] == "fail"
@@ -125,19 +149,54 @@ def test_a_probe_that_ignores_the_failure_fails_at_the_call():
     assert (verdict["file"], verdict["line"]) == ("m.c", 21)
 
 
-def test_without_a_bound_count_the_driver_cores_log_line_is_the_evidence():
-    """When the registration's record has no bound count, does the driver core's
-    "probe of ... failed with error -12" line decide, and its absence fail the point?"""
-    lines = [
-        f"acquire platform_driver_register n=1 h={DRV} name=m at=m.c:50",
-        INJECTED,
-        f"acquire platform_device_register_full n=2 h={DEV} name=m at=m.c:53",
-    ]
+FORGED = [
+    f"acquire platform_driver_register n=1 h={DRV} bound=0 name=m at=m.c:50",
+    INJECTED,
+    f"acquire platform_device_register_full n=2 h={DEV} bound=0 name=m at=m.c:53",
+]
+
+
+def test_a_forged_bound_count_and_log_line_do_not_pass_a_probe_the_kernel_bound():
+    """When the shim's record says bound=0 and the log says the probe failed (both the
+    module's to write) but the kernel still has the device bound, does the point fail?"""
     log = "m: probe of m.0 failed with error -12"
-    ctx, point = _evidence(lines, unload=_unload("00000002"), log=log)
-    assert judges.judge_point(ctx, point)["verdict"] == "pass"
-    ctx, point = _evidence(lines, unload=_unload("00000002"))
+    ctx, point = _evidence(FORGED, unload=_unload("00000002"), log=log, bound=BOUND)
+    verdict = judges.judge_point(ctx, point)
+    assert verdict["verdict"] == "fail"
+    assert verdict["message"].startswith("the probe ignored the failure of devm_kzalloc()")
+
+
+def test_a_binding_hidden_from_one_side_of_the_link_still_counts():
+    """Does a device whose own driver link remains count as bound, though its driver's
+    folder no longer lists it (a module removing one link hides nothing)?"""
+    ctx, point = _evidence(FORGED, unload=_unload("00000002"), bound=_bound("devices/m.0/driver"))
     assert judges.judge_point(ctx, point)["verdict"] == "fail"
+
+
+def test_without_the_kernels_bindings_a_probe_point_is_not_decided():
+    """When the bound devices were not read (or the read was cut short), is the point
+    `error`, never a pass, even with the shim's count and the log saying it failed?"""
+    log = "m: probe of m.0 failed with error -12"
+    for bound in (None, "@@ bound\ndrivers/m/m.", ""):
+        ctx, point = _evidence(FORGED, unload=_unload("00000002"), log=log, bound=bound)
+        verdict = judges.judge_point(ctx, point)
+        assert verdict["verdict"] == "error", bound
+        assert verdict["message"].startswith("not decided: the devices bound after this load")
+    ctx, point = _evidence(FORGED, unload=_unload("00000002"), log=log)
+    ctx.ev.reads = []
+    assert judges.judge_point(ctx, point)["verdict"] == "error"
+    result = judges.judge_fault_injection(ctx)
+    assert (result.status, result.score) == ("error", 0.0)
+    assert "1 not decided: the devices the normal load bound were not read" in result.summary
+
+
+def test_a_normal_load_that_bound_nothing_leaves_a_probe_point_undecided():
+    """If the clean load bound no device, is a failed probe unknowable, so `error`?"""
+    ctx, point = _evidence(FORGED, unload=_unload("00000002"))
+    ctx.ev.reads = [Step("list interfaces", CommandResult(["sh"], "exited", 0, UNBOUND, ""))]
+    verdict = judges.judge_point(ctx, point)
+    assert verdict["verdict"] == "error"
+    assert "bound no platform device" in verdict["message"]
 
 
 def test_a_failed_probe_that_leaves_something_after_rmmod_fails():

@@ -10,11 +10,15 @@ from pathlib import Path
 import pytest
 
 from kmodlab.grader.collection.guest_state import (
+    BOUND_SCRIPT,
     ERRORS,
     STATE_SCRIPT,
     Leftover,
+    bound_devices,
     diff_state,
+    new_bindings,
     parse_state,
+    unreadable,
 )
 
 STATES = Path(__file__).parent.parent / "data" / "witness" / "state"
@@ -203,10 +207,28 @@ def test_a_cut_short_snapshot_is_reported_and_never_read_as_removals(before):
     state = parse_state(cut)
     assert state[ERRORS] == {"incomplete"}
     assert "dev" not in state and "chrdev" not in state and "proc" in state
+    # The cut itself is no leftover (unreadable() says why nothing is decided);
+    # what the read did reach is compared.
     assert [(x.section, x.item) for x in diff_state(before, state, module="leak_proc")] == [
-        ("incomplete", ""),
         ("proc", "leak_proc"),
     ]
+    assert unreadable(before, state) == (
+        "the kernel state could not be read to the end (the reader was cut short)"
+    )
+    assert unreadable(before, parse_state(full)) is None
+
+
+def test_a_read_cut_in_the_middle_of_a_name_does_not_invent_that_name(before):
+    """When the output stops mid-line (a reader that timed out), is the section it
+    stopped in dropped, so a half name ("hel" of "hello") is never a new item?"""
+    full = text("hello.before")
+    start = full.index("@@ proc\n")
+    cut = full[: full.index("\n", start + 200) - 3]  # inside a /proc name
+    state = parse_state(cut)
+    assert "proc" not in state and "class" in state
+    assert diff_state(before, state, module="hello") == []
+    assert unreadable(state) is not None
+    assert unreadable(parse_state("")) is not None  # nothing at all: not "all gone"
 
 
 def test_a_killed_reader_costs_only_the_risky_files():
@@ -253,3 +275,33 @@ def test_script_is_posix_sh():
     """Does dash (the guest's /bin/sh) accept the script?"""
     r = subprocess.run(["dash", "-n"], input=STATE_SCRIPT, text=True, capture_output=True)
     assert r.returncode == 0, r.stderr
+
+
+# -- the devices a driver bound ------------------------------------------------
+
+
+def test_bound_devices_are_read_from_both_sides_of_the_link():
+    """Does the bound section give (driver, device) pairs new since before, and count
+    a device bound when either its driver's folder or its own link says so?"""
+    before = parse_state("@@ bound\ndrivers/serial8250/serial8250\n"
+                         "devices/serial8250/driver\ndevices/*/driver\n@@ end\n")  # fmt: skip
+    loaded = parse_state(
+        "@@ bound\ndrivers/serial8250/serial8250\ndevices/serial8250/driver\n"
+        "drivers/m/m.0\ndevices/m.0/driver\ndrivers/m/m.1\n@@ end\n"
+    )
+    assert new_bindings(before, loaded) == {("m", "m.0"), ("m", "m.1")}
+    assert bound_devices(loaded) == {"serial8250", "m.0", "m.1"}
+    assert bound_devices(parse_state("@@ bound\ndevices/m.0/driver\n@@ end\n")) == {"m.0"}
+    # Not read, or cut short while reading it: unknown, never "nothing bound".
+    assert new_bindings(before, parse_state("@@ end\n")) is None
+    assert bound_devices(parse_state("@@ bound\ndrivers/m/m.0\n")) is None
+
+
+def test_the_bound_reader_is_valid_sh_and_in_the_state_snapshot():
+    """Is BOUND_SCRIPT valid POSIX sh, and does every state snapshot carry the section?"""
+    dash = shutil.which("dash")
+    if dash is None:
+        pytest.skip("dash is not installed")
+    r = subprocess.run([dash, "-n"], input=BOUND_SCRIPT, text=True, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert "echo '@@ bound'" in STATE_SCRIPT and BOUND_SCRIPT.endswith("echo '@@ end'\n")

@@ -73,6 +73,9 @@ class PointEvidence:
     state_before: str | None = None
     state_after: str | None = None
     trace: str | None = None  # the kmem trace of this load (kmemtrace.parse_trace), if recorded
+    # The platform devices bound right after this load returned 0, before the
+    # unload (guest_state.BOUND_SCRIPT): a probe point is judged by it.
+    bound: str | None = None
 
 
 @dataclass(frozen=True)
@@ -374,6 +377,8 @@ def _point(p: PointEvidence) -> dict[str, Any]:
         "state_before": p.state_before,
         "state_after": p.state_after,
         "trace": p.trace,
+        # Only where it was read, so documents written before it existed read back the same.
+        **({"bound": p.bound} if p.bound is not None else {}),
     }
 
 
@@ -545,4 +550,5 @@ def _read_point(p: dict[str, Any]) -> PointEvidence:
         state_before=p["state_before"],
         state_after=p["state_after"],
         trace=p["trace"],
+        bound=p.get("bound"),  # absent from documents written before it was read
     )

@@ -194,9 +194,8 @@ def main_guest(ev: Evidence, s: Session, limits: Limits) -> bool:
     if not _cycle(ev, s, limits):
         return False
     ev.taint_after = _taint(s)
-    leftovers = state.diff_state(
-        state.parse_state(ev.state_before), state.parse_state(ev.state_after), module=""
-    )
+    before, after = state.parse_state(ev.state_before), state.parse_state(ev.state_after)
+    leftovers = state.diff_state(before, after, module="") or state.unreadable(before, after)
     cycled = all(st.result and st.result.ok for st in ev.cycles)
     # O and E are set by any student module; anything else marks the guest.
     tainted = ev.taint_after is None or bool(unexpected_taint(ev.taint_before or 0, ev.taint_after))
@@ -380,6 +379,11 @@ def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
     if known is None:
         s.restart()
     traced = _trace_points(ev, s)
+    # Which devices stay bound after a point's load is read only where the
+    # normal load bound one (a probe ran); judges._callback_failed reads it.
+    listed = next((st for st in ev.reads if st.name == "list interfaces"), None)
+    loaded = state.parse_state(listed.result.stdout) if listed and listed.result else {}
+    binds = bool(state.new_bindings(state.parse_state(ev.state_before or ""), loaded))
     for module, calls in points.items():
         deps = ev.order[: ev.order.index(module)]
         for call in calls[: limits.max_points]:
@@ -389,7 +393,7 @@ def sweep(ev: Evidence, s: Session, limits: Limits, *, reuse: bool) -> None:
             ko = ev.kos[module]
             s.push_modules([arm(ko, index, ko.parent / "armed" / ko.name)], depmod=False)
             tracing = traced is not None and traced == s.boots
-            clean = _run_point(point, s, ev, limits, None if deps else known, tracing)
+            clean = _run_point(point, s, ev, limits, None if deps else known, tracing, binds)
             known = point.state_after if clean else None
             if not clean or limits.naive:
                 s.restart()
@@ -424,6 +428,7 @@ def _run_point(
     limits: Limits,
     known: str | None,
     tracing: bool = False,
+    binds: bool = False,
 ) -> bool:
     """Run one point; True if the guest is still clean for the next one."""
     deps = ev.order[: ev.order.index(point.module)]
@@ -439,6 +444,14 @@ def _run_point(
     if point.load.crash:
         return False
     if point.load.result.ok:  # init ignored the failure: take the module out again
+        if binds:  # read by the grader, before the module's exit runs
+            try:
+                read = s.sh(state.BOUND_SCRIPT, timeout_s=limits.command_timeout_s)
+            except GuestError as e:
+                point.unload = Step(f"unload {point.module}", crash=e)
+                return False
+            point.bound = read.stdout
+            point.load.result.kmsg.extend(read.kmsg)  # what the module logged meanwhile
         point.unload = _step(
             s, f"unload {point.module}", unload_argv(point.module), limits.load_timeout_s
         )
@@ -451,17 +464,22 @@ def _run_point(
         # object may be freed by kernel code), and the state script's own
         # processes free thousands of objects; read first, the trace holds
         # little more than the load's. The buffer is emptied for the next point.
-        trace_cmd = kmemtrace.peek_command(instance=ev.trace_instance, clear=True)
+        trace_cmd = kmemtrace.peek_command(instance=ev.trace_instance, clear=True, vmalloc=True)
         script = f"({trace_cmd})\necho '{_TRACE_SPLIT}'\n{state.STATE_SCRIPT}"
-        trace, _, point.state_after = s.sh(script).stdout.partition(f"{_TRACE_SPLIT}\n")
+        read = s.sh(script)
+        trace, _, point.state_after = read.stdout.partition(f"{_TRACE_SPLIT}\n")
         point.trace = trace or None
     else:
-        point.state_after = s.sh(state.STATE_SCRIPT).stdout
+        read = s.sh(state.STATE_SCRIPT)
+        point.state_after = read.stdout
+    # A report while reading (an oops on what the module left, which also cuts the
+    # read short) belongs to the point: judges fail it with that report.
+    last = point.unload if point.unload is not None and point.unload.result else point.load
+    last.result.kmsg.extend(read.kmsg)
     for dep in reversed(deps):
         s.unload(dep, timeout_s=limits.load_timeout_s)
-    clean = not state.diff_state(
-        state.parse_state(point.state_before),
-        state.parse_state(point.state_after),
-        module=point.module,
+    before, after = state.parse_state(point.state_before), state.parse_state(point.state_after)
+    clean = not (
+        state.diff_state(before, after, module=point.module) or state.unreadable(before, after)
     )
     return clean and not (point.unload and not point.unload.result.ok)

@@ -43,6 +43,23 @@ ERRORS = "errors"
 # taken (see taint()), so a fault-injection point knows the taint around it.
 TAINT = "taint"
 
+# Which platform devices a driver has bound, seen from both sides of the link
+# the driver core makes (drivers/NAME/DEVICE and devices/DEVICE/driver): the
+# kernel's own record of whether a probe succeeded, which a fault point inside
+# a probe is judged by (the shim's records are the module's memory). Only
+# symlinks in a driver's folder are devices (bind, unbind, uevent are files);
+# `module` is the one symlink that is not.
+BOUND_SECTION = r"""
+echo '@@ bound'
+cd /sys/bus/platform && for l in drivers/*/*; do
+  [ -L "$l" ] && case ${l##*/} in module) ;; *) p "$l";; esac
+done
+p devices/*/driver
+"""
+# The bound devices alone, as one guest command (a fault point's load).
+BOUND_SCRIPT = "p() { printf '%s\\n' \"$@\"; }" + BOUND_SECTION + "echo '@@ end'\n"
+
+
 # POSIX sh for dash with busybox tools. It must stay cheap under software
 # emulation, where starting a process costs 5 to 20 ms: every listing is a
 # shell glob (no process); only `ls` (device numbers) and one `grep -H` (the
@@ -52,13 +69,16 @@ TAINT = "taint"
 # come from /proc/slabinfo, not /sys/kernel/slab: there SLUB names a cache
 # merged into another by a symlink that kmem_cache_destroy() leaves behind
 # (and telling symlinks apart costs a stat per cache).
-STATE_SCRIPT = r"""
+STATE_SCRIPT = (
+    r"""
 p() { printf '%s\n' "$@"; }
 echo '@@ class'
 cd /sys/class && p * */*
 echo '@@ bus'
 cd /sys/bus && p * */drivers/* */devices/*
-echo '@@ sysdevices'
+"""
+    + BOUND_SECTION.lstrip("\n")
+    + r"""echo '@@ sysdevices'
 cd /sys/devices && p *
 echo '@@ sysfs'
 cd /sys && p kernel/* fs/*
@@ -88,6 +108,7 @@ grep -H '' /proc/filesystems /proc/ioports /proc/iomem
 echo "@@ status risky $?"
 echo '@@ end'
 """
+)
 
 # Sections read as files by `grep -H`, which prints "path:line".
 _FILES = ("devices", "slabinfo", "kthreads", "filesystems", "ioports", "iomem")
@@ -128,23 +149,32 @@ class Leftover:
 
 
 def _split_sections(text: str) -> tuple[dict[str, list[str]], dict[str, int], bool]:
-    """Raw lines per "@@ name" header, exit statuses per "@@ status", and whether it ended."""
+    """Raw lines per "@@ name" header, exit statuses per "@@ status", and whether it ended.
+
+    When the text stops before "@@ end" (the reader timed out, or its output
+    was cut), the section it stopped in is dropped: its last line may be cut
+    in the middle of a name, which would read as a new name.
+    """
     raw: dict[str, list[str]] = {}
     status: dict[str, int] = {}
     current: list[str] | None = None
+    last: str | None = None
     ended = False
     for line in text.splitlines():
         if line.startswith("@@ "):
             words = line[3:].split()
             if words[:1] == ["status"] and len(words) == 3 and words[2].isdigit():
                 status[words[1]] = int(words[2])
-                current = None
+                current = last = None
             elif words == ["end"]:
                 ended, current = True, None
             else:
-                current = raw.setdefault(" ".join(words), [])
+                last = " ".join(words)
+                current = raw.setdefault(last, [])
         elif current is not None:
             current.append(line)
+    if not ended and last is not None:
+        raw.pop(last, None)
     return raw, status, ended
 
 
@@ -238,6 +268,20 @@ def _filesystems(lines: list[str]) -> set[str]:
     return {line.split()[-1] for line in lines if line.strip()}
 
 
+def _bound(lines: list[str]) -> set[str]:
+    """BOUND_SECTION: "DRIVER/DEVICE" from a driver's folder, "DEVICE" from a device's link."""
+    out = set()
+    for line in (ln.strip() for ln in lines):
+        parts = line.split("/")
+        if "*" in line or len(parts) != 3:
+            continue
+        if parts[0] == "drivers":
+            out.add(f"{parts[1]}/{parts[2]}")
+        elif parts[0] == "devices" and parts[2] == "driver":
+            out.add(parts[1])
+    return out
+
+
 _PARSERS: dict[str, Callable[[list[str]], set[str]]] = {
     "kthreads": _kthreads,
     "dev": _dev,
@@ -245,6 +289,7 @@ _PARSERS: dict[str, Callable[[list[str]], set[str]]] = {
     "iomem": _resources,
     "filesystems": _filesystems,
     "slab": _slabinfo,
+    "bound": _bound,
 }
 
 
@@ -282,6 +327,40 @@ def _parse_state(text: str) -> dict[str, frozenset[str]]:
             state[name] = frozenset(_PARSERS.get(name, _names)(lines))
     state[ERRORS] = frozenset(errors)
     return state
+
+
+def unreadable(*snapshots: dict[str, frozenset[str]]) -> str | None:
+    """Why a snapshot cannot be compared, if one was cut short; None if all were read. Pure.
+
+    A reader that timed out (a loaded guest) or whose output stopped early
+    proves nothing: the names it did not reach are neither left over nor
+    gone. Judges make that `error`, never a leftover (false blame, and a
+    module could cut the read on purpose) and never a pass.
+    """
+    if any("incomplete" in s.get(ERRORS, frozenset()) for s in snapshots):
+        return "the kernel state could not be read to the end (the reader was cut short)"
+    return None
+
+
+def new_bindings(
+    before: dict[str, frozenset[str]], loaded: dict[str, frozenset[str]]
+) -> frozenset[tuple[str, str]] | None:
+    """(driver, device) pairs the driver core bound after `before`; None if either lacks them."""
+    if "bound" not in before or "bound" not in loaded:
+        return None
+    pairs = {tuple(item.split("/")) for item in loaded["bound"] - before["bound"] if "/" in item}
+    return frozenset(pairs)  # type: ignore[arg-type]
+
+
+def bound_devices(snapshot: dict[str, frozenset[str]]) -> frozenset[str] | None:
+    """Devices bound to a driver, by either side of the link; None if not read.
+
+    A device counts as bound when either its driver's folder or its own
+    `driver` link says so: a module hiding its binding must remove both.
+    """
+    if "bound" not in snapshot:
+        return None
+    return frozenset(item.split("/")[-1] for item in snapshot["bound"])
 
 
 def taint(state: dict[str, frozenset[str]]) -> int | None:
@@ -389,18 +468,21 @@ def _message(section: str, item: str, module: str) -> str:
 
 
 def _error_leftovers(before: frozenset[str], after: frozenset[str]) -> list[Leftover]:
+    """The reader of the risky files killed by an oops: itself the evidence of a leak.
+
+    A snapshot cut short ("incomplete") is no leftover: see unreadable().
+    """
     out = []
     for err in sorted(after - before):
         section, _, status = err.partition(" ")
         if section == "incomplete":
-            msg = "the kernel state could not be read to the end after unloading"
-        else:
-            msg = (
-                "reading /proc/ioports, /proc/iomem or /proc/filesystems crashed the kernel "
-                f"after unloading (the reader was killed, status {status}): a region or "
-                "filesystem registered by the module is still registered, and its name "
-                "pointed into the module's freed memory (the oops in the kernel log says which)"
-            )
+            continue
+        msg = (
+            "reading /proc/ioports, /proc/iomem or /proc/filesystems crashed the kernel "
+            f"after unloading (the reader was killed, status {status}): a region or "
+            "filesystem registered by the module is still registered, and its name "
+            "pointed into the module's freed memory (the oops in the kernel log says which)"
+        )
         out.append(Leftover(section, "", msg))
     return out
 

@@ -192,21 +192,29 @@ echo 1 > events/kprobes/{KPROBE}/enable 2>/dev/null
 """
 
 
-def peek_command(*, instance: str | None = None, clear: bool = False) -> str:
+# The live vmalloc areas whose caller is a module's: a raw address in the
+# module area (unloaded) or "func+off/size [mod]" (loaded). vmalloc has no
+# tracepoint in 6.1; /proc/vmallocinfo is the kernel's own list.
+VMALLOC_READ = "echo '@@ vmalloc'; grep -e ' 0xffffffff[c-f]' -e '[]]' /proc/vmallocinfo\n"
+
+
+def peek_command(*, instance: str | None = None, clear: bool = False, vmalloc: bool = False) -> str:
     """A sh snippet that prints the stats and the trace so far, recording on.
 
     Run it right after each insmod returns: what init allocated has then
     left the guest before the module's code runs again (its exit could
     clear the buffer; a later read that lacks these events shows it).
     With clear, the buffer is emptied after it is printed (a fault point's
-    trace, read point by point in one guest).
+    trace, read point by point in one guest). With vmalloc, the live vmalloc
+    areas of modules follow (VMALLOC_READ), as in read_command().
     """
     empty = "echo > trace\n" if clear else ""
+    areas = VMALLOC_READ if vmalloc else ""
     return f"""
 cd {instance_dir(instance)} || exit 1
 echo '@@ stats'; cat per_cpu/cpu*/stats
 echo '@@ trace'; cat trace
-{empty}echo '@@ end'
+{empty}{areas}echo '@@ end'
 """
 
 
@@ -225,8 +233,7 @@ echo 0 > tracing_on
 for e in {events} {probes}; do echo 0 > events/$e/enable; done 2>/dev/null
 echo '@@ stats'; cat per_cpu/cpu*/stats
 echo '@@ trace'; cat trace
-echo '@@ vmalloc'; grep -e ' 0xffffffff[c-f]' -e '[]]' /proc/vmallocinfo
-echo '@@ end'
+{VMALLOC_READ}echo '@@ end'
 """
 
 
@@ -355,6 +362,22 @@ def _vmalloc_events(parts: Mapping[str, Sequence[str]]) -> list[TraceEvent]:
             site = parse_site(m["site"])
             events.append(TraceEvent("vmalloc", None, site, bytes_alloc=int(m["size"])))
     return events
+
+
+_AREA_START = re.compile(r"^0x(?P<start>[0-9a-f]+)-0x[0-9a-f]+\s+\d+\s+\S")
+
+
+def vmalloc_areas(text: str) -> frozenset[int] | None:
+    """Start addresses of the modules' vmalloc areas still mapped when the trace was read
+    (what vmalloc returned); None when the read had no such section. Pure.
+
+    Addresses printed as 0 (kptr_restrict) are no evidence and are left out.
+    """
+    parts = _sections(text)
+    if "vmalloc" not in parts or "end" not in parts:
+        return None
+    starts = (m["start"] for line in parts["vmalloc"] if (m := _AREA_START.match(line.strip())))
+    return frozenset(a for a in (int(x, 16) for x in starts) if a)
 
 
 def _allocation(ev: TraceEvent) -> bool:

@@ -130,7 +130,9 @@ def _instrumentation_names() -> frozenset[str]:
     names: set[str] = set()
     for entry in resources.files("kmodlab.grader").joinpath("fi").iterdir():
         if entry.name.endswith((".h", ".c")):
-            names |= set(re.findall(r"\b_*kmodlab_\w+", entry.read_text(errors="replace")))
+            text = entry.read_text(errors="replace")
+            # kfi_*: the shim's own functions and variables (kfi_note writes the ledger).
+            names |= set(re.findall(r"\b_*kmodlab_\w+|\bkfi_[a-z]\w*", text))
     # The old module parameter's name: no honest module mentions it either.
     return frozenset(names | {"kmodlab_fail_nth"})
 
@@ -308,6 +310,10 @@ def _scan_identifiers(lexed: _Lexed, flag: Callable[..., None]) -> None:
     if m := re.search(r"->\s*files\b", lexed.code):
         flag("reads a task's file table (->files)", _line_of(lexed.code, m.start()),
              rule="symbol", symbol="->files")  # fmt: skip
+    if m := re.search(r"->\s*kallsyms\b", lexed.code):
+        # A module's symbol table holds the shim's static functions (its ledger writer).
+        flag("reads a module's symbol table (->kallsyms)", _line_of(lexed.code, m.start()),
+             rule="symbol", symbol="->kallsyms")  # fmt: skip
 
 
 def _words(text: str) -> list[str]:

@@ -608,6 +608,8 @@ def judge_registrations(ctx: Context) -> CheckResult:
     findings += _timers_left(ev)
     if findings:
         return ctx.result("registrations", False, findings[0].message, findings)
+    if cut := state.unreadable(state.parse_state(ev.state_before), after):
+        return ctx.error("registrations", f"not decided: {cut} around rmmod")
     return ctx.result("registrations", True, "nothing registered survives rmmod")
 
 
@@ -775,6 +777,21 @@ def _injection(events: list, p: PointEvidence):
 def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     """One point's verdict in the shape the report's ladder draws.
 
+    A point that would pass while the kernel state around it was cut short
+    (state.unreadable) is `error`: what was not read proves nothing either
+    way. What the read did show, and every other witness, still fails it.
+    """
+    out = _judge_point(ctx, p)
+    if out["verdict"] == "pass" and p.load is not None:
+        before = state.parse_state(p.state_before or "")
+        if cut := state.unreadable(before, state.parse_state(p.state_after or "")):
+            return {**out, "verdict": "error", "message": f"not decided: {cut}"}
+    return out
+
+
+def _judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
+    """One point's verdict, from the evidence of the point's load.
+
     A point passes only where the injection happened: the module's own
     record of failing call `index` in that load. Otherwise ("not-injected",
     never a pass) init never reached the call: it took another path than in
@@ -841,7 +858,7 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     if kernel:
         out["report"] = kernel[1]
     if r.returncode == 0 and (inside := getattr(p.call, "detail", {}).get("in")):
-        return _callback_point(ctx, p, out, events, injected, inside, leftovers, kernel)
+        return _callback_point(ctx, p, out, inside, leftovers, kernel)
     # Init ignoring the failure is the cause of whatever the kernel reports next (in exit).
     ignored = r.returncode == 0 and not p.call.api.startswith("debugfs_")
     if kernel and not ignored:
@@ -881,8 +898,8 @@ def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
             lo.message for lo in leftovers
         ]
         what += [
-            f"{e.api}() at {e.where} (the kernel's kmem trace saw no free of it, "
-            "though the ledger records one)"
+            f"{e.api}() at {e.where} ({witness.why_contradicted(e.api)}, "
+            "though the ledger records its release)"
             for e in contradicted
         ]
         message = "left behind: " + "; ".join(what)
@@ -906,51 +923,53 @@ _CALLBACK = {
     "platform_device_register_full": "the probe",
     "platform_device_add": "the probe",
 }
-# The driver core's own line for a probe that returned an error (drivers/base/dd.c).
-_PROBE_FAILED = re.compile(r"probe of \S+ failed with error -\d+")
 
 
-def _registration(events: list, after_seq: int, api: str):
-    """The registration a call was made inside: the first record of it after the call."""
-    return next(
-        (e for e in events if e.seq > after_seq and e.api == api and e.op in ("acquire", "fail")),
-        None,
-    )
-
-
-def _callback_failed(ctx: Context, p: PointEvidence, events: list, injected, api: str) -> bool:
+def _callback_failed(ctx: Context, p: PointEvidence) -> bool | str:
     """Did the callback report the failure to the kernel (it returned an error)?
 
-    The shim records how many devices a platform registration left bound: a
-    probe that returned an error binds none, so fewer than in the clean load
-    means the failure went back to the driver core. Failing that record, the
-    driver core's own log line for a failed probe (silent for -ENODEV).
+    Judged from the kernel's own links between drivers and devices (sysfs,
+    read by the grader: state.BOUND_SECTION), never from the shim's records
+    or the log, which the module can write. A probe that returns an error
+    binds nothing: a device the normal load bound that is not bound after
+    this load is the failure gone back to the driver core. A string says why
+    it cannot be told (the point is then `error`, never a pass).
     """
-    clean = [e for e in _events(ctx.ev, ctx.ev.loads) if ledger.same_module(e.module, p.module)]
-    clean = ledger.loads(clean)[0] if clean else []
-    normal = _registration(clean, p.call.seq, api)
-    now = _registration(events, injected.seq, api)
-    counts = [e.detail.get("bound") if e is not None else None for e in (normal, now)]
-    if all(c is not None and c.isdigit() for c in counts):
-        return int(counts[1]) < int(counts[0])
-    return any(_PROBE_FAILED.search(k.text) for k in p.load.kmsg) if p.load else False
+    ev = ctx.ev
+    listed = next((st for st in ev.reads if st.name == "list interfaces"), None)
+    loaded = state.parse_state(listed.result.stdout) if listed and listed.result else {}
+    new = state.new_bindings(state.parse_state(ev.state_before or ""), loaded)
+    if new is None:
+        return "the devices the normal load bound were not read"
+    if not new:
+        return "the normal load bound no platform device, so a failed probe shows nowhere"
+    now = state.bound_devices(state.parse_state(getattr(p, "bound", None) or ""))
+    if now is None:
+        return "the devices bound after this load were not read"
+    return any(device not in now for _, device in new)
 
 
 def _callback_point(
-    ctx: Context, p: PointEvidence, out: dict, events: list, injected, api: str,
+    ctx: Context, p: PointEvidence, out: dict, api: str,
     leftovers: list, kernel: tuple[Finding, str] | None,
 ) -> dict[str, object]:  # fmt: skip
     """A point inside a callback the kernel made during a registration (a probe).
 
     The driver core handles a failed probe (it logs it, and the registration
     still succeeds), so init rightly returns 0: the point is judged by whether
-    the callback returned an error and nothing was left after rmmod, not by
-    init's return. devm_* resources are the driver core's to release.
+    the callback returned an error (the kernel's bindings: _callback_failed)
+    and nothing was left after rmmod, not by init's return. devm_* resources
+    are the driver core's to release. Without the kernel's bindings the point
+    is `error`, unless the kernel reported something (then it fails).
     """
     who = _CALLBACK.get(api, f"the callback {api}() made")
     call = p.call.api
     out["inside"] = {"registration": api, "callback": who}
-    if not _callback_failed(ctx, p, events, injected, api):
+    failed = _callback_failed(ctx, p)
+    if isinstance(failed, str) and not kernel:
+        message = f"not decided: {failed}, so whether {who} returned an error is not known"
+        return {**out, "verdict": "error", "message": message}
+    if failed is False:
         # The cause of whatever the kernel reports next (remove on a half-made device).
         message = (
             f"{who} ignored the failure of {call}() and returned 0: return an error "
@@ -1107,10 +1126,17 @@ def judge_fault_injection(ctx: Context) -> CheckResult:
     ghosts = sum(p["verdict"] == "not-injected" for p in points)
     if ghosts:
         summary += f" ({ghosts} never reached the call meant to fail)"
+    # A point whose witness was cut short or missing is ours to look at: the
+    # check is `error` unless another point is a verdict on the code (fail).
+    undecided = [p for p in bad if p["verdict"] == "error"]
+    if undecided:
+        why = str(undecided[0]["message"]).removeprefix("not decided: ")
+        summary += f" ({len(undecided)} not decided: {why})"
+    status = "fail" if len(bad) > len(undecided) else "error" if undecided else "pass"
     return CheckResult(
         "fault-injection",
-        "fail" if bad else "pass",
-        round(w * (len(points) - len(bad)) / len(points), 3),
+        status,
+        round(w * (len(points) - len(bad)) / len(points), 3) if status != "error" else 0.0,
         w,
         summary + tail,
         findings,
@@ -1201,7 +1227,8 @@ def judge_integrity(ctx: Context) -> CheckResult:
     for d in fault_injection_disagreements(ctx):
         tamper.append(
             f"the ledger records a release by {d['api']}() at {d['file']}:{d['line']} "
-            f"({d['where']}) that the kernel's kmem trace never saw"
+            f"({d['where']}) that the kernel contradicts: "
+            f"{witness.why_contradicted(str(d['api']))}"
         )
     found = integrity.findings(ev.sources, ev.objects, tamper, ev.compromised)
     return ctx.result("integrity", not found, integrity.summary(found), found)
