@@ -98,8 +98,10 @@ def _autograder_image(base: str, source: Path) -> str:
     tag = f"localhost/kmodlab-gradescope-{base.rsplit('/', 1)[1].replace(':', '-')}:test"
     name = f"kmodlab-gradescope-setup-{time.monotonic_ns()}"
     t0 = time.monotonic()
-    r = _podman("--name", name, *LEAST, "-v", f"{source}:/autograder/source:ro", base,
-                "sh", "-c", SETUP, timeout=2400)  # fmt: skip
+    kept = [a for a in PODMAN if a != "--rm"]  # committed after it ends
+    mount = ["-v", f"{source}:/autograder/source:ro"]
+    r = subprocess.run([*kept, "--name", name, *LEAST, *mount, base, "sh", "-c", SETUP],
+                       capture_output=True, text=True, timeout=2400)  # fmt: skip
     try:
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         print(f"\n{base}: setup.sh {time.monotonic() - t0:.0f} s")
