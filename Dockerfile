@@ -1,7 +1,9 @@
 # kmodlab in a container: JupyterLab on the course, as `docker run -p 8888:8888`
 # or as a JupyterHub single-user image. Set-up is the README's set-up command
 # (`./kmodlab setup`, here `--shared` so that any user may run the lab), run at
-# build time, so starting the container needs no network. Built and run here with Debian's podman (tests/container):
+# build time, so starting the container needs no network. It runs as an ordinary user
+# (jovyan, uid 1000). Built and run here with Debian's podman (tools/build-images, then
+# `./kmodlab test -m container`):
 #
 #   podman build -t kmodlab .
 #   podman run --rm -p 8888:8888 --security-opt unmask=/proc/* kmodlab

@@ -11,6 +11,7 @@ distributions' archives; about 8 minutes per base. Skipped where podman or a bas
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -135,8 +136,12 @@ def test_bundle_sets_up_and_grades_four_submissions_in_fresh_containers(
     _need(base)
     image = _autograder_image(base, source)
     docs, took = {}, {}
-    for s in ("solution", "starter", "crash", "empty"):
-        docs[s], took[s] = _grade(image, source, submissions / s, tmp_path / s)
+    try:
+        for s in ("solution", "starter", "crash", "empty"):
+            docs[s], took[s] = _grade(image, source, submissions / s, tmp_path / s)
+    finally:  # 1 GB each; KMODLAB_KEEP_IMAGES=1 keeps it to measure run_autograder by hand
+        if not os.environ.get("KMODLAB_KEEP_IMAGES"):
+            subprocess.run(["podman", "rmi", "-f", image], capture_output=True)
     print(f"{base}: run_autograder, container start to end: "
           + ", ".join(f"{s} {t:.1f} s" for s, t in took.items()))  # fmt: skip
     tests = {s: {t["name"]: t for t in d["tests"]} for s, d in docs.items()}
