@@ -1,7 +1,9 @@
 # kmodlab in a container: JupyterLab on the course, as `docker run -p 8888:8888`
 # or as a JupyterHub single-user image. Set-up is the README's set-up command
 # (`./kmodlab setup`, here `--shared` so that any user may run the lab), run at
-# build time, so starting the container needs no network. Built and run here with Debian's podman (tests/container):
+# build time, so starting the container needs no network. It runs as an ordinary user
+# (jovyan, uid 1000). Built and run here with Debian's podman (tools/build-images, then
+# `./kmodlab test -m container`):
 #
 #   podman build -t kmodlab .
 #   podman run --rm -p 8888:8888 --security-opt unmask=/proc/* kmodlab
@@ -28,10 +30,23 @@ WORKDIR /opt/kmodlab
 # The README's set-up: the Python environment, the host packages, the guest
 # kernel and a saved booted guest, all in the image.
 ARG JUPYTERHUB_VERSION=5.*
+# Behind a TLS-intercepting proxy, pip needs its CA: mount the host's bundle into the
+# build and name it (tools/build-images does): -v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro
+# --build-arg PIP_CERT=/run/host-ca.crt. Unset (the default), pip uses the image's CAs.
+ARG PIP_CERT
 RUN ./kmodlab setup --shared \
     && .venv/bin/python -m pip install -q --disable-pip-version-check "jupyterhub==${JUPYTERHUB_VERSION}" \
     && rm -rf /var/lib/apt/lists/* /root/.cache/pip
 
+# The lab runs as an ordinary user, as JupyterHub's images do (jovyan, uid 1000, group
+# users): the kernel cache is read-only to it, its own state goes to ~/.cache/kmodlab,
+# and its copy of the course (notebooks and exercises) is in its home, writable.
+RUN useradd -m -u 1000 -g 100 -s /bin/bash jovyan \
+    && su jovyan -c "kmodlab course init --student /home/jovyan/course"
+USER 1000
+WORKDIR /home/jovyan/course
+
 EXPOSE 8888
 # JupyterHub replaces this command with its own (jupyterhub-singleuser).
-CMD ["kmodlab", "lab", "--skip-setup", "--ip", "0.0.0.0", "--port", "8888"]
+CMD ["kmodlab", "lab", "--skip-setup", "--notebooks", "/home/jovyan/course/notebooks", \
+     "--ip", "0.0.0.0", "--port", "8888"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import kmodlab.build.builder as builder
+import kmodlab.build.sandbox as sandbox
 from kmodlab.build.builder import build_submission, run_capped
 from kmodlab.build.sandbox import (
     ETC_ENTRIES,
@@ -230,3 +231,31 @@ def test_provider_folders_are_bound_read_only_before_the_build_folder() -> None:
     made = [args[i + 3] for i, a in enumerate(args) if a == "--perms" and args[i + 2] == "--dir"]
     assert made.count(str(ws)) == 1  # made once, for the provider; the build folder reuses it
     assert str(ws) not in pairs(args, "--ro-bind") + pairs(args, "--bind")  # only the two folders
+
+
+# /proc/self/status of root: on this host, and in a podman container (default capabilities)
+HOST_ROOT = "CapInh:\t0000000000000000\nCapEff:\t000001fffeffffff\n"
+CONTAINER_ROOT = "CapInh:\t0000000000000000\nCapEff:\t00000000800405fb\n"
+
+
+def test_root_in_a_container_is_told_from_root_on_a_host():
+    """Does the CapEff reading find CAP_SYS_ADMIN for root on this host and not for root
+    in a podman container with its default capabilities (real /proc/self/status lines)?"""
+    assert sandbox.has_capability(HOST_ROOT, sandbox.CAP_SYS_ADMIN)
+    assert not sandbox.has_capability(CONTAINER_ROOT, sandbox.CAP_SYS_ADMIN)
+    assert not sandbox.has_capability("Name:\tx\n", sandbox.CAP_SYS_ADMIN)
+
+
+@pytest.mark.parametrize(("euid", "admin", "uid"), [(0, True, 65534), (0, False, None),
+                                                    (1000, False, None)])  # fmt: skip
+def test_root_without_sys_admin_builds_in_a_user_namespace(monkeypatch, euid, admin, uid):
+    """Does root without CAP_SYS_ADMIN (which cannot make namespaces outright) build as an
+    ordinary user does, in a user namespace with every capability dropped, while root
+    with it still switches to nobody?"""
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: euid)
+    monkeypatch.setattr(sandbox, "_has_sys_admin", lambda: admin)
+    assert sandbox.build_uid() == uid
+    argv = sandbox.bwrap_argv(["true"], build_dir=Path("/b"), kernel_tree=Path("/k"),
+                              drop_to=sandbox.build_uid())  # fmt: skip
+    assert ("--unshare-user" in argv) == (uid is None)
+    assert ("setpriv" in argv) == (uid is not None)

@@ -82,6 +82,10 @@ def unpack_header_deb(deb: Path, root: Path) -> None:
         (src / f"linux-headers-{ABI}" / "scripts").symlink_to("../../lib/linux-kbuild-6.1/scripts")
 
 
+def policy_entry(name: str) -> str:
+    return f"{name}:\n  Installed: (none)\n  Candidate: 1.0-1\n  Version table:\n"
+
+
 class FakeHost:
     """Stands in for dpkg, apt and the network at kmodlab.kernel's process boundary."""
 
@@ -94,6 +98,7 @@ class FakeHost:
         self.dpkg_query = captured("dpkg-query-all-installed.txt")
         self.install_rcs = [0]
         self.kill_while_unpacking = False
+        self.not_in_archive: set[str] = set()
         monkeypatch.setattr(kernel, "run", self.run)
         monkeypatch.setattr(kernel, "run_with_status", self.run_with_status)
         monkeypatch.setattr(kernel, "stdout_stream", self.stdout_stream)
@@ -128,6 +133,9 @@ class FakeHost:
                 )
             case ["apt-get", "update"]:
                 return ok
+            case ["apt-cache", "policy", *names]:
+                known = [n for n in names if n not in self.not_in_archive]
+                return Result(tuple(argv), 0, "".join(policy_entry(n) for n in known))
         raise AssertionError(f"unexpected command {argv}")
 
     def run_with_status(
@@ -340,6 +348,48 @@ def test_install_failing_twice_is_a_setup_error(
     monkeypatch.setattr("os.geteuid", lambda: 0)
     with pytest.raises(SetupError, match="cannot install host packages.*Unable to locate"):
         setup(quiet=True)
+
+
+def test_a_package_the_archive_lacks_is_named_in_one_line(
+    host: FakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When apt-get cannot install, does set-up name exactly the packages this archive
+    lacks (not the whole list), with the distribution and what to change, in one line?"""
+    host.dpkg_query = ""
+    host.install_rcs = [100, 100]
+    host.not_in_archive = {"gcc-12", "busybox-static"}
+    monkeypatch.setattr("shutil.which", lambda _: "/usr/bin/apt-get")
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    with pytest.raises(SetupError) as caught:
+        setup(quiet=True)
+    line = caught.value.line()
+    assert "\n" not in line
+    assert "has no busybox-static, gcc-12:" in line
+    assert "qemu-system-x86" not in line
+
+
+def test_unavailable_packages_from_ubuntus_apt_cache_policy() -> None:
+    """Does the apt-cache policy parser, on Ubuntu 22.04's real output, find every package
+    kmodlab names there and call an unknown name unavailable (apt prints nothing for it)?"""
+    text = captured("policy-ubuntu-22.04.txt")
+    assert hostpkgs.parse_candidates(text)["gcc-12"] == "12.3.0-1ubuntu1~22.04.3"
+    wanted = ["qemu-system-x86", "busybox-static", "bubblewrap", "gcc-12", "make"]
+    assert hostpkgs.unavailable_from(wanted, text) == []
+    assert hostpkgs.unavailable_from(["make", "no-such-package"], text) == ["no-such-package"]
+    none = "gcc-12:\n  Installed: (none)\n  Candidate: (none)\n  Version table:\n"
+    assert hostpkgs.unavailable_from(["gcc-12"], none) == ["gcc-12"]
+
+
+@pytest.mark.parametrize(
+    ("release", "says"),
+    [("os-release-ubuntu-22.04.txt", "-updates"), ("os-release-debian-12.txt", "Debian 12")],
+)
+def test_the_hint_for_a_missing_package_fits_the_distribution(release: str, says: str) -> None:
+    """Does /etc/os-release (real ones, Ubuntu 22.04 and Debian 12) pick the hint: on
+    Ubuntu the -updates suite (gcc-12's only home on 22.04) and universe?"""
+    fields = hostpkgs.os_release(captured(release))
+    assert fields["ID"] in ("ubuntu", "debian") and fields["PRETTY_NAME"].count('"') == 0
+    assert says in hostpkgs.archive_hint(fields)
 
 
 def test_no_install_only_warns(host: FakeHost, capsys: pytest.CaptureFixture[str]) -> None:

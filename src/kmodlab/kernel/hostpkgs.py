@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 from kmodlab import kernel
 from kmodlab.errors import SetupError
@@ -62,6 +63,60 @@ def check_host_packages(packages: tuple[str, ...] = HOST_PACKAGES) -> list[str]:
     return missing_from(packages, result.stdout)
 
 
+def parse_candidates(text: str) -> dict[str, str]:
+    """`apt-cache policy PKG...` -> {package: candidate version, or "(none)"}.
+
+    apt-cache prints nothing at all for a name no package list has heard of, so absent
+    means "not in this archive" to the caller."""
+    found: dict[str, str] = {}
+    package = None
+    for line in text.splitlines():
+        if line and not line[0].isspace() and line.endswith(":"):
+            package = line[:-1]
+        elif package and line.strip().startswith("Candidate:"):
+            found[package] = line.split(":", 1)[1].strip()
+    return found
+
+
+def unavailable_from(wanted: list[str], policy_output: str) -> list[str]:
+    """The wanted packages the archive cannot install (unknown, or no candidate)."""
+    found = parse_candidates(policy_output)
+    return [p for p in wanted if found.get(p, "(none)") == "(none)"]
+
+
+def os_release(text: str) -> dict[str, str]:
+    """/etc/os-release's KEY=value lines (values unquoted)."""
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and not key.startswith("#"):
+            fields[key.strip()] = value.strip().strip("\"'")
+    return fields
+
+
+def archive_hint(release: dict[str, str]) -> str:
+    """What to do when the distribution's archive lacks a package kmodlab needs.
+
+    The names are the same on Debian 12 and Ubuntu 22.04 (checked with apt-cache policy
+    in both: tests/data/apt/); on Ubuntu 22.04, gcc-12 is only in jammy-updates and
+    jammy-security, not in the release itself."""
+    ids = {release.get("ID", ""), *release.get("ID_LIKE", "").split()}
+    if "ubuntu" in ids:
+        return (
+            "the apt sources need the release's -updates and -security suites and the "
+            "universe component (as Ubuntu's images have them); add them, then set up again"
+        )
+    return "use a Debian 12 (bookworm) or Ubuntu 22.04/24.04 archive, or install them by hand"
+
+
+def _distro() -> tuple[str, dict[str, str]]:
+    try:
+        release = os_release(Path("/etc/os-release").read_text())
+    except OSError:
+        release = {}
+    return release.get("PRETTY_NAME", "this system"), release
+
+
 def install_command(packages: list[str]) -> str:
     return "sudo apt-get install -y " + " ".join(packages)
 
@@ -94,7 +149,9 @@ def ensure_host_packages(
 
 
 def _apt_install(packages: list[str], *, say: kernel.Reporter, quiet: bool) -> None:
-    argv = ["apt-get", "install", "-y", *packages]
+    # Without recommends: QEMU's pull in its GTK front-end and icon themes (hundreds of
+    # MB, minutes of unpacking in a fresh container), none of which a headless guest uses.
+    argv = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
     result = kernel.run(argv, env=_APT_ENV, capture=quiet)
     if result.ok:
         return
@@ -104,6 +161,14 @@ def _apt_install(packages: list[str], *, say: kernel.Reporter, quiet: bool) -> N
     update = kernel.run(["apt-get", "update"], env=_APT_ENV, capture=quiet)
     result = kernel.run(argv, env=_APT_ENV, capture=quiet) if update.ok else update
     if not result.ok:
+        policy = kernel.run(["apt-cache", "policy", *packages])
+        lacking = unavailable_from(packages, policy.stdout) if policy.ok else []
+        if lacking:
+            name, release = _distro()
+            raise SetupError(
+                f"the package archive of {name} has no {', '.join(lacking)}",
+                archive_hint(release),
+            )
         raise SetupError(
             f"cannot install host packages {', '.join(packages)}: {result.last_error()}",
             f"fix apt (see its output above), then run `{install_command(packages)}`",

@@ -217,6 +217,10 @@ def judge_build(ctx: Context) -> CheckResult:
     ev = ctx.ev
     if ev.build_problem:
         return ctx.result("build", False, ev.build_problem, [Finding("input", ev.build_problem)])
+    if ev.build is None and ev.internal_error:  # no build at all: e.g. no sandbox to build in
+        return ctx.error(
+            "build", f"not decided: the grader failed ({ev.internal_error.splitlines()[0]})"
+        )
     assert ev.build is not None
     findings = [
         Finding(d.kind if d.severity != "warning" else "warning", d.message, d.file, d.line)
