@@ -86,15 +86,18 @@ def test_the_makefile_runs_sandboxed_with_the_folder_as_pwd(lab, tmp_path):
 
 
 def test_make_clean_removes_what_kbuild_made(lab):
-    """Does `%kmod make clean` leave only the sources?"""
+    """Does `%kmod make clean` leave only the sources (and the exercise's provider and
+    consumer folders, which the top Makefile does not build)?"""
     ws, _ = lab
     assert ws.make([]).result.ok
     assert ws.make(["clean"]).result.ok
     assert sorted(p.name for p in ws.folder.iterdir()) == [
         "Makefile",
+        "consumer",
         "pair.h",
         "pair_main.c",
         "pair_util.c",
+        "provider",
     ]
 
 
