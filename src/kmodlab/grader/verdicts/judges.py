@@ -156,15 +156,21 @@ def _student_site(ev: Evidence, where) -> tuple[str | None, int | None]:
     return where[1], where[2]
 
 
-def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
-    """A report whose faulting address is a module's former code or data (timers.py)."""
+def _freed_accesses(ctx: Context, report: KernelReport):
+    """(module, timers.freed_access's hit) for each module whose freed code or data
+    the report runs or touches, once that module is no longer linked in."""
     ev = ctx.ev
     for name, ko in ev.debug.items():
         ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))
         hit = timers.freed_access(report.text, ranges, ko, module=name)
-        if hit is None:
-            continue
-        what, symbol, where = hit
+        if hit is not None:
+            yield name, hit
+
+
+def _freed_module_memory(ctx: Context, report: KernelReport) -> Finding | None:
+    """A report whose faulting address is a module's former code or data (timers.py)."""
+    ev = ctx.ev
+    for name, (what, symbol, where) in _freed_accesses(ctx, report):
         file, line = _student_site(ev, where)
         if not (where and ev.build) and symbol:
             file, line = timers.declaration(symbol, ev.sources)
@@ -304,11 +310,12 @@ def judge_unload(ctx: Context) -> CheckResult:
     if not ev.unloads:
         return ctx.skip("unload", "not run: loading failed")
     findings: list[Finding] = []
-    died_after = [s for s in ev.unloads if _removed_then_died(ctx, s)]
+    died_after = False
     for step in ev.unloads:
         name = step.name.removeprefix("unload ")
-        if step in died_after:
-            continue  # rmmod finished: the crash is kernel-health's and registrations'
+        if _removed_then_died(ctx, step):
+            died_after = True  # rmmod finished: the crash is kernel-health's and registrations'
+            continue
         if step.crash or not step.result.ok:
             findings += _failed_step(ctx, step, f"removing {name}")
             if step.result and step.result.returncode == errno.EBUSY:
@@ -339,17 +346,11 @@ def _removed_then_died(ctx: Context, step: Step) -> bool:
     if not step.crash:
         return False
     module = module_name(step.name.removeprefix("unload "))
-    return any(_freed_is(ctx, r, module) for r in step.crash.reports)
-
-
-def _freed_is(ctx: Context, report: KernelReport, module: str) -> bool:
-    """Is `module` the one whose freed memory the report touches?"""
-    ev = ctx.ev
-    for name, ko in ev.debug.items():
-        if ledger.same_module(name, module):
-            ranges = kmemtrace.module_ranges(ko, ev.sections.get(name, {}))
-            return timers.freed_access(report.text, ranges, ko, module=name) is not None
-    return False
+    return any(
+        ledger.same_module(name, module)
+        for report in step.crash.reports
+        for name, _ in _freed_accesses(ctx, report)
+    )
 
 
 def judge_cycle(ctx: Context, cycles: int) -> CheckResult:
@@ -1182,11 +1183,12 @@ def judge_exit_order(ctx: Context) -> CheckResult:
     exiting = _events(ev, ev.unloads)
     findings = []
     entry = {e.function for e in labels.entry_points(ev.sources).values()}
+    code = readers.Code.of(ev.sources)
 
     def reads(interface: ledger.LedgerEvent, release: ledger.LedgerEvent) -> bool:
         kind = ledger.ACQUIRE_KIND.get(interface.api)
         return readers.interface_reads(
-            ev.sources,
+            code,
             entry,
             (interface.file, interface.line, interface.api, kind),
             (release.file, release.line, release.api),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from kmodlab.grader.verdicts.labels import _call_args, _code
 
@@ -79,15 +80,29 @@ def definitions(sources: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class Code:
+    """The sources with their functions and initializers read once (exit-order asks
+    for every pair of an early release and a later interface)."""
+
+    sources: Mapping[str, str]
+    functions: dict[str, tuple[str, str]]
+    definitions: dict[str, str]
+
+    @classmethod
+    def of(cls, sources: Mapping[str, str]) -> Code:
+        return cls(sources, functions(sources), definitions(sources))
+
+
 def _identifiers(text: str) -> set[str]:
     return set(_IDENT.findall(_STRING.sub(" ", text)))
 
 
-def callbacks(sources: Mapping[str, str], file: str, line: int, api: str) -> set[str] | None:
+def callbacks(code: Code, file: str, line: int, api: str) -> set[str] | None:
     """The student's functions a registration on `file`:`line` names, directly or through
     initializers (and, for cdev_add, its cdev_init's operations). None when the line
     cannot be read; an empty set when it names none."""
-    text = sources.get(file)
+    text = code.sources.get(file)
     lines = _lines(text) if text is not None else []
     if not 0 < line <= len(lines):
         return None
@@ -96,7 +111,7 @@ def callbacks(sources: Mapping[str, str], file: str, line: int, api: str) -> set
         return None
     if api in ("cdev_add", "cdev_device_add") and args:
         args += _cdev_init_args(lines, args[0])
-    funcs, defs = functions(sources), definitions(sources)
+    funcs, defs = code.functions, code.definitions
     found: set[str] = set()
     names = _identifiers(" ".join(args))
     for _ in range(_DEPTH):
@@ -120,9 +135,9 @@ def _cdev_init_args(lines: list[str], cdev: str) -> list[str]:
     return []
 
 
-def reachable(sources: Mapping[str, str], roots: set[str], skip: set[str]) -> set[str]:
+def reachable(code: Code, roots: set[str], skip: set[str]) -> set[str]:
     """roots and every function of the sources they call, transitively (not through skip)."""
-    funcs = functions(sources)
+    funcs = code.functions
     seen, todo = set(), [r for r in roots if r in funcs and r not in skip]
     while todo:
         name = todo.pop()
@@ -153,7 +168,7 @@ def released_variable(source: str, line: int, api: str) -> str | None:
 
 
 def interface_reads(
-    sources: Mapping[str, str],
+    code: Code,
     entry: set[str],
     interface: tuple[str | None, int | None, str, str | None],
     release: tuple[str | None, int | None, str],
@@ -170,14 +185,13 @@ def interface_reads(
     r_file, r_line, r_api = release
     if kind in NO_CALLBACKS or not (i_file and i_line and r_file and r_line):
         return False
-    var = released_variable(sources.get(r_file, ""), r_line, r_api)
+    var = released_variable(code.sources.get(r_file, ""), r_line, r_api)
     if var is None:
         return False
-    named = callbacks(sources, i_file, i_line, i_api)
+    named = callbacks(code, i_file, i_line, i_api)
     if not named:
-        named = {n for n, (f, _) in functions(sources).items() if f == i_file} - entry
-    funcs = functions(sources)
-    return any(_mentions(funcs[f][1], var) for f in reachable(sources, named, entry))
+        named = {n for n, (f, _) in code.functions.items() if f == i_file} - entry
+    return any(_mentions(code.functions[f][1], var) for f in reachable(code, named, entry))
 
 
 def _mentions(function: str, var: str) -> bool:
