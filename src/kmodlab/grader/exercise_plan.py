@@ -10,7 +10,6 @@ in use, a consumer alone).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,9 +251,6 @@ def _alone(check: exp.UnknownSymbolCheck, ev: Evidence, s: Session, timeout_s: f
     }
 
 
-_UNDEFINED = re.compile(r'ERROR: modpost: "(\w+)" \[[^\]]*\] undefined!')
-
-
 def _extra_symbols(
     check: exp.ExtraSymbolsCheck, ev: Evidence, s: Session, timeout_s: float
 ) -> None:
@@ -319,7 +315,9 @@ def _extra_symbols(
         )
         side["built"] = result.ok and any(m.name == module for m in result.modules)
         side["errors"] = [d.message for d in result.diagnostics if d.severity == "error"][:5]
-        side["undefined"] = sorted(set(_UNDEFINED.findall(result.log)))
+        side["undefined"] = sorted(
+            {d.symbol for d in result.diagnostics if d.kind == "undefined-symbol" and d.symbol}
+        )
         if side["built"]:
             built[folder] = result
     ev.exercise["extra_symbols"] = {**sides, "load": {}}
