@@ -46,6 +46,7 @@ def _say(msg: str) -> None:
 # -- setup / doctor ---------------------------------------------------------
 def cmd_setup(args: argparse.Namespace) -> int:
     from kmodlab import paths
+    from kmodlab.grader.collection.collect import grading_preparation
     from kmodlab.setup import setup
     from kmodlab.vm.session import prepare, start_guest
 
@@ -59,6 +60,8 @@ def cmd_setup(args: argparse.Namespace) -> int:
     machine = prepare(kernel=kernel)
     _say(machine.accel_note)
     start_guest(machine).close()  # saves the snapshot on first use
+    # And the one every grade restores, its traces already on.
+    start_guest(machine, preparation=grading_preparation()).close()
     if shared:
         paths.open_to_all(paths.shared_home())
     _say(f"ready: guest kernel {kernel.abi}")

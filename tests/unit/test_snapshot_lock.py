@@ -19,7 +19,7 @@ def test_two_graders_starting_at_once_save_the_snapshot_once(tmp_path, monkeypat
         time.sleep(0.3)  # a boot and a save take seconds
         out.write_bytes(b"state")
 
-    monkeypatch.setattr(snapshot, "snapshot_path", lambda spec, base=None: target)
+    monkeypatch.setattr(snapshot, "snapshot_path", lambda spec, base=None, **_kw: target)
     monkeypatch.setattr(snapshot, "save_snapshot", slow_save)
     got: list[object] = []
     threads = [

@@ -143,7 +143,10 @@ def _collect(
     try:
         machine = machine or prepare()
         use_snapshot = not limits.naive
-        with Session(machine, use_snapshot=use_snapshot, progress=progress) as session:
+        preparation = collect.grading_preparation() if use_snapshot else None
+        with Session(
+            machine, use_snapshot=use_snapshot, progress=progress, preparation=preparation
+        ) as session:
             # The guest is restored first (0.2 s of mostly I/O), then inspected
             # while the modules build. Restoring during the two makes was
             # slower: three busy processes on two cores.

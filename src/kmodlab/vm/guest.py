@@ -149,6 +149,8 @@ class Guest:
         self._console_lock = threading.Lock()
         self._reader = protocol.ResponseReader()
         self._sock: socket.socket | None = None
+        # What a snapshot's preparation made in this guest (start_guest sets it).
+        self.prepared: dict[str, object] | None = None
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             self.argv,

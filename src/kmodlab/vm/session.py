@@ -114,14 +114,23 @@ def prepare(
 
 
 def start_guest(
-    machine: LabMachine, *, use_snapshot: bool = True, progress: Progress = to_stderr
+    machine: LabMachine,
+    *,
+    use_snapshot: bool = True,
+    progress: Progress = to_stderr,
+    preparation: snapshot.Preparation | None = None,
 ) -> Guest:
-    """A guest ready for its first command: restored from a snapshot, or booted cold."""
+    """A guest ready for its first command: restored from a snapshot, or booted cold.
+
+    With a preparation, the snapshot is the one saved after it, and the guest's
+    `prepared` holds what it made (None on a cold boot: nothing was prepared).
+    """
     if use_snapshot:
-        path = snapshot.snapshot_path(machine.spec)
+        variant = preparation.name if preparation else None
+        path = snapshot.snapshot_path(machine.spec, variant=variant)
         if not path.is_file():
             try:
-                snapshot.save_snapshot(machine.spec, path)
+                path = snapshot.ensure_snapshot(machine.spec, preparation=preparation)
             except GuestError as e:
                 progress(f"could not save a guest snapshot ({e.problem}); booting cold")
         if path.is_file():
@@ -129,6 +138,8 @@ def start_guest(
             try:
                 guest.wait_restored()
                 guest.drain_kmsg()
+                if preparation is not None:
+                    guest.prepared = snapshot.prepared_facts(path)
                 return guest
             except GuestError as e:
                 guest.close()
@@ -191,10 +202,12 @@ class Session:
         *,
         use_snapshot: bool = True,
         progress: Progress = to_stderr,
+        preparation: snapshot.Preparation | None = None,
     ):
         self.machine = machine or prepare()
         self.use_snapshot = use_snapshot
         self.progress = progress
+        self.preparation = preparation
         self.modules: dict[str, Path] = {}  # module name -> host .ko (with debug info)
         self._guest: Guest | None = None
         self.boots = 0
@@ -209,7 +222,10 @@ class Session:
                 self.progress("the previous guest died; starting a fresh one")
             t0 = time.monotonic()
             self._guest = start_guest(
-                self.machine, use_snapshot=self.use_snapshot, progress=self.progress
+                self.machine,
+                use_snapshot=self.use_snapshot,
+                progress=self.progress,
+                preparation=self.preparation,
             )
             self.last_start_s = time.monotonic() - t0
             self.boots += 1
@@ -220,6 +236,11 @@ class Session:
     def start(self) -> Session:
         _ = self.guest
         return self
+
+    @property
+    def prepared(self) -> dict[str, object] | None:
+        """What the session's preparation made in the current guest (None: not prepared)."""
+        return self.guest.prepared
 
     def restart(self) -> None:
         """Throw the guest away (after a crash, a hang, or a module stuck loading)."""

@@ -18,6 +18,8 @@ import secrets
 import shlex
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -27,6 +29,21 @@ from kmodlab.vm.qemu import QEMU, MachineSpec, snapshot_key
 from kmodlab.vm.qmp import QMP
 
 BOOT_TIMEOUT_S = 60.0
+PREPARED = "prepared.json"  # beside a prepared guest.state: what its preparation made
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """Work done once in the guest before it is saved, so every restored guest starts with it.
+
+    `name` is part of the snapshot's folder: derive it from what `run` does,
+    so that a change to the work saves a new snapshot instead of restoring a
+    stale one. `run` returns facts about what it made (e.g. random names);
+    they are saved beside the snapshot and handed to each restored guest.
+    """
+
+    name: str
+    run: Callable[[Guest], dict[str, object]]
 
 
 @cache
@@ -49,21 +66,42 @@ def file_sha(path: Path) -> str:
     return _file_sha(path, st.st_size, st.st_mtime)
 
 
-def snapshot_path(spec: MachineSpec, base: Path | None = None) -> Path:
+def snapshot_path(
+    spec: MachineSpec, base: Path | None = None, *, variant: str | None = None
+) -> Path:
     """Where the saved guest for spec is: the user's own, else the shared cache's if it
-    has one (a set-up run for everyone), else where the user's own is to be saved."""
+    has one (a set-up run for everyone), else where the user's own is to be saved.
+    A variant (a Preparation's name) is a guest saved after that preparation."""
     key = snapshot_key(spec, qemu_version(), file_sha(spec.kernel), file_sha(spec.initrd))
-    relative = Path("snapshots") / key / "guest.state"
+    relative = Path("snapshots") / key / (variant or "") / "guest.state"
     return base / relative if base else cached(relative)
 
 
-def save_snapshot(spec: MachineSpec, out: Path, *, boot_timeout_s: float = BOOT_TIMEOUT_S) -> None:
-    """Boot a guest, wait for the agent, and save the whole machine to `out`."""
+def prepared_facts(path: Path) -> dict[str, object] | None:
+    """What the preparation of the snapshot at `path` made; None if unreadable."""
+    try:
+        facts = json.loads(path.with_name(PREPARED).read_text())
+    except (OSError, ValueError):
+        return None
+    return facts if isinstance(facts, dict) else None
+
+
+def save_snapshot(
+    spec: MachineSpec,
+    out: Path,
+    *,
+    boot_timeout_s: float = BOOT_TIMEOUT_S,
+    preparation: Preparation | None = None,
+) -> None:
+    """Boot a guest, wait for the agent, (prepare it,) and save the whole machine to `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
     # A name of its own: another process may be saving the same snapshot.
     tmp = out.with_name(f"{out.name}.partial-{os.getpid()}-{secrets.token_hex(4)}")
+    facts: dict[str, object] | None = None
     with Guest(spec, incoming=None, qmp=True) as guest:
         guest.wait_ready(boot_timeout_s)
+        if preparation is not None:  # before the scrub: what it freed is zeroed too
+            facts = preparation.run(guest)
         # Zero the free memory (freed initrd and __init pages): QEMU stores a
         # zero page as a flag, so the snapshot is smaller and restores faster.
         scrub = guest.run(["@scrub"], timeout_s=boot_timeout_s)
@@ -88,6 +126,8 @@ def save_snapshot(spec: MachineSpec, out: Path, *, boot_timeout_s: float = BOOT_
                 time.sleep(0.02)
         finally:
             qmp.close()
+    if facts is not None:  # in place before the snapshot is: a reader that finds it finds both
+        atomic_write(out.with_name(PREPARED), json.dumps(facts, indent=1).encode())
     tmp.replace(out)
     atomic_write(out.with_name("spec.json"), json.dumps(_describe(spec), indent=1).encode())
 
@@ -103,13 +143,15 @@ def _describe(spec: MachineSpec) -> dict[str, object]:
     }
 
 
-def ensure_snapshot(spec: MachineSpec, base: Path | None = None) -> Path:
+def ensure_snapshot(
+    spec: MachineSpec, base: Path | None = None, *, preparation: Preparation | None = None
+) -> Path:
     """The saved guest for spec, made first if missing.
 
     Two graders starting at once (grade-batch --jobs 2, two shells) make it
     once: the second waits on the first's lock, then finds the file.
     """
-    path = snapshot_path(spec, base)
+    path = snapshot_path(spec, base, variant=preparation.name if preparation else None)
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +159,7 @@ def ensure_snapshot(spec: MachineSpec, base: Path | None = None) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if not path.is_file():
-                save_snapshot(spec, path)
+                save_snapshot(spec, path, preparation=preparation)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return path
