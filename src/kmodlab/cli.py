@@ -654,7 +654,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(with --exercise: that exercise's expectations)",
     )
     s.add_argument("--exercise", metavar="NAME")
-    s.add_argument("--jobs", type=int, default=1, metavar="N", help="submissions at once")
+    s.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="guests at once (as many more submissions build meanwhile)",
+    )
     s.add_argument(
         "--shard",
         metavar="K/N",

@@ -164,6 +164,16 @@ def csv_cell(text: str) -> str:
 
 
 def _run_parallel(batch: _Batch, todo: Sequence[Path], jobs: int) -> None:
+    # Twice as many grades as jobs are under way: `jobs` of them in their
+    # guests, the others building (pipeline.staged): a guest's waits leave
+    # the cores to the next builds.
+    from kmodlab.grader.pipeline import staged  # not at import: rejudging needs no guest
+
+    with staged(jobs):
+        _run_pool(batch, todo, 2 * jobs)
+
+
+def _run_pool(batch: _Batch, todo: Sequence[Path], jobs: int) -> None:
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kmodlab-grade")
     try:
         futures = [pool.submit(batch.run_one, sub) for sub in todo]

@@ -30,6 +30,44 @@ from kmodlab.vm.session import LabMachine, Progress, Session, prepare, silent
 Limits = collect.Limits
 
 
+class Stages:
+    """How many grades of a batch may build at once, and how many may run their guests.
+
+    A grade's guest steps leave the host's cores idle for part of their time
+    (an unload waits for the kernel's grace periods, the settle sleeps), and a
+    build wants every core for a moment: with `jobs` slots for each stage, a
+    batch builds the next submissions while `jobs` guests run (staged()).
+    """
+
+    def __init__(self, jobs: int):
+        self.builds = threading.BoundedSemaphore(jobs)
+        self.guests = threading.BoundedSemaphore(jobs)
+
+
+_stages: Stages | None = None  # the running batch's, if it staged its grades
+
+
+@contextlib.contextmanager
+def staged(jobs: int):  # type: ignore[no-untyped-def]
+    """While inside, grade() calls from any thread share `jobs` build and `jobs` guest slots."""
+    global _stages
+    previous, _stages = _stages, Stages(jobs)
+    try:
+        yield _stages
+    finally:
+        _stages = previous
+
+
+@contextlib.contextmanager
+def _slot(kind: str):  # type: ignore[no-untyped-def]
+    stages = _stages
+    if stages is None:
+        yield
+        return
+    with getattr(stages, kind):
+        yield
+
+
 def grade(
     submission: Path,
     *,
@@ -154,22 +192,15 @@ def _collect(
             if not limits.naive:
                 warm.start()
             try:
-                collect.build(ev, workdir, headers)
+                with _slot("builds"):
+                    collect.build(ev, workdir, headers)
             finally:
                 if warm.is_alive():
                     warm.join()
             if ev.build is None or not ev.build.ok:
                 return
-            clean = collect.main_guest(ev, session, limits)
-            if plan is not None:  # in this session: never two guests at once
-                clean = plan.collect(ev, session, limits, clean=clean)
-            try:
-                collect.sweep(ev, session, limits, reuse=clean)
-            except GuestCompromised:
-                raise
-            except KmodlabError as e:
-                ev.points_error = f"the fault-injection sweep stopped: {e.line()}"
-            session.verify_quiet()  # a late, unasked answer is a forgery too
+            with _slot("guests"):
+                _guest_steps(ev, session, limits, plan)
     except InputError:
         raise
     except GuestCompromised as e:
@@ -177,6 +208,19 @@ def _collect(
         ev.compromised = e.line()
     except Exception as e:  # the grader's own failure: keep what was gathered
         ev.internal_error = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
+
+
+def _guest_steps(ev: Evidence, session: Session, limits, plan) -> None:  # type: ignore[no-untyped-def]
+    clean = collect.main_guest(ev, session, limits)
+    if plan is not None:  # in this session: never two guests at once
+        clean = plan.collect(ev, session, limits, clean=clean)
+    try:
+        collect.sweep(ev, session, limits, reuse=clean)
+    except GuestCompromised:
+        raise
+    except KmodlabError as e:
+        ev.points_error = f"the fault-injection sweep stopped: {e.line()}"
+    session.verify_quiet()  # a late, unasked answer is a forgery too
 
 
 def _before_load_quietly(session: Session, ev: Evidence) -> None:
