@@ -6,10 +6,12 @@
 Each pair runs, for tree A then tree B (then B first on the next pair, and so on),
 --runs sandboxed `make M=... modules` of kmodlab's hello from a clean folder
 ("hello") and --runs more in the built folder ("no-op": nothing to compile, only
-kbuild's start and modpost). Counted around each set: busy CPU of the whole machine
-(/proc/stat, so the sandbox's PID namespace hides nothing, and the other users
-of the machine count too: compare within a pair) and processes started (forks).
-Prints one line per set and the medians per tree. Asserts nothing.
+kbuild's start and modpost). Counted around each set: the CPU of this script and
+everything it starts (a cpuacct cgroup of its own, cgroup v1, where it can make
+one: the sandbox's PID namespace hides nothing from it), busy CPU of the whole
+machine (/proc/stat: the other users of the machine count too, so under load it
+is about cores x wall time; compare within a pair) and processes started on the
+machine (forks). Prints one line per set and the medians per tree. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,28 @@ from kmodlab.build.builder import make_argv
 from kmodlab.build.sandbox import MINIMAL_ENV, hand_over, sandbox_argv
 
 TICK = os.sysconf("SC_CLK_TCK")
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+def own_cgroup() -> Path | None:
+    """A cpuacct cgroup holding this process (and so all it starts), or None."""
+    group = CPUACCT / f"kmodlab-probe-bench-{os.getpid()}"
+    try:
+        group.mkdir()
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+    except OSError:
+        return None
+    return group
+
+
+def leave(group: Path | None) -> None:
+    if group is not None:
+        (CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
+        group.rmdir()
+
+
+def used(group: Path | None) -> float:
+    return int((group / "cpuacct.usage").read_text()) / 1e9 if group else float("nan")
 
 
 def machine() -> tuple[float, int]:
@@ -60,20 +84,23 @@ def fresh(folder: Path) -> None:
     hand_over(folder)
 
 
-def one_set(headers: Path, tmp: Path, runs: int, kind: str) -> tuple[float, int, float]:
+Figures = tuple[float, float, int, float]  # own CPU-s, machine CPU-s, forks, wall s
+
+
+def one_set(headers: Path, tmp: Path, runs: int, kind: str, group: Path | None) -> Figures:
     folder = tmp / "build"
     if kind == "no-op":
         fresh(folder)
         make(headers, folder)
-    cpu0, forks0 = machine()
-    t0 = time.monotonic()
+    own0, (cpu0, forks0), t0 = used(group), machine(), time.monotonic()
     for _ in range(runs):
         if kind == "hello":
             fresh(folder)
         make(headers, folder)
     wall = time.monotonic() - t0
-    cpu1, forks1 = machine()
-    return (cpu1 - cpu0) / runs, round((forks1 - forks0) / runs), wall / runs
+    own1, (cpu1, forks1) = used(group), machine()
+    n = runs
+    return (own1 - own0) / n, (cpu1 - cpu0) / n, round((forks1 - forks0) / n), wall / n
 
 
 def main() -> None:
@@ -84,28 +111,30 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     trees = {"A": args.a, "B": args.b}
-    results: dict[tuple[str, str], list[tuple[float, int, float]]] = {}
+    results: dict[tuple[str, str], list[Figures]] = {}
+    group = own_cgroup()
     with tempfile.TemporaryDirectory(prefix="kmodlab-probe-bench-") as tmp:
         os.chmod(tmp, 0o755)
         for pair in range(args.pairs):
             order = ["A", "B"] if pair % 2 == 0 else ["B", "A"]
             for kind in ("no-op", "hello"):
                 for name in order:
-                    r = one_set(trees[name], Path(tmp), args.runs, kind)
+                    r = one_set(trees[name], Path(tmp), args.runs, kind, group)
                     results.setdefault((name, kind), []).append(r)
                     print(
-                        f"pair {pair} {kind:5} {name}: {r[0]:.3f} CPU-s, {r[1]} processes, "
-                        f"{r[2]:.2f} s wall per make (load {os.getloadavg()[0]:.1f})",
+                        f"pair {pair} {kind:5} {name}: {r[0]:.3f} CPU-s own, {r[1]:.3f} CPU-s "
+                        f"machine, {r[2]} processes, {r[3]:.2f} s wall per make "
+                        f"(load {os.getloadavg()[0]:.1f})",
                         flush=True,
                     )
+    leave(group)
     for kind in ("no-op", "hello"):
         for name in trees:
             rs = results[(name, kind)]
+            med = [statistics.median(r[i] for r in rs) for i in range(4)]
             print(
-                f"median {kind:5} {name} ({trees[name]}): "
-                f"{statistics.median(r[0] for r in rs):.3f} CPU-s, "
-                f"{statistics.median(r[1] for r in rs):.0f} processes, "
-                f"{statistics.median(r[2] for r in rs):.2f} s wall per make"
+                f"median {kind:5} {name} ({trees[name]}): {med[0]:.3f} CPU-s own, "
+                f"{med[1]:.3f} CPU-s machine, {med[2]:.0f} processes, {med[3]:.2f} s wall per make"
             )
 
 
