@@ -109,9 +109,10 @@ kmodlab-bslash := $(strip \\ )
 kmodlab-enc = $(subst $(kmodlab-newline),_n,$(subst $(kmodlab-tab),_t,$(subst \
 $(kmodlab-space),_s,$(subst $(kmodlab-bslash),_b,$(subst :,_c,$(subst =,_e,$(subst \
 $(kmodlab-hash),_h,$(subst $$,_d,$(subst _,_u,$(1))))))))))
-# Set-up's answers, one `define <name>` each (ignored when {off} is set):
+# Set-up's answers, one `define <name>` each (ignored when {off} is set,
+# and by a make older than 4.2, which cannot read a file):
 kmodlab-answers := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))../{answers})
-ifeq ($({off}),)
+ifeq ($({off})$(filter 3.% 4.0% 4.1%,$(MAKE_VERSION)),)
 $(eval $(if $(wildcard $(kmodlab-answers)),$(file <$(kmodlab-answers))))
 endif
 # An answer computed here is appended to {log}, when set (by set-up's own build):
