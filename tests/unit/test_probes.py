@@ -82,8 +82,9 @@ def test_patch_tree_upgrades_in_place_and_drops_the_old_answers(tmp_path):
 
 def test_answers_text_keeps_only_what_a_define_gives_back():
     """Does the answers file keep good records (an empty answer too) and drop a name with a
-    character the encoding removes, a non-ASCII name, an answer ending in a backslash or
-    holding endef, and a name logged with two different answers?"""
+    character the encoding removes, a non-ASCII name, an answer ending in a backslash,
+    holding endef, a carriage return or a byte that was not UTF-8, and a name logged with
+    two different answers?"""
     log = "\n".join(
         [
             "KMODLAB_PROBE_gcc_s-Wa__-Wa__ -Wa",
@@ -97,6 +98,8 @@ def test_answers_text_keeps_only_what_a_define_gives_back():
             "KMODLAB_PROBE_twice__x__ -Wtwo",
             "KMODLAB_PROBE_same__x__ -Wsame",
             "KMODLAB_PROBE_same__x__ -Wsame",
+            "KMODLAB_PROBE_cr__x__ -Wcr\rKMODLAB_PROBE_in__cr__ -Wfrom-cr",
+            "KMODLAB_PROBE_bad__x__ -W\ufffd",
             "OTHER_NAME -Wfoo",
         ]
     )

@@ -195,12 +195,13 @@ def answers_text(log: str) -> tuple[str, int]:
 
     Keeps a name only if it is one the patched try-run makes (printable ASCII,
     none of the characters it encodes) and its answer only if a `define` body
-    gives it back unchanged: one line, not ending in a backslash, with no
-    define or endef in it; a name logged with two different answers is
+    gives it back unchanged: one line with no control character but tabs,
+    not ending in a backslash, with no define or endef in it (nor a byte
+    that was not UTF-8); a name logged with two different answers is
     dropped. Whatever is dropped is probed on every build, as kbuild would.
     """
     answers: dict[str, str | None] = {}
-    for line in log.splitlines():
+    for line in log.split("\n"):  # make's own lines: not \r or another line break
         name, _, answer = line.partition(" ")
         if not _NAME.fullmatch(name) or _ENCODED & set(name) or not _keepable(answer):
             continue
@@ -217,10 +218,13 @@ _ENCODED = set("$#=:\\")  # and whitespace, which [!-~] leaves out
 
 def _keepable(answer: str) -> bool:
     return (
-        "\n" not in answer
+        not _CONTROL.search(answer)
         and not answer.endswith("\\")
         and not re.search(r"\b(define|endef)\b", answer)
     )
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ufffd]")
 
 
 def warm(headers: Path, *, timeout_s: float = 300.0) -> int:
@@ -245,8 +249,8 @@ def warm(headers: Path, *, timeout_s: float = 300.0) -> int:
                 argv, capture_output=True, timeout=timeout_s, check=False, env=dict(MINIMAL_ENV)
             )
         try:
-            text, count = answers_text(log.read_text())
-        except (OSError, UnicodeDecodeError):
+            text, count = answers_text(log.read_bytes().decode(errors="replace"))
+        except OSError:
             return 0
     atomic_write(answers_file(headers), text.encode())
     return count
