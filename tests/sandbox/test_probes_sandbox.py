@@ -13,6 +13,7 @@ import pytest
 
 from kmodlab.build import probes
 from kmodlab.build.sandbox import MINIMAL_ENV, hand_over, sandbox_argv
+from tests.conftest import unavailable
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("require_sandbox")]
 
@@ -23,7 +24,7 @@ _HOW_CALLED = {"MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "-*-command-variables-*-"
 def _answered_tree(headers: Path) -> dict[str, str]:
     answers = probes.answers_file(headers)
     if not probes.patched(headers) or not answers.is_file():
-        pytest.fail(f"{headers} has no answered probes: run `kmodlab setup` (it upgrades the tree)")
+        unavailable(f"answered compiler probes in {headers} (an older kmodlab set it up)")
     found = dict(re.findall(r"^define (\S+)\n(.*)\nendef$", answers.read_text(), re.M))
     assert len(found) >= 20, found  # a hello build asks some thirty
     return found

@@ -18,6 +18,7 @@ import pytest
 import kmodlab.build.builder as builder
 from kmodlab.build import build_submission, sandbox_argv
 from kmodlab.build.sandbox import MINIMAL_ENV, hand_over
+from tests.conftest import unavailable
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("require_sandbox")]
 
@@ -253,7 +254,8 @@ def test_a_submission_cannot_plant_a_compiler_probe_answer(
     from kmodlab.build import probes
 
     answers = probes.answers_file(kbuild_dir)
-    assert answers.is_file() and probes.answered(kbuild_dir), "run `kmodlab setup`"
+    if not probes.patched(kbuild_dir) or not answers.is_file():
+        unavailable(f"answered compiler probes in {kbuild_dir} (an older kmodlab set it up)")
     before = answers.read_bytes()
     beside = answers.parent / "kmodlab-planted.mk"
     folder = tmp_path / "plant"
