@@ -114,8 +114,12 @@ def _remove_stale(base: Path) -> None:
 
 
 def _warm_probes(layout: KernelLayout, say: Reporter) -> None:
-    """Answer kbuild's compiler probes once (build/probes.py), unless done before."""
-    if probes.answered(layout.headers):
+    """Answer kbuild's compiler probes once (build/probes.py), unless done before.
+
+    A kernel folder patched by an older kmodlab gets the current patch here,
+    in place, and its probes answered again.
+    """
+    if not probes.patch_tree(probes.common_dir(layout.headers)) or probes.answered(layout.headers):
         return
     say("asking the compiler about the kernel's flags once (kbuild's probes)")
     count = probes.warm(layout.headers)

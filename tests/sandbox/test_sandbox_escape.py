@@ -18,6 +18,7 @@ import pytest
 import kmodlab.build.builder as builder
 from kmodlab.build import build_submission, sandbox_argv
 from kmodlab.build.sandbox import MINIMAL_ENV, hand_over
+from tests.conftest import unavailable
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("require_sandbox")]
 
@@ -230,34 +231,66 @@ def test_endless_include_is_stopped_by_the_memory_limit(tmp_path: Path, kbuild_d
 
 
 # -- (e) the memoised compiler probes cannot be planted ------------------------
+# The builder never runs a student's Kbuild (it is read as data), but the lab runs a
+# student's own Makefile in the sandbox: so these run make on a hostile Kbuild directly.
+
+PLANT = "define KMODLAB_PROBE_planted\\n-Wpwned\\nendef\\n"
+
+
+def _make_in_sandbox(folder: Path, headers: Path, kbuild: str) -> subprocess.CompletedProcess:
+    (folder / "evil.c").write_text(HELLO)
+    (folder / "Kbuild").write_text(kbuild)
+    hand_over(folder)
+    argv = sandbox_argv(builder.make_argv(headers, folder), build_dir=folder, headers=headers)
+    return subprocess.run(argv, env=dict(MINIMAL_ENV), capture_output=True, text=True, timeout=300)
 
 
 def test_a_submission_cannot_plant_a_compiler_probe_answer(
     tmp_path: Path, kbuild_dir: Path
 ) -> None:
-    """Can a student's Kbuild neither write an answer nor add one through its own probe?"""
+    """Can make, running a student's Kbuild in the sandbox, neither add to set-up's answers
+    (appending to their file, or through kbuild's own record of a new probe) nor put a
+    file beside them, while the same commands do write in its build folder?"""
     from kmodlab.build import probes
 
-    answers = probes.answers_dir(kbuild_dir)
-    assert answers.is_dir() and probes.answered(kbuild_dir)
-    before = sorted(p.name for p in answers.iterdir())
-    planted = answers / ("0" * 32)
-    src = tmp_path / "sub"
-    src.mkdir()
-    (src / "evil.c").write_text(HELLO)
-    (src / "Kbuild").write_text(
+    answers = probes.answers_file(kbuild_dir)
+    if not probes.patched(kbuild_dir) or not answers.is_file():
+        unavailable(f"answered compiler probes in {kbuild_dir} (an older kmodlab set it up)")
+    before = answers.read_bytes()
+    beside = answers.parent / "kmodlab-planted.mk"
+    folder = tmp_path / "plant"
+    folder.mkdir()
+    targets = f"{answers} {beside} $(KBUILD_EXTMOD)/control.mk"
+    done = _make_in_sandbox(
+        folder,
+        kbuild_dir,
         "obj-m := evil.o\n"
-        f"$(shell echo -Wpwned > {planted})\n"
-        "ccflags-y += $(call cc-option,-fkmodlab-no-such-flag-$(MAKELEVEL))\n"
+        f"$(foreach f,{targets},$(shell printf '{PLANT}' >> $(f)))\n"
+        "ccflags-y += $(call cc-option,-fkmodlab-no-such-flag-$(MAKELEVEL))\n",
     )
-    result = build_submission(src, headers=kbuild_dir, out_dir=tmp_path / "out")
-    assert result.ok, result.errors
-    assert not planted.exists()
-    assert sorted(p.name for p in answers.iterdir()) == before
-    # Control: outside the sandbox the answer folder is writable.
-    probe = answers / "kmodlab-control"
+    assert done.returncode == 0, done.stderr
+    assert (folder / "control.mk").read_text().count("-Wpwned") >= 1  # the line ran
+    assert answers.read_bytes() == before and not beside.exists()
+
+    # kbuild's record of a probe it had to run, aimed at the answers: refused (make stops).
+    for log, control in ((answers, False), ("$(KBUILD_EXTMOD)/control.log", True)):
+        folder = tmp_path / f"log-{control}"
+        folder.mkdir()
+        done = _make_in_sandbox(
+            folder,
+            kbuild_dir,
+            f"obj-m := evil.o\n{probes.LOG_VARIABLE} := {log}\n"
+            "ccflags-y := $(call cc-option,-fkmodlab-no-such-flag,-DPLANTED)\n",
+        )
+        assert (done.returncode == 0) is control, done.stderr
+        assert answers.read_bytes() == before
+    assert "-DPLANTED" in (folder / "control.log").read_text()  # the record was written there
+
+    # Control: outside the sandbox the answers are writable (a comment, taken out again).
+    with answers.open("ab") as f:
+        f.write(b"# kmodlab-control\n")
     try:
-        probe.write_text("x")
-        assert probe.exists()
+        assert answers.read_bytes() == before + b"# kmodlab-control\n"
     finally:
-        probe.unlink(missing_ok=True)
+        with answers.open("r+b") as f:
+            f.truncate(len(before))
