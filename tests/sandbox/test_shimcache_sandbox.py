@@ -199,3 +199,44 @@ def test_two_grades_at_once_share_one_entry_with_their_own_secrets(tmp_path, kbu
         for stand_in in (NONCE_STAND_IN.encode(), TOKEN_STAND_IN.encode()):
             assert stand_in not in ko
         assert KEY_STAND_IN.to_bytes(4, "little") not in ko
+
+
+def test_a_damaged_entry_is_compiled_again(tmp_path, kbuild_dir):
+    """Does a grade that finds a cache entry its secrets cannot be written into (here,
+    overwritten with other bytes) still build, and leave a good entry in its place?"""
+    src = _write(tmp_path / "src", {"two.c": ALLOC})
+    cache = ShimCache(tmp_path / "cache")
+    cache.root.mkdir()
+    first, _ = instrumented_build(src, headers=kbuild_dir, out_dir=tmp_path / "a", shim_cache=cache)
+    assert first.ok, first.log
+    [entry] = _entries(cache)
+    good = entry.read_bytes()
+    entry.write_bytes(b"\x7fELF damaged " + NONCE_STAND_IN.encode())
+    again, _ = instrumented_build(src, headers=kbuild_dir, out_dir=tmp_path / "b", shim_cache=cache)
+    assert again.ok, again.log
+    assert _entries(cache) == [entry] and _loaded(entry) == _loaded(good)
+
+
+def test_a_shim_that_does_not_compile_fails_only_the_instrumented_build(
+    tmp_path, kbuild_dir, monkeypatch
+):
+    """When kmodlab's own shim cannot be compiled (a kernel it does not fit), is the
+    instrumented build a failed result that says so (the grade then runs the plain
+    build), not an exception, with no entry kept?"""
+    from kmodlab.grader.collection import shimcache
+
+    real = shimcache.clean_compile
+
+    def broken(shim: bytes, header: bytes, **kw):
+        return real(shim + b"\n#error this kernel has no such API\n", header, **kw)
+
+    monkeypatch.setattr(shimcache, "clean_compile", broken)
+    src = _write(tmp_path / "src", {"two.c": ALLOC})
+    cache = ShimCache(tmp_path / "cache")
+    cache.root.mkdir()
+    result, _ = instrumented_build(
+        src, headers=kbuild_dir, out_dir=tmp_path / "a", shim_cache=cache
+    )
+    assert not result.ok and result.modules == []
+    assert any("shim did not compile" in d.message for d in result.errors), result.diagnostics
+    assert _entries(cache) == []
