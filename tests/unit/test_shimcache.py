@@ -240,3 +240,22 @@ def test_writing_the_build_folder_replaces_a_link_instead_of_following_it(tmp_pa
     _write_tree(build, {"shim.o": b"object"})
     assert outside.read_bytes() == b"host file"
     assert not (build / "shim.o").is_symlink() and (build / "shim.o").read_bytes() == b"object"
+
+
+def test_the_default_cache_is_the_users_own_or_what_the_variable_names(tmp_path, monkeypatch):
+    """Is the default cache $KMODLAB_SHIM_CACHE's folder when set ("off": none), and a
+    folder others can write refused with the fix named?"""
+    from kmodlab.errors import SetupError
+    from kmodlab.grader.collection.shimcache import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, "off")
+    assert ShimCache.default() is None
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "mine"))
+    assert ShimCache.default() == ShimCache(tmp_path / "mine")
+    assert (tmp_path / "mine").is_dir()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv(CACHE_ENV, str(shared))
+    with pytest.raises(SetupError, match=CACHE_ENV):
+        ShimCache.default()

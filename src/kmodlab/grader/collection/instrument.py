@@ -182,8 +182,8 @@ def instrumented_build(
     # The module names are needed up front to link a shim into each one.
     sub = src if isinstance(src, Submission) else load_submission(Path(src))
     spec = module_specs(sub.files, kbuild=sub.text("Kbuild"), makefile=sub.text("Makefile"))
-    # One copy per module: an object linked into two modules is compiled once,
-    # with KBUILD_MODNAME "a:b", so its records could not say which module wrote them.
+    # One object per module, each of its own name: kbuild links an object named in
+    # two modules from one file (and compiles it with KBUILD_MODNAME "a:b").
     stems = {m.name: f"{SHIM_PREFIX}{token}_{i}" for i, m in enumerate(spec.modules)}
     common = dict(
         headers=headers,
@@ -253,7 +253,8 @@ def _shim_object(
         ccflags=INSTRUMENT_CCFLAGS,
     )
     if cache is not None:
-        with contextlib.suppress(shimcache.ShimPatchError):
+        # An entry that cannot be used or kept (its secrets, the disk): compile instead.
+        with contextlib.suppress(shimcache.ShimPatchError, OSError):
             data = _cached(wraps, cache, build)
             if data is not None:
                 patched = shimcache.patch_secrets(
