@@ -156,6 +156,17 @@ def _module_objects(
     return objects, file_map
 
 
+# The .cmd file of an extra object given as a .o (no source in the folder: kbuild
+# has no rule for it and links it as it is). modpost reads every object's .cmd
+# for the module's srcversion (the sources it lists) and fails without one.
+PREBUILT_CMD = b"# kmodlab: a prebuilt object, linked as it is (no source here)\n"
+
+
+def _cmd_file(stem: str) -> str:
+    folder, _, name = stem.rpartition("/")
+    return f"{folder}/.{name}.o.cmd" if folder else f".{name}.o.cmd"
+
+
 def kbuild_text(
     objects: Mapping[str, Sequence[str]],
     *,
@@ -208,6 +219,9 @@ def plan_build(
     )
     files["Kbuild"] = kbuild.encode()
     extras = frozenset(_object_name(o) for objs in (extra_objs or {}).values() for o in objs)
+    for stem in sorted(extras):
+        if f"{stem}.o" in files and not any(f"{stem}{ext}" in files for ext in (".c", ".S")):
+            files[_cmd_file(stem)] = PREBUILT_CMD
     return _Plan(files, spec.modules, file_map, dict(sub.files), objects, extras)
 
 
@@ -420,10 +434,20 @@ def _write_tree(build_dir: Path, files: Mapping[str, bytes]) -> None:
         path = build_dir / rel
         # An unchanged file keeps its time stamp: a rebuild in place (reuse_dir)
         # then recompiles only what changed.
-        if path.is_file() and path.read_bytes() == data:
+        if not path.is_symlink() and path.is_file() and path.read_bytes() == data:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        # A rebuild in place writes into a folder an earlier build could change:
+        # a new file renamed over the name never follows a link left there.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def link_findings(sub: Submission) -> tuple[Diagnostic, ...]:

@@ -10,18 +10,20 @@
 Interception is at link level, on the module's imports: every way of
 spelling a call (`kmalloc(...)`, `(kmalloc)(...)`, after `#undef`, through a
 function pointer) ends in the same undefined symbol, and ld's `--wrap=SYM`
-sends it to the shim's __wrap_SYM. Three files go into the build folder:
+sends it to the shim's __wrap_SYM. Two kinds of file go into the build folder:
 
 - kmodlab_fi.h, force-included (-include) into every file: macros that only
   name the call (the API as written, __FILE__:__LINE__) for the wrapper;
-- one shim per module (kmodlab_fi_<token>_<i>.c, extra_objs), holding the
-  wrappers, the call counter and the record writer, with the per-build nonce.
+- one shim object per module (kmodlab_fi_<token>_<i>.o, extra_objs), holding
+  the wrappers, the call counter and the record writer, with the per-build
+  nonce. It is compiled elsewhere, never in the student's folder
+  (shimcache.py: once per wrapper set, the secrets patched in per grade).
 
 The build runs twice in one folder: first only the student's objects are
-compiled (single kbuild targets: no shim, no modpost), then the shim of each
-module is filled in with a wrapper for each wrappable symbol that module's
-own objects import, and the modules are built and linked with the matching
---wrap flags; only the shims are compiled then.
+compiled (single kbuild targets: no shim, no modpost), then each module's
+shim object is made with a wrapper for each wrappable symbol that module's
+own objects import, and the modules are linked with the matching --wrap
+flags; nothing is compiled in the student's folder then.
 Wrapping only what is imported keeps a module's imports its own (a shim
 calling every API would make a non-GPL module import GPL-only symbols).
 
@@ -31,6 +33,7 @@ patches a copy of the .ko (four bytes of the shim's data) per injected load.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import secrets
@@ -50,7 +53,10 @@ from kmodlab.build import (
     load_submission,
     module_specs,
 )
+from kmodlab.build.diagnostics import Diagnostic
 from kmodlab.build.memcap import MemoryCap
+from kmodlab.grader.collection import shimcache
+from kmodlab.grader.collection.shimcache import ShimCache
 
 HEADER = "kmodlab_fi.h"
 SHIM_TEMPLATE = "kmodlab_fi_shim.c"
@@ -137,6 +143,10 @@ def shim_source(nonce: str, token: str = "0", key: int = 0x5A5A5A5A, wraps=()) -
     """The shim's C source with the nonce, token, key and wrapped symbols filled in."""
     if not _NONCE.match(nonce):
         raise ValueError(f"a nonce must be 8 to 64 lowercase hex digits: {nonce!r}")
+    return _shim_text(nonce, token, key, wraps)
+
+
+def _shim_text(nonce: str, token: str, key: int, wraps: Iterable[str]) -> bytes:
     if not 0 < key < 1 << 32:
         raise ValueError("the key must be a non-zero 32-bit value")
     text = _fill(fi_source(SHIM_TEMPLATE), NONCE_PLACEHOLDER, nonce.encode())
@@ -153,6 +163,7 @@ def instrumented_build(
     nonce: str | None = None,
     allow_unsandboxed: bool = False,
     memory: MemoryCap | None = None,
+    shim_cache: ShimCache | None | bool = True,
 ) -> tuple[BuildResult, str]:
     """Build the submission in `src` with every module instrumented; return (result, nonce).
 
@@ -161,15 +172,18 @@ def instrumented_build(
     build_submission (result.ok is False); the instrumented build's
     diagnostics are about our header as much as the student's code, so show
     the student the diagnostics of their ordinary build instead.
+    shim_cache: where compiled shims are kept (True: ShimCache.default(); False or
+    None: nowhere, each grade compiles its own shims, still in a clean folder).
     """
     nonce = nonce if nonce is not None else secrets.token_hex(8)
     token = secrets.token_hex(6)
     key = secrets.randbits(31) | 1 << 31
+    cache = ShimCache.default() if shim_cache is True else shim_cache or None
     # The module names are needed up front to link a shim into each one.
     sub = src if isinstance(src, Submission) else load_submission(Path(src))
     spec = module_specs(sub.files, kbuild=sub.text("Kbuild"), makefile=sub.text("Makefile"))
-    # One copy per module: an object linked into two modules is compiled once,
-    # with KBUILD_MODNAME "a:b", so its records could not say which module wrote them.
+    # One object per module, each of its own name: kbuild links an object named in
+    # two modules from one file (and compiles it with KBUILD_MODNAME "a:b").
     stems = {m.name: f"{SHIM_PREFIX}{token}_{i}" for i, m in enumerate(spec.modules)}
     common = dict(
         headers=headers,
@@ -179,12 +193,11 @@ def instrumented_build(
         memory=memory,
     )
     header = header_source(token)
-    bare = shim_source(nonce, token, key)
     first = build_submission(
         sub,
         out_dir=out_dir,
-        compile_only=True,  # the student's objects only: the shims are compiled once, filled
-        extra_files={HEADER: header, **{f"{s}.c": bare for s in stems.values()}},
+        compile_only=True,  # the student's objects only: each shim is an object of ours
+        extra_files={HEADER: header, **{f"{s}.o": b"" for s in stems.values()}},
         **common,
     )
     if not first.ok:
@@ -194,7 +207,13 @@ def instrumented_build(
         for name in stems
     }
     flags = sorted({f"--wrap={s}" for chosen in wraps.values() for s in chosen})
-    shims = {f"{stems[n]}.c": shim_source(nonce, token, key, wraps[n]) for n in stems}
+    secret = _Secrets(nonce, token, key)
+    shims: dict[str, bytes] = {}
+    for name, stem in stems.items():
+        obj, failed = _shim_object(wraps[name], secret, cache, **common)
+        if obj is None:
+            return _shim_failed(first, failed), nonce
+        shims[f"{stem}.o"] = obj
     result = build_submission(
         sub,
         reuse_dir=first.build_dir,
@@ -202,12 +221,96 @@ def instrumented_build(
         ldflags=flags,
         **common,
     )
-    # The compiler spoke in the first pass; the second compiled only the shims.
+    # The compiler spoke in the first pass; the second only linked.
     seen = set(first.diagnostics)
     diagnostics = first.diagnostics + [d for d in result.diagnostics if d not in seen]
     log = first.log + result.log
     duration = first.duration_s + result.duration_s
     return dataclasses.replace(result, diagnostics=diagnostics, log=log, duration_s=duration), nonce
+
+
+# ---- the shim objects -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Secrets:
+    nonce: str
+    token: str
+    key: int
+
+
+def _shim_object(
+    wraps: list[str], secret: _Secrets, cache: ShimCache | None, **common
+) -> tuple[bytes | None, BuildResult | None]:
+    """The shim object of one module, with this grade's secrets: the cached one for
+    its wrapper set, patched; else one compiled for this grade. Never compiled in
+    the student's folder (their -D and -I flags would apply to it there)."""
+    build = dict(
+        headers=common["headers"],
+        allow_unsandboxed=common["allow_unsandboxed"],
+        memory=common["memory"],
+        header_name=HEADER,
+        ccflags=INSTRUMENT_CCFLAGS,
+    )
+    if cache is not None:
+        # An entry that cannot be used or kept (its secrets, the disk): compile instead.
+        with contextlib.suppress(shimcache.ShimPatchError, OSError):
+            data = _cached(wraps, cache, build)
+            if data is not None:
+                patched = shimcache.patch_secrets(
+                    data, nonce=secret.nonce, token=secret.token, key=secret.key
+                )
+                return patched, None
+    stem = f"{SHIM_PREFIX}{secret.token}_0"
+    shim = _shim_text(secret.nonce, secret.token, secret.key, wraps)
+    return shimcache.clean_compile(shim, header_source(secret.token), stem=stem, **build)
+
+
+# Secrets of the right lengths to try a cache entry with before it is used or kept.
+_TRIAL = _Secrets("fedcba9876543210", "0123456789ab", 1)
+
+
+def _takes_secrets(data: bytes) -> bool:
+    try:
+        shimcache.patch_secrets(data, nonce=_TRIAL.nonce, token=_TRIAL.token, key=_TRIAL.key)
+    except shimcache.ShimPatchError:
+        return False
+    return True
+
+
+def _cached(wraps: list[str], cache: ShimCache, build: dict) -> bytes | None:
+    """The cache's object for this wrapper set, compiled (with the stand-ins) when the
+    cache has none, or one that does not take a grade's secrets."""
+    token = shimcache.TOKEN_STAND_IN
+    shim = _shim_text(shimcache.NONCE_STAND_IN, token, shimcache.KEY_STAND_IN, wraps)
+    header = header_source(token)
+    key = shimcache.entry_key(
+        kernel=shimcache.kernel_fingerprint(Path(build["headers"])),
+        shim=shim,
+        header=header,
+        wraps=wraps,
+        ccflags=(*INSTRUMENT_CCFLAGS, *shimcache.CLEAN_CCFLAGS),
+    )
+    with cache.filling(key):
+        data = cache.get(key)
+        if data is not None and _takes_secrets(data):
+            return data
+        data, _ = shimcache.clean_compile(shim, header, stem=f"{SHIM_PREFIX}{token}_0", **build)
+        if data is None or not _takes_secrets(data):
+            return None
+        cache.put(key, data)
+        return data
+
+
+def _shim_failed(first: BuildResult, failed: BuildResult | None) -> BuildResult:
+    """The instrumented build's result when kmodlab's own shim did not compile."""
+    why = failed.errors[0].message if failed is not None and failed.errors else "no object"
+    message = f"kmodlab's fault-injection shim did not compile for this kernel: {why}"
+    problem = Diagnostic(None, None, None, "error", "build-failed", message)
+    log = first.log + (failed.log if failed is not None else "")
+    return dataclasses.replace(
+        first, ok=False, modules=[], diagnostics=[*first.diagnostics, problem], log=log
+    )
 
 
 # ---- what a module imports --------------------------------------------------
