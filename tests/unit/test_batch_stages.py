@@ -58,3 +58,15 @@ def test_outside_a_batch_nothing_waits_for_a_slot():
     with pipeline._slot("guests"), pipeline._slot("builds"):
         inside.append(True)
     assert inside and pipeline._stages is None
+
+
+def test_a_parallel_batch_starts_the_largest_submissions_first(tmp_path):
+    """Are the submissions with the most source bytes graded first (the short ones fill the end)?"""
+    from kmodlab.grader.batch import largest_first
+
+    subs = make_class(tmp_path, ["a", "b", "c"])
+    (subs / "b" / "big.c").write_text("int y;\n" * 500)
+    (subs / "c" / "util.h").write_text("int z;\n" * 50)
+    (subs / "a" / "notes.txt").write_text("x" * 100_000)  # not a source
+    order = largest_first([subs / n for n in ("a", "b", "c")])
+    assert [p.name for p in order] == ["b", "c", "a"]

@@ -27,6 +27,8 @@ class FakeSession:
         self.scripts.append(script)
         return CommandResult(["/bin/sh", "-c", script], "exited", 0, self.answer(script), "")
 
+    script = sh
+
     def run(self, argv, **_kw) -> CommandResult:
         return self.sh(" ".join(argv))
 

@@ -21,6 +21,7 @@ module does not import the pipeline and is tested with a fake.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import hashlib
@@ -170,7 +171,27 @@ def _run_parallel(batch: _Batch, todo: Sequence[Path], jobs: int) -> None:
     from kmodlab.grader.pipeline import staged  # not at import: rejudging needs no guest
 
     with staged(jobs):
-        _run_pool(batch, todo, 2 * jobs)
+        _run_pool(batch, largest_first(todo), 2 * jobs)
+
+
+def largest_first(subs: Sequence[Path]) -> list[Path]:
+    """The submissions, those with the most source bytes first (then by name).
+
+    The longest jobs first leaves the short ones to fill the cores at the
+    end of a batch, instead of one long grade running alone. Links are
+    never followed (run_one refuses them).
+    """
+
+    def size(sub: Path) -> int:
+        total = 0
+        with contextlib.suppress(OSError):
+            if not sub.is_symlink():
+                for f in sub.rglob("*"):
+                    if f.suffix in (".c", ".h") and f.is_file() and not f.is_symlink():
+                        total += f.stat().st_size
+        return total
+
+    return sorted(subs, key=lambda sub: (-size(sub), sub.name))
 
 
 def _run_pool(batch: _Batch, todo: Sequence[Path], jobs: int) -> None:

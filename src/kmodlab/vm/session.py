@@ -191,6 +191,10 @@ def strip_debug(ko: Path) -> bytes:
         return out.read_bytes() if proc.returncode == 0 else ko.read_bytes()
 
 
+# kmodlab's own scripts run in the guest's static busybox shell (Session.script).
+SCRIPT_SHELL = ("/bin/busybox", "sh", "-c")
+
+
 class Session:
     """A warm guest. Methods raise GuestCrashed/GuestHung when the guest dies;
     the next call then boots a fresh guest (and pushes the modules again).
@@ -286,6 +290,18 @@ class Session:
         """Run a shell command line (pipes, globs, redirections) in the guest."""
         return self.run(["/bin/sh", "-c", script], timeout_s=timeout_s)
 
+    def script(self, text: str, *, timeout_s: float = COMMAND_TIMEOUT_S) -> CommandResult:
+        """Run one of kmodlab's own shell scripts in busybox's shell (not /bin/sh).
+
+        busybox is static and runs its applets without exec: under emulation
+        a request costs about 11 ms of guest time, against 35 to 50 ms for
+        dash, whose every start loads libc. A student's command keeps dash
+        (sh()): inside busybox's shell, `insmod` would be busybox's own.
+        Applets still run in a child process (an oops kills that child, not
+        the script).
+        """
+        return self.run([*SCRIPT_SHELL, text], timeout_s=timeout_s)
+
     def load(self, ko: str, *params: str, timeout_s: float = COMMAND_TIMEOUT_S) -> CommandResult:
         """Load a pushed module by file name (`hello.ko`), with `name=value` parameters."""
         return self.run(load_argv(ko, *params), timeout_s=timeout_s)
@@ -344,7 +360,7 @@ class Session:
         # walking into freed .data or .bss after rmmod.
         sections = ".text* .init.text* .exit.text* .data .bss"
         listing = f"cd {folder} && grep . {sections} 2>/dev/null\necho '@@ sections end'\n"
-        r = self.sh(listing + script)
+        r = self.script(listing + script)
         out: dict[str, int] = {}
         for line in r.stdout.splitlines():
             if line == "@@ sections end":

@@ -40,7 +40,7 @@ from kmodlab.grader.verdicts import integrity, ledger
 from kmodlab.records import unexpected_taint
 from kmodlab.vm.guest import COMMAND_TIMEOUT_S, CommandResult, GuestError
 from kmodlab.vm.protocol import cycle_argv, load_argv, unload_argv
-from kmodlab.vm.session import Session
+from kmodlab.vm.session import SCRIPT_SHELL, Session
 from kmodlab.vm.snapshot import Preparation
 
 
@@ -162,10 +162,10 @@ def _prepare_guest(guest) -> dict[str, object]:
     kmem, timer = _enable_all(instance)
     facts: dict[str, object] = {
         "trace_instance": instance,
-        "tracing": guest.run(["/bin/sh", "-c", kmem]).ok,
-        "timer_tracing": guest.run(["/bin/sh", "-c", timer]).ok,
+        "tracing": guest.run([*SCRIPT_SHELL, kmem]).ok,
+        "timer_tracing": guest.run([*SCRIPT_SHELL, timer]).ok,
     }
-    read = guest.run(["/bin/sh", "-c", state.STATE_SCRIPT])
+    read = guest.run([*SCRIPT_SHELL, state.STATE_SCRIPT])
     if read.ok and not state.unreadable(state.parse_state(read.stdout)):
         facts["state"] = read.stdout
     return facts
@@ -184,7 +184,8 @@ def grading_preparation() -> Preparation:
     commands, so a change to them saves a new one.
     """
     commands = "".join(_enable_all("0" * 16))
-    key = hashlib.sha256((commands + state.STATE_SCRIPT).encode()).hexdigest()[:12]
+    made = "\0".join((*SCRIPT_SHELL, commands, state.STATE_SCRIPT))
+    key = hashlib.sha256(made.encode()).hexdigest()[:12]
     return Preparation(f"graded-{key}", _prepare_guest)
 
 
@@ -224,9 +225,9 @@ def before_load(ev: Evidence, s: Session) -> None:
         )
         known = facts.get("state")
         if isinstance(known, str):  # read before the snapshot was saved
-            ev.state_before, cleared = known, s.sh(clear).stdout
+            ev.state_before, cleared = known, s.script(clear).stdout
         else:
-            r = s.sh(f"{state.STATE_SCRIPT}\necho '{_SPLIT}'\n{clear}")
+            r = s.script(f"{state.STATE_SCRIPT}\necho '{_SPLIT}'\n{clear}")
             ev.state_before, _, cleared = r.stdout.partition(f"{_SPLIT}\n")
         ev.taint_before = state.taint(state.parse_state(ev.state_before))
         done = set(cleared.splitlines())
@@ -235,14 +236,14 @@ def before_load(ev: Evidence, s: Session) -> None:
         ev.prepared_boot = s.boots
         return
     ev.taint_before = _taint(s)
-    ev.state_before = s.sh(state.STATE_SCRIPT).stdout
+    ev.state_before = s.script(state.STATE_SCRIPT).stdout
     # A private buffer with a random name: a module that clears the shared
     # trace (or guesses "kmodlab") erases nothing the grader reads.
     ev.trace_instance = secrets.token_hex(8)
     ev.trace_reads = []
     kmem, timer = _enable_all(ev.trace_instance)
-    ev.tracing = s.sh(kmem).ok  # no tracing: that witness abstains
-    ev.timer_tracing = s.sh(timer).ok
+    ev.tracing = s.script(kmem).ok  # no tracing: that witness abstains
+    ev.timer_tracing = s.script(timer).ok
     ev.prepared_boot = s.boots
 
 
@@ -325,18 +326,18 @@ def _settle(ev: Evidence, s: Session, limits: Limits, tracing: bool, *, started:
         # Timers first: one left armed may fire into freed code at any moment.
         if ev.timer_tracing:
             command = stop + timers.read_command(instance=_timer_instance(ev))
-            results.append(s.sh(command, timeout_s=limits.command_timeout_s))
+            results.append(s.script(command, timeout_s=limits.command_timeout_s))
             ev.timer_trace = results[-1].stdout
         elif stop:
-            results.append(s.sh(stop, timeout_s=limits.command_timeout_s))
+            results.append(s.script(stop, timeout_s=limits.command_timeout_s))
         if tracing:  # the trace, then the state, in one request (the state's own
             # processes free thousands of objects: read first, the trace lacks them)
             read = kmemtrace.read_command(instance=ev.trace_instance)
             script = f"({read})\necho '{_SPLIT}'\n{state.STATE_SCRIPT}"
-            results.append(s.sh(script, timeout_s=limits.command_timeout_s))
+            results.append(s.script(script, timeout_s=limits.command_timeout_s))
             ev.trace, _, ev.state_after = results[-1].stdout.partition(f"{_SPLIT}\n")
         else:
-            results.append(s.sh(state.STATE_SCRIPT, timeout_s=limits.command_timeout_s))
+            results.append(s.script(state.STATE_SCRIPT, timeout_s=limits.command_timeout_s))
             ev.state_after = results[-1].stdout
         left = limits.settle_s - (time.monotonic() - started)
         if left > 0.01:
@@ -374,7 +375,7 @@ def _load_all(ev: Evidence, s: Session, limits: Limits) -> bool:
             # Out of the guest before the module runs again (its exit could
             # clear the buffer): judges compare this with the final read.
             try:
-                peek = s.sh(kmemtrace.peek_command(instance=ev.trace_instance))
+                peek = s.script(kmemtrace.peek_command(instance=ev.trace_instance))
             except GuestError as e:
                 ev.unloads.append(Step(f"unload {name}", crash=e))
                 return False
@@ -517,7 +518,7 @@ def _trace_points(ev: Evidence, s: Session) -> int | None:
             enable = _clear_command(ev.trace_instance)  # a fresh prepared guest: recording
         else:  # the main guest, whose read stopped the events (or one booted cold)
             enable = kmemtrace.enable_commands(instance=ev.trace_instance)
-        return s.boots if s.sh(enable).ok else None
+        return s.boots if s.script(enable).ok else None
     except GuestError:
         return None
 
@@ -539,7 +540,7 @@ def _run_point(
     deps = ev.order[: ev.order.index(point.module)]
     for dep in deps:
         s.load(ev.ko_file(dep), timeout_s=limits.load_timeout_s)
-    point.state_before = known if known is not None else s.sh(state.STATE_SCRIPT).stdout
+    point.state_before = known if known is not None else s.script(state.STATE_SCRIPT).stdout
     # The same command as a normal load: the guest's file is now a copy armed to
     # fail call `index` (same name, same arguments: nothing for init to read).
     argv = load_argv(ev.ko_file(point.module))
@@ -551,7 +552,7 @@ def _run_point(
     if point.load.result.ok:  # init ignored the failure: take the module out again
         if binds:  # read by the grader, before the module's exit runs
             try:
-                read = s.sh(state.BOUND_SCRIPT, timeout_s=limits.command_timeout_s)
+                read = s.script(state.BOUND_SCRIPT, timeout_s=limits.command_timeout_s)
             except GuestError as e:
                 point.unload = Step(f"unload {point.module}", crash=e)
                 return False
@@ -571,11 +572,11 @@ def _run_point(
         # little more than the load's. The buffer is emptied for the next point.
         trace_cmd = kmemtrace.peek_command(instance=ev.trace_instance, clear=True, vmalloc=True)
         script = f"({trace_cmd})\necho '{_TRACE_SPLIT}'\n{state.STATE_SCRIPT}"
-        read = s.sh(script)
+        read = s.script(script)
         trace, _, point.state_after = read.stdout.partition(f"{_TRACE_SPLIT}\n")
         point.trace = trace or None
     else:
-        read = s.sh(state.STATE_SCRIPT)
+        read = s.script(state.STATE_SCRIPT)
         point.state_after = read.stdout
     # A report while reading (an oops on what the module left, which also cuts the
     # read short) belongs to the point: judges fail it with that report.
