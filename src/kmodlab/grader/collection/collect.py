@@ -189,11 +189,6 @@ def grading_preparation() -> Preparation:
     return Preparation(f"graded-{key}", _prepare_guest)
 
 
-def _clear_command(instance: str) -> str:
-    """Empty a prepared instance's buffer (and its loss counters), recording on."""
-    return f"cd {kmemtrace.instance_dir(instance)} && echo > trace && echo 1 > tracing_on"
-
-
 # Printed between the state and what follows it, in one guest command.
 _SPLIT = "@@@@ kmodlab split"
 
@@ -218,11 +213,12 @@ def before_load(ev: Evidence, s: Session) -> None:
             "kmem": (instance, facts.get("tracing") is True),
             "timers": (_timer_instance(ev), facts.get("timer_tracing") is True),
         }
-        clear = "".join(
-            f"({_clear_command(name)}) >/dev/null 2>&1 && echo 'cleared {what}'\n"
+        resume = {
+            what: kmemtrace.resume_command(instance=name)
             for what, (name, on) in wanted.items()
             if on
-        )
+        }
+        clear = "".join(f"({c}) >/dev/null 2>&1 && echo 'cleared {w}'\n" for w, c in resume.items())
         known = facts.get("state")
         if isinstance(known, str):  # read before the snapshot was saved
             ev.state_before, cleared = known, s.script(clear).stdout
@@ -511,12 +507,11 @@ def _trace_points(ev: Evidence, s: Session) -> int | None:
     if not ev.tracing:
         return None
     try:
-        if (
-            s.boots != ev.prepared_boot
-            and (s.prepared or {}).get("trace_instance") == ev.trace_instance
-        ):
-            enable = _clear_command(ev.trace_instance)  # a fresh prepared guest: recording
-        else:  # the main guest, whose read stopped the events (or one booted cold)
+        if (s.prepared or {}).get("trace_instance") == ev.trace_instance:
+            # Its events are on (a fresh prepared guest, or the main guest,
+            # whose read only stopped the buffer): empty it and record.
+            enable = kmemtrace.resume_command(instance=ev.trace_instance)
+        else:  # a guest booted cold: the trace is started in full
             enable = kmemtrace.enable_commands(instance=ev.trace_instance)
         return s.boots if s.script(enable).ok else None
     except GuestError:

@@ -198,6 +198,11 @@ echo 1 > events/kprobes/{KPROBE}/enable 2>/dev/null
 VMALLOC_READ = "echo '@@ vmalloc'; grep -e ' 0xffffffff[c-f]' -e '[]]' /proc/vmallocinfo\n"
 
 
+def resume_command(*, instance: str) -> str:
+    """A sh snippet that empties an instance started by enable_commands() and records again."""
+    return f"cd {instance_dir(instance)} && echo > trace && echo 1 > tracing_on"
+
+
 def peek_command(*, instance: str | None = None, clear: bool = False, vmalloc: bool = False) -> str:
     """A sh snippet that prints the stats and the trace so far, recording on.
 
@@ -224,13 +229,14 @@ def read_command(*, instance: str | None = None) -> str:
     Run it after rmmod, so the frees done by the module's exit are in.
     vmallocinfo lines are kept when their caller is a module's: a raw
     address in the module area (unloaded) or "func+off/size [mod]" (loaded).
+    The events stay enabled (the buffer just stops taking them): disabling
+    them patches kernel text, which costs as much emulated time as the
+    cycles that follow save, and a later `echo > trace; echo 1 >
+    tracing_on` (resume_command) records again with the same filters.
     """
-    events = " ".join(f"kmem/{e}" for e in (*ALLOC_EVENTS, *FREE_EVENTS))
-    probes = " ".join(f"kprobes/{name}" for name in (KPROBE, *PAGE_PROBES))
     return f"""
 cd {instance_dir(instance)} || exit 1
 echo 0 > tracing_on
-for e in {events} {probes}; do echo 0 > events/$e/enable; done 2>/dev/null
 echo '@@ stats'; cat per_cpu/cpu*/stats
 echo '@@ trace'; cat trace
 {VMALLOC_READ}echo '@@ end'
