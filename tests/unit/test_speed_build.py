@@ -35,3 +35,21 @@ def test_student_objects_leave_out_the_callers_extra_objects():
     spec = module_specs(files, kbuild=None, makefile=files["Makefile"].decode())
     plan = plan_build(sub, spec, extra_files={"x.c": b""}, extra_objs={"m": ["x.o"], "n": ["x.o"]})
     assert student_objects(plan) == ["a.o", "b.o", "n_kmodlab_main.o"]
+
+
+def test_a_first_pass_skips_the_exported_static_check_the_plain_build_runs():
+    """Do objects compiled alone (the instrumented first pass) skip check-local-export,
+    while a modules build (the plain one) keeps it?"""
+    assert "cmd_check_local_export=" in make_argv(Path("/k"), Path("/b"), objects=["a.o"])
+    assert "cmd_check_local_export=" not in make_argv(Path("/k"), Path("/b"))
+
+
+def test_pahole_flags_are_given_as_the_script_would_print_them(monkeypatch):
+    """Without pahole, is PAHOLE_FLAGS set empty on make's command line (what
+    scripts/pahole-flags.sh prints), and left to the script when pahole exists?"""
+    import kmodlab.build.builder as builder
+
+    monkeypatch.setattr(builder.shutil, "which", lambda name, path=None: None)
+    assert "PAHOLE_FLAGS=" in make_argv(Path("/k"), Path("/b"))
+    monkeypatch.setattr(builder.shutil, "which", lambda name, path=None: "/usr/bin/pahole")
+    assert not any(a.startswith("PAHOLE_FLAGS") for a in make_argv(Path("/k"), Path("/b")))

@@ -363,6 +363,10 @@ def make_argv(
     (KBUILD_EXTRA_SYMBOLS: another folder's Module.symvers)."""
     jobs = min(4, os.cpu_count() or 1)
     argv = ["make", "-C", str(headers), f"M={build_dir}", f"-j{jobs}"]
+    if shutil.which("pahole", path=MINIMAL_ENV["PATH"]) is None:
+        # What scripts/pahole-flags.sh prints without pahole; the top Makefile
+        # would run it (a shell and a subshell) for every command of the build.
+        argv.append("PAHOLE_FLAGS=")
     if objects:
         # Single targets (Documentation/kbuild/modules.rst): kbuild reads the
         # same Kbuild, so each object gets the very command line (and
@@ -370,7 +374,10 @@ def make_argv(
         # modules build in this folder does not compile it again.
         if not all(_OBJECT_TARGET.match(o) for o in objects):
             raise ValueError(f"not a usable object target: {objects!r}")
-        return [*argv, *objects]
+        # Objects compiled alone are the instrumented build's first pass: the
+        # plain build of the same sources runs kbuild's exported-static check
+        # (an `nm` and a script per object), so it is not run twice.
+        return [*argv, "cmd_check_local_export=", *objects]
     argv.append("modules")
     if extra_symbols:
         if not all(_SAFE_EXTRA.match(n) for n in extra_symbols):
