@@ -29,30 +29,10 @@ from kmodlab.grader.collection.shimcache import (
     clean_compile,
     patch_secrets,
 )
+from tests.sandbox.test_speed_build import ALLOC  # a module with one allocation
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("require_sandbox")]
 
-ALLOC = """\
-#include <linux/module.h>
-#include <linux/slab.h>
-
-static void *buf;
-
-static int __init two_init(void)
-{
-	buf = kmalloc(32, GFP_KERNEL);
-	return buf ? 0 : -ENOMEM;
-}
-
-static void __exit two_exit(void)
-{
-	kfree(buf);
-}
-
-module_init(two_init);
-module_exit(two_exit);
-MODULE_LICENSE("GPL");
-"""
 WRAPS = ["__kmalloc_node_track_caller", "kfree", "kmalloc_trace"]  # what ALLOC imports
 MARK = b"PWNED-BY-STUDENT"
 # A student's Kbuild whose flags reach whatever is compiled in their folder: a header

@@ -40,6 +40,7 @@ from kmodlab.build.sandbox import (
 )
 from kmodlab.build.validate import KBUILD_FILES, Submission, _shown, load_submission
 from kmodlab.errors import InputError, SandboxUnavailable, SetupError
+from kmodlab.paths import atomic_write
 
 BUILD_TIMEOUT_S = 120.0
 DEFAULT_MAX_OUTPUT = 1 << 20
@@ -443,18 +444,9 @@ def _write_tree(build_dir: Path, files: Mapping[str, bytes]) -> None:
         # then recompiles only what changed.
         if not path.is_symlink() and path.is_file() and path.read_bytes() == data:
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
         # A rebuild in place writes into a folder an earlier build could change:
         # a new file renamed over the name never follows a link left there.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, data)
 
 
 def link_findings(sub: Submission) -> tuple[Diagnostic, ...]:
