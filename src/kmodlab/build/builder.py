@@ -375,9 +375,9 @@ def make_argv(
         # modules build in this folder does not compile it again.
         if not all(_OBJECT_TARGET.match(o) for o in objects):
             raise ValueError(f"not a usable object target: {objects!r}")
-        # Objects compiled alone are the instrumented build's first pass: the
-        # plain build of the same sources runs kbuild's exported-static check
-        # (an `nm` and a script per object), so it is not run twice.
+        # Objects compiled alone are the instrumented build's first pass (the
+        # plain build of the same sources runs kbuild's exported-static check,
+        # an `nm` and a script per object) or kmodlab's own shim: not run there.
         return [*argv, "cmd_check_local_export=", *objects]
     argv.append("modules")
     if extra_symbols:

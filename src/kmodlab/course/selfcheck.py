@@ -531,32 +531,20 @@ def _cache_dir(which: str, headers: Path) -> Path:
 
 
 def _build_into(which: str, headers: Path, kept: Path) -> None:
-    import contextlib
-    import os
     import shutil
 
     from kmodlab.build import build_submission
+    from kmodlab.paths import atomic_write
 
     out = Path(tempfile.mkdtemp(prefix=f"kmodlab-selfcheck-{which}-"))
     try:
         result = build_submission(MODULES / which, headers=headers, out_dir=out)
         if not result.ok:
             raise RuntimeError(f"kmodlab's own {which} modules did not build:\n{result.log}")
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        staged = Path(tempfile.mkdtemp(prefix=f".{kept.name}.", dir=kept.parent))
+        # Each file whole (a process building the same at once writes the same
+        # bytes), the marker last: a folder cut short is built into again.
         for m in result.modules:
-            shutil.copyfile(m.ko, staged / m.ko.name)
-        (staged / _COMPLETE).write_text("")
-        if kept.is_dir() and not (kept / _COMPLETE).is_file():  # an earlier build cut short
-            stale = kept.with_name(f"{staged.name}.stale")
-            with contextlib.suppress(OSError):
-                os.rename(kept, stale)
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.rename(staged, kept)  # whole, at once; another process may have won
-        except OSError:
-            shutil.rmtree(staged, ignore_errors=True)
-            if not (kept / _COMPLETE).is_file():
-                raise
+            atomic_write(kept / m.ko.name, m.ko.read_bytes())
+        atomic_write(kept / _COMPLETE, b"")
     finally:
         shutil.rmtree(out, ignore_errors=True)

@@ -189,8 +189,20 @@ def grading_preparation() -> Preparation:
     return Preparation(f"graded-{key}", _prepare_guest)
 
 
-# Printed between the state and what follows it, in one guest command.
+# Printed between two scripts' outputs in one guest command (_both, _parted).
 _SPLIT = "@@@@ kmodlab split"
+
+
+def _both(first: str, second: str) -> str:
+    """Two scripts as one guest command; the first in a subshell, so its `exit`
+    (a trace instance that is gone) ends only it."""
+    return f"({first})\necho '{_SPLIT}'\n{second}"
+
+
+def _parted(stdout: str) -> tuple[str, str]:
+    """The outputs of the two scripts of a _both() command."""
+    first, _, second = stdout.partition(f"{_SPLIT}\n")
+    return first, second
 
 
 def before_load(ev: Evidence, s: Session) -> None:
@@ -223,8 +235,7 @@ def before_load(ev: Evidence, s: Session) -> None:
         if isinstance(known, str):  # read before the snapshot was saved
             ev.state_before, cleared = known, s.script(clear).stdout
         else:
-            r = s.script(f"{state.STATE_SCRIPT}\necho '{_SPLIT}'\n{clear}")
-            ev.state_before, _, cleared = r.stdout.partition(f"{_SPLIT}\n")
+            ev.state_before, cleared = _parted(s.script(_both(state.STATE_SCRIPT, clear)).stdout)
         ev.taint_before = state.taint(state.parse_state(ev.state_before))
         done = set(cleared.splitlines())
         ev.tracing = "cleared kmem" in done  # no tracing: that witness abstains
@@ -329,9 +340,9 @@ def _settle(ev: Evidence, s: Session, limits: Limits, tracing: bool, *, started:
         if tracing:  # the trace, then the state, in one request (the state's own
             # processes free thousands of objects: read first, the trace lacks them)
             read = kmemtrace.read_command(instance=ev.trace_instance)
-            script = f"({read})\necho '{_SPLIT}'\n{state.STATE_SCRIPT}"
+            script = _both(read, state.STATE_SCRIPT)
             results.append(s.script(script, timeout_s=limits.command_timeout_s))
-            ev.trace, _, ev.state_after = results[-1].stdout.partition(f"{_SPLIT}\n")
+            ev.trace, ev.state_after = _parted(results[-1].stdout)
         else:
             results.append(s.script(state.STATE_SCRIPT, timeout_s=limits.command_timeout_s))
             ev.state_after = results[-1].stdout
@@ -518,10 +529,6 @@ def _trace_points(ev: Evidence, s: Session) -> int | None:
         return None
 
 
-# Printed between the state and the trace of a point, in one guest command.
-_TRACE_SPLIT = "@@@@ kmodlab point trace"
-
-
 def _run_point(
     point: PointEvidence,
     s: Session,
@@ -566,9 +573,8 @@ def _run_point(
         # processes free thousands of objects; read first, the trace holds
         # little more than the load's. The buffer is emptied for the next point.
         trace_cmd = kmemtrace.peek_command(instance=ev.trace_instance, clear=True, vmalloc=True)
-        script = f"({trace_cmd})\necho '{_TRACE_SPLIT}'\n{state.STATE_SCRIPT}"
-        read = s.script(script)
-        trace, _, point.state_after = read.stdout.partition(f"{_TRACE_SPLIT}\n")
+        read = s.script(_both(trace_cmd, state.STATE_SCRIPT))
+        trace, point.state_after = _parted(read.stdout)
         point.trace = trace or None
     else:
         read = s.script(state.STATE_SCRIPT)

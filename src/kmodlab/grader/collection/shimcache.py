@@ -51,6 +51,7 @@ from kmodlab.build import BuildResult, Submission, build_submission
 from kmodlab.build.memcap import MemoryCap
 from kmodlab.build.sandbox import MINIMAL_ENV
 from kmodlab.errors import SetupError
+from kmodlab.paths import atomic_write
 
 # Bumped whenever what a cached object means changes (the stand-ins, the patching).
 CACHE_VERSION = 1
@@ -252,15 +253,7 @@ class ShimCache:
 
     def put(self, key: str, data: bytes) -> None:
         """Store an entry: a unique temporary name, then renamed into place."""
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path(key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.path(key), data)
 
     @contextlib.contextmanager
     def filling(self, key: str) -> Iterator[None]:
