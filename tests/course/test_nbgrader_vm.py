@@ -6,9 +6,13 @@ lesson's self-checks, docs/exercises.md) and one
 who submits the release untouched (low marks), plus, for hello, a wrong
 answer that must score what `kmodlab grade` gives it (one rubric) ->
 autograde -> generate_feedback, whose HTML names the failing checks and
-lines -> export. One nbgrader command per step for all the
-assignments at once (nbgrader takes a glob), so the tier pays nbgrader's
-start-up four times, not four times per assignment.
+lines -> export. For hello, a forger too: the release's module, and a cell of
+Python that replaces course.points and the notebook's `course` with ones that
+give full marks; the test cells are graded outside the notebook
+(kmodlab.course.outside), so it scores what the untouched release does.
+One nbgrader command per step for all the assignments at once (nbgrader
+takes a glob), so the tier pays nbgrader's start-up four times, not four
+times per assignment.
 """
 
 from __future__ import annotations
@@ -62,6 +66,12 @@ def test_round_trip_of_every_assignment(course_copy, lab_machine):
     (course / "submitted" / ONE_RUBRIC_CASE / "hello").mkdir(parents=True)
     nbformat.write(wrong, str(course / "submitted" / ONE_RUBRIC_CASE / "hello" / "hello.ipynb"))
 
+    # A forger: the release's module, and Python that makes the kernel's test calls pass.
+    forger = nbformat.read(str(course / "release" / "hello" / "hello.ipynb"), as_version=4)
+    forger.cells.insert(2, nbformat.v4.new_code_cell(FORGERY))
+    (course / "submitted" / "forger" / "hello").mkdir(parents=True)
+    nbformat.write(forger, str(course / "submitted" / "forger" / "hello" / "hello.ipynb"))
+
     nbgrader(course, "autograde", "*")
     nbgrader(course, "generate_feedback", "*")
     nbgrader(course, "export")
@@ -78,7 +88,16 @@ def test_round_trip_of_every_assignment(course_copy, lab_machine):
             f"hello/{ONE_RUBRIC_CASE}: nbgrader gives {graded}, `kmodlab grade` "
             f"{WRONG['hello'][ONE_RUBRIC_CASE].score}\n" + outputs(course, ONE_RUBRIC_CASE, "hello")
         )
+    forged, starter = (float(rows["hello", who]["score"]) for who in ("forger", "starter"))
+    if forged != starter:
+        problems.append(
+            f"hello: the forger scores {forged}, the release it submitted {starter}\n"
+            + outputs(course, "forger", "hello")
+        )
     for name in ASSIGNMENTS:
+        evidence = course / "autograded" / "reference" / name / "kmodlab-workspace"
+        if not list(evidence.glob("*.evidence.json.xz")):
+            problems.append(f"{name}: no evidence document beside the autograded notebook")
         full = float(rows[name, "reference"]["max_score"])
         if (
             full != totals[name]["total"]
@@ -103,6 +122,15 @@ def test_round_trip_of_every_assignment(course_copy, lab_machine):
         if (course / "feedback" / "starter" / name / "kmodlab-workspace").exists():
             problems.append(f"{name}: the lab's folder was copied into the feedback")
     assert not problems, "\n\n".join(problems)
+
+
+# A student's cell: the test cells' calls give full marks, whatever the module.
+FORGERY = """import types
+import kmodlab.course
+kmodlab.course.points = lambda *a, **k: None  # no value: full marks
+kmodlab.course.check = lambda *a, **k: None
+course = types.SimpleNamespace(points=kmodlab.course.points, check=kmodlab.course.check)
+"""
 
 
 def with_module(nb, stem: str, c_source: str):

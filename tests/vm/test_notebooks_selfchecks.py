@@ -2,7 +2,8 @@
 answers fail with the feedback a student needs (the judges alone: tests/unit/test_selfcheck.py).
 
 The lessons' own cells hold the starter answers (shown failing when nbval runs them);
-these are the answers a student would write. Each check boots a fresh guest.
+these are the answers a student would write. Each test measures its facts in a
+fresh guest (test_selfcheck_lessons.measured_here); the student's commands always run.
 """
 
 from __future__ import annotations
@@ -10,19 +11,11 @@ from __future__ import annotations
 import pytest
 
 from kmodlab.course import selfcheck as sc
+from tests.vm.test_selfcheck_lessons import measured_here, outcome  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.vm, pytest.mark.timeout(600)]
 
 EXTRA = "/lib/modules/$(uname -r)/extra/"
-
-
-def outcome(check, **answer) -> str:
-    """'passed' or the AssertionError's message."""
-    try:
-        check(**answer)
-    except AssertionError as e:
-        return str(e)
-    return "passed"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Lessons 1, 2 and 7's self-checks in the real guest: the answer a student reads there
 passes, typical wrong ones fail with what is wrong (the judges alone:
-tests/unit/test_selfcheck_lessons.py). Each check boots a fresh guest."""
+tests/unit/test_selfcheck_lessons.py). Each test measures its facts in a fresh
+guest (an empty facts folder); the answers after the first are judged from them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ from kmodlab.course import selfcheck as sc
 from kmodlab.paths import current_kernel
 
 pytestmark = [pytest.mark.vm, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(autouse=True)
+def measured_here(tmp_path, monkeypatch):
+    """Facts measured by this test in the real guest, never those a previous run kept."""
+    monkeypatch.setattr(sc, "_facts_dir", lambda: tmp_path / "facts")
 
 
 def outcome(check, **answer) -> str:

@@ -85,13 +85,14 @@ def check(
     Returns None on purpose: a value as a test cell's result is partial credit to nbgrader.
     """
     __tracebackhide__ = True  # IPython: the student sees the message, not our frames
-    graded = _graded(exercise, workspace, files)
-    part = _part(graded.report, checks)
-    if not quiet:
-        print(to_text(part, sources=graded.sources), end="")
-    need = part.max_score if min_score is None else float(min_score)
-    if part.score + 1e-9 < need:
-        raise AssertionError(failure_message(part, need, graded.sources))
+    if graded_outside(exercise):
+        raise AssertionError(OUTSIDE_NOTE)
+    text, failure = check_outcome(
+        _graded(exercise, workspace, files), checks=checks, min_score=min_score, quiet=quiet
+    )
+    print(text, end="")
+    if failure is not None:
+        raise AssertionError(failure)
 
 
 def points(
@@ -110,17 +111,72 @@ def points(
     and nbgrader's total is the score `kmodlab grade` gives (one rubric).
     With out_of, the score is scaled to it.
     """
-    graded = _graded(exercise, workspace, files)
+    if graded_outside(exercise):
+        print(OUTSIDE_NOTE)
+        return 0.0
+    text, value = points_outcome(
+        _graded(exercise, workspace, files), out_of=out_of, checks=checks, quiet=quiet
+    )
+    print(text, end="")
+    return value
+
+
+# -- what a test cell prints and gives, from a report (also kmodlab.course.outside) --
+def check_outcome(
+    graded: Graded,
+    *,
+    checks: Sequence[str] | None = None,
+    min_score: float | None = None,
+    quiet: bool = False,
+) -> tuple[str, str | None]:
+    """check()'s printed text, and its AssertionError's message (None: the cell passes)."""
     part = _part(graded.report, checks)
+    text = "" if quiet else to_text(part, sources=graded.sources)
+    need = part.max_score if min_score is None else float(min_score)
+    if part.score + 1e-9 < need:
+        return text, failure_message(part, need, graded.sources)
+    return text, None
+
+
+def points_outcome(
+    graded: Graded,
+    *,
+    out_of: float | None = None,
+    checks: Sequence[str] | None = None,
+    quiet: bool = False,
+) -> tuple[str, float]:
+    """points()'s printed text and its value."""
+    part = _part(graded.report, checks)
+    text = ""
     if not quiet:
-        print(to_text(part, sources=graded.sources), end="")
+        text = to_text(part, sources=graded.sources)
         if part.score + 1e-9 < part.max_score:  # what to fix, as check() would say it
-            print(failure_message(part, part.max_score, graded.sources))
+            text += failure_message(part, part.max_score, graded.sources) + "\n"
     if out_of is None:
-        return part.score
+        return text, part.score
     if part.max_score <= 0:
-        return float(out_of)
-    return round(out_of * part.score / part.max_score, 3)
+        return text, float(out_of)
+    return text, round(out_of * part.score / part.max_score, 3)
+
+
+# -- nbgrader autograde: the test cells are graded outside the notebook ----------
+# kmodlab.course.nbgrader grades a notebook's modules in nbgrader's own process,
+# from the cells' text, and replaces the outputs of the test cells it recognised
+# (kmodlab.course.outside). It names their exercises in this variable, in the
+# environment the notebook's kernel starts with, so that the kernel does not
+# grade them a second time: the cell only says so, and its output is replaced.
+# If it were not replaced, the cell would give no points.
+OUTSIDE_ENV = "KMODLAB_GRADED_OUTSIDE"
+OUTSIDE_NOTE = (
+    "kmodlab: this test cell is graded outside the notebook by nbgrader autograde; "
+    "this output is replaced by the grade"
+)
+
+
+def graded_outside(exercise: str) -> bool:
+    import os
+
+    return exercise in os.environ.get(OUTSIDE_ENV, "").split(",")
 
 
 def forget() -> None:
@@ -226,23 +282,34 @@ def _graded(exercise: str, workspace: Path | str | None, files: Sequence[str] | 
     key = (exercise, tuple(sorted((n, hashlib.sha256(d).hexdigest()) for n, d in chosen.items())))
     if key in _cache:
         return _cache[key]
-    with tempfile.TemporaryDirectory(prefix="kmodlab-course-") as tmp:
-        sub = Path(tmp) / exercise  # the report names the submission after its folder
-        sub.mkdir()
-        for name, data in chosen.items():
-            (sub / name).parent.mkdir(parents=True, exist_ok=True)
-            (sub / name).write_bytes(data)
-        report = _grade_quietly(sub, exercise)
-    _keep_evidence(folder, exercise, report)
-    sources = {n: d.decode("utf-8", errors="replace") for n, d in chosen.items()}
-    graded = Graded(report, sources, folder)
+    graded = grade_files(exercise, chosen, folder)
+    keep_evidence(folder, exercise, graded.report)
     while len(_cache) >= _CACHE_SIZE:
         _cache.pop(next(iter(_cache)))
     _cache[key] = graded
     return graded
 
 
-def _keep_evidence(folder: Path, exercise: str, report: Report) -> None:
+def grade_files(
+    exercise: str, chosen: dict[str, bytes], folder: Path, *, record_warnings: bool = True
+) -> Graded:
+    """Grade these files ({name: content}, as _choose_files gives them) as the exercise.
+
+    record_warnings=False leaves Python's warnings alone (recording them is not
+    thread-safe: kmodlab.course.outside grades in a thread of its own)."""
+    __tracebackhide__ = True
+    with tempfile.TemporaryDirectory(prefix="kmodlab-course-") as tmp:
+        sub = Path(tmp) / exercise  # the report names the submission after its folder
+        sub.mkdir()
+        for name, data in chosen.items():
+            (sub / name).parent.mkdir(parents=True, exist_ok=True)
+            (sub / name).write_bytes(data)
+        report = _grade_quietly(sub, exercise, record_warnings=record_warnings)
+    sources = {n: d.decode("utf-8", errors="replace") for n, d in chosen.items()}
+    return Graded(report, sources, folder)
+
+
+def keep_evidence(folder: Path, exercise: str, report: Report) -> None:
     """The grade's evidence document beside the work it graded
     (WORKSPACE/EXERCISE.evidence.json.xz), so an nbgrader grade, like any other, can be
     re-judged with `kmodlab rejudge`. A workspace that cannot be written keeps the
@@ -305,13 +372,17 @@ def _choose_files(exercise: str, folder: Path, files: Sequence[str] | None) -> d
     return chosen
 
 
-def _grade_quietly(submission: Path, exercise: str) -> Report:
+def _grade_quietly(submission: Path, exercise: str, *, record_warnings: bool = True) -> Report:
     __tracebackhide__ = True
     from kmodlab.grader.pipeline import grade as grade_submission
 
     notes: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    caught: list[warnings.WarningMessage] = []
+    recording = warnings.catch_warnings(record=True) if record_warnings else None
+    with recording if recording is not None else contextlib.nullcontext() as record:
+        if record is not None:
+            warnings.simplefilter("always")
+            caught = record
         try:
             return grade_submission(submission, exercise=exercise, progress=notes.append)
         except KmodlabError as e:

@@ -23,6 +23,13 @@ included, leaving the student a bare comment instead of a module cell:
 CheckKmoduleCells (run first by `nbgrader generate_assignment`) refuses that,
 and a delimiter that is not a C comment, with the cell and the fix.
 
+During `nbgrader autograde`, the test cells that call course.points() or
+course.check() are graded outside the notebook (kmodlab.course.outside):
+GradeOutside starts the grade from the notebook's cells before the kernel
+starts, and ScoreOutside puts its outputs into those cells after the kernel
+has run, before nbgrader scores them. The student's Python cannot reach
+that grade, and it overlaps the kernel's start and the lesson's cells.
+
     # nbgrader_config.py
     from kmodlab.course.nbgrader import configure
     configure(get_config())
@@ -85,6 +92,57 @@ class CheckKmoduleCells(NbGraderPreprocessor):
         return cell, resources
 
 
+class GradeOutside(NbGraderPreprocessor):
+    """Before Execute: start grading the test cells' exercises from the notebook's cells,
+    and tell the kernel (through its environment) not to grade them itself."""
+
+    def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+        import os
+
+        from kmodlab.course.checks import OUTSIDE_ENV
+        from kmodlab.course.outside import OutsideGrades, OutsidePlan, cell_files
+
+        plan = OutsidePlan.of(nb)
+        if plan.calls:
+            resources[RESOURCE] = OutsideGrades(plan, cell_files(nb)).start()
+            os.environ[OUTSIDE_ENV] = ",".join(plan.exercises)
+        else:
+            resources.pop(RESOURCE, None)
+            os.environ.pop(OUTSIDE_ENV, None)
+        return nb, resources
+
+
+class ScoreOutside(NbGraderPreprocessor):
+    """After Execute: the recognised test cells' outputs are the outside grade's."""
+
+    def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+        import os
+        from pathlib import Path
+
+        from nbformat import from_dict
+
+        from kmodlab.course.checks import OUTSIDE_ENV, keep_evidence
+        from kmodlab.course.outside import cell_outputs
+
+        os.environ.pop(OUTSIDE_ENV, None)
+        grades = resources.pop(RESOURCE, None)
+        if grades is None:
+            return nb, resources
+        grades.wait(CELL_TIMEOUT_S * max(1, len(grades.plan.exercises)))
+        for index, call in grades.plan.calls.items():
+            cell = nb.cells[index]
+            outputs = cell_outputs(call, grades.outcome(call), cell.get("execution_count"))
+            cell.outputs = [from_dict(o) for o in outputs]
+        where = resources.get("metadata", {}).get("path")
+        if where:  # the evidence documents, where the lab keeps them, for `kmodlab rejudge`
+            for exercise, graded in grades.graded():
+                keep_evidence(Path(where) / "kmodlab-workspace", exercise, graded.report)
+        return nb, resources
+
+
+RESOURCE = "kmodlab_outside_grades"
+
+
 def configure(c: Any) -> Any:
     """Set what a kmodlab course needs on an nbgrader config object (get_config())."""
     from nbgrader.converters import GenerateAssignment
@@ -95,6 +153,20 @@ def configure(c: Any) -> Any:
     default = list(GenerateAssignment.class_traits()["preprocessors"].default())
     if CheckKmoduleCells not in default:
         c.GenerateAssignment.preprocessors = [CheckKmoduleCells, *default]
+    # The test cells graded outside the notebook (kmodlab.course.outside), around Execute.
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+
+    steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
+    if Execute in steps:
+        at = steps.index(Execute)
+        c.Autograde.autograde_preprocessors = [
+            *steps[:at],
+            GradeOutside,
+            Execute,
+            ScoreOutside,
+            *steps[at + 1 :],
+        ]
     from nbgrader.coursedir import CourseDirectory
 
     ignore = list(CourseDirectory.class_traits()["ignore"].default())

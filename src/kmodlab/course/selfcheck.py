@@ -16,9 +16,13 @@
 Each check takes the student's answer, collects evidence in a fresh guest of
 the lab's machine (the lab's own guest is left alone; the student's commands
 run there as written), and judges it with a pure function (the judge_*
-functions, tested on captured text). It passes with one line, or raises
-AssertionError with what to look at: as an nbgrader test cell (grade: true)
-that is autograded, all its points or none. The modules it uses are
+functions, tested on captured text). Evidence that depends only on the kernel
+and kmodlab's own modules (what secret.ko logs, held's use counts, tick's
+holders, /proc/kallsyms, the release) is measured in a fresh guest once and
+kept beside those modules (_measured); the student's commands always run.
+A check passes with one line, or raises AssertionError with what to look
+at: as an nbgrader test cell (grade: true) that is autograded, all its
+points or none. The modules it uses are
 kmodlab's own (kmodlab/course/modules/), built in the sandbox once per kernel
 and kept in $KMODLAB_HOME/selfcheck.
 """
@@ -50,9 +54,13 @@ def kernel_release(*, release: str, modules_dir: str) -> None:
 
     if not release.strip() or not modules_dir.strip():
         _conclude(judge_release(release, modules_dir, "", platform.release()))
-    with _fresh_guest() as s:
-        probe = s.sh(RELEASE_PROBE)
-    _conclude(judge_release(release, modules_dir, probe.stdout.strip(), platform.release()))
+
+    def collect() -> tuple[dict[str, str], bool]:
+        with _fresh_guest() as s:
+            return _kept_if_ok(s.sh(RELEASE_PROBE))
+
+    guest = _probe("release", None, collect).strip()
+    _conclude(judge_release(release, modules_dir, guest, platform.release()))
 
 
 def secret_reading(*, level: int | None, taint: str) -> None:
@@ -60,13 +68,20 @@ def secret_reading(*, level: int | None, taint: str) -> None:
     __tracebackhide__ = True
     if level is None or not taint.strip():
         _conclude(judge_secret(level, taint, None, ""))
-    with _fresh_guest() as s:
-        _put(s, "lesson", "secret")
-        ran = s.sh("insmod /tmp/secret.ko", timeout_s=60)
-        probe = s.sh("cat /sys/module/secret/taint")
-    # The kernel's own lines about secret (its taints) start with "secret:" too.
-    levels = [r.level for r in ran.kmsg if r.text == SECRET_LINE]
-    _conclude(judge_secret(level, taint, levels[0] if levels else None, probe.stdout.strip()))
+
+    def collect() -> tuple[dict[str, str], bool]:
+        with _fresh_guest() as s:
+            _put(s, "lesson", "secret")
+            ran = s.sh("insmod /tmp/secret.ko", timeout_s=60)
+            probe = s.sh("cat /sys/module/secret/taint")
+        # The kernel's own lines about secret (its taints) start with "secret:" too.
+        levels = [r.level for r in ran.kmsg if r.text == SECRET_LINE]
+        facts = {"level": str(levels[0]) if levels else "", "taint": probe.stdout.strip()}
+        return facts, bool(levels) and probe.ok and bool(facts["taint"])
+
+    facts = _measured("secret", "lesson", collect)
+    logged = int(facts["level"]) if facts.get("level", "").isdigit() else None
+    _conclude(judge_secret(level, taint, logged, facts.get("taint", "")))
 
 
 def open_holds(*, used_by: int | None) -> None:
@@ -74,10 +89,13 @@ def open_holds(*, used_by: int | None) -> None:
     __tracebackhide__ = True
     if used_by is None:
         _conclude(judge_held(used_by, {}))
-    with _fresh_guest() as s:
-        _put(s, "lesson", "held")
-        probe = s.sh(HELD_PROBE, timeout_s=60)
-    _conclude(judge_held(used_by, sections(probe.stdout)))
+
+    def collect() -> tuple[dict[str, str], bool]:
+        with _fresh_guest() as s:
+            _put(s, "lesson", "held")
+            return _kept_if_ok(s.sh(HELD_PROBE, timeout_s=60))
+
+    _conclude(judge_held(used_by, sections(_probe("held", "lesson", collect))))
 
 
 def install_pair(commands: str) -> None:
@@ -98,11 +116,17 @@ def lsmod_reading(*, used_by: int | None, holders: Iterable[str], count_file: st
     __tracebackhide__ = True
     if used_by is None or not count_file.strip():
         _conclude(judge_lsmod(used_by, list(holders), count_file, {}))
-    with _fresh_guest() as s:
-        s.push_modules(_pair().values())
-        s.run(["modprobe", "tock"])
-        probe = s.sh(LSMOD_PROBE)
-    _conclude(judge_lsmod(used_by, list(holders), count_file, sections(probe.stdout)))
+
+    def collect() -> tuple[dict[str, str], bool]:
+        with _fresh_guest() as s:
+            s.push_modules(_pair().values())
+            loaded = s.run(["modprobe", "tock"])
+            probe = s.sh(LSMOD_PROBE)
+        facts, ok = _kept_if_ok(probe)
+        return facts, ok and loaded.ok
+
+    probe = _probe("lsmod", "pair", collect)
+    _conclude(judge_lsmod(used_by, list(holders), count_file, sections(probe)))
 
 
 def kallsyms_kinds(*, exported: Iterable[str], local: str) -> None:
@@ -110,9 +134,12 @@ def kallsyms_kinds(*, exported: Iterable[str], local: str) -> None:
     __tracebackhide__ = True
     if not set(exported) and not local.strip():
         _conclude(judge_kallsyms(set(), local, ""))
-    with _fresh_guest() as s:
-        probe = s.sh(KALLSYMS_PROBE)
-    _conclude(judge_kallsyms(set(exported), local, probe.stdout))
+
+    def collect() -> tuple[dict[str, str], bool]:
+        with _fresh_guest() as s:
+            return _kept_if_ok(s.sh(KALLSYMS_PROBE))
+
+    _conclude(judge_kallsyms(set(exported), local, _probe("kallsyms", None, collect)))
 
 
 def unknown_symbol_fix(*, provider: str, commands: str) -> None:
@@ -186,6 +213,8 @@ echo @@refcnt; cat /sys/module/tick/refcnt
 echo @@holders; ls /sys/module/tick/holders
 """
 KALLSYMS_PROBE = "grep -E ' (__ksymtab_)?(" + "|".join(KALLSYMS_NAMES) + r")$' /proc/kallsyms; true"
+# Every probe whose output _measured keeps (a change to one measures again).
+_PROBES = (SECRET_LINE, RELEASE_PROBE, HELD_PROBE, LSMOD_PROBE, KALLSYMS_PROBE)
 
 
 def sections(text: str) -> dict[str, list[str]]:
@@ -473,6 +502,53 @@ def _conclude(verdict: Verdict) -> None:
     if not verdict.ok:
         raise AssertionError(verdict.message)
     print(f"passed: {verdict.message}")
+
+
+def _kept_if_ok(probe) -> tuple[dict[str, str], bool]:  # type: ignore[no-untyped-def]
+    """A probe's output as facts, to keep when the probe itself succeeded."""
+    return {"stdout": probe.stdout}, probe.ok and bool(probe.stdout.strip())
+
+
+def _probe(name: str, which: str | None, collect) -> str:  # type: ignore[no-untyped-def]
+    return _measured(name, which, collect).get("stdout", "")
+
+
+def _measured(name: str, which: str | None, collect) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Facts about the kernel and kmodlab's own modules (MODULES/<which>), measured in a
+    fresh guest by collect() the first time, then read from $KMODLAB_HOME/selfcheck/facts.
+
+    The key: the kernel's headers, the modules' sources, the name and every probe
+    script, so a change to any of them measures again. collect() returns the facts
+    and whether to keep them: a failed measurement is judged, never kept.
+    """
+    import contextlib
+    import hashlib
+    import json
+
+    from kmodlab.paths import atomic_write, current_kernel
+
+    headers = current_kernel().headers
+    h = hashlib.sha256("\0".join([name, *_PROBES, str(headers.resolve())]).encode())
+    if which is not None:
+        h.update(_cache_dir(which, headers).name.encode())
+    kept = _facts_dir() / f"{name}-{h.hexdigest()[:16]}.json"
+    try:
+        facts = json.loads(kept.read_text())
+        if isinstance(facts, dict) and facts and all(isinstance(v, str) for v in facts.values()):
+            return facts
+    except (OSError, ValueError):
+        pass  # not measured yet, or damaged: measure
+    facts, keep = collect()
+    if keep:
+        with contextlib.suppress(OSError):  # a home that cannot be written measures every time
+            atomic_write(kept, json.dumps(facts).encode())
+    return facts
+
+
+def _facts_dir() -> Path:
+    from kmodlab.paths import home
+
+    return home() / "selfcheck" / "facts"
 
 
 def _fresh_guest():  # type: ignore[no-untyped-def]
