@@ -43,6 +43,11 @@ CORPUS: dict[str, dict[str, str]] = {
     "kthread_cpu_leak": {"kernel-health": "fail", "registrations": "fail"},
     "devmodel_unwind": {"fault-injection": "fail"},
     "devmodel_ok": {},  # the correct control (tests/data/instr)
+    # An optional interrupt line that does not exist in the guest (ldd3's short):
+    # request_irq fails in the normal load too, and init carries on, as written to.
+    "irq_optional": {},
+    # ... and the polling buffer of that path never freed (and its kmalloc unchecked).
+    "irq_optional_leak": {"leaks": "fail", "fault-injection": "fail"},
 }
 
 # Checks a case's bug may or may not reach, by timing: the thread left running
@@ -203,3 +208,14 @@ def test_a_device_allocated_then_added_is_a_point_twice_and_unwinds(reports):
     calls = [p["call"] for p in fi.data["points"] if not p.get("inside")]
     assert calls == ["platform_driver_register", "platform_device_alloc", "platform_device_add"]
     assert fi.data["untested"] == {}
+
+
+def test_a_call_that_fails_by_itself_may_be_carried_on_after(reports):
+    """Is the request_irq that failed in the normal load too a passing point when init
+    carries on as it did there, and a failing one when that path leaves something?"""
+    (ok,) = [p for p in reports["irq_optional"].check("fault-injection").data["points"]
+             if p["call"] == "request_threaded_irq"]  # fmt: skip
+    assert ok["verdict"] == "pass" and "failed by itself with -EINVAL" in ok["message"]
+    (bad,) = [p for p in reports["irq_optional_leak"].check("fault-injection").data["points"]
+              if p["call"] == "request_threaded_irq"]  # fmt: skip
+    assert bad["verdict"] == "fail" and "but after rmmod: kmalloc()" in bad["message"], bad

@@ -240,14 +240,16 @@ static int builtin(char **argv)
 		argc++;
 	if (strcmp(argv[0], "@load") == 0 && argc >= 2) {
 		en = load_module(argv[1], argc > 2 ? argv[2] : "");
+		/* An exit status keeps 8 bits: the whole errno is on this line
+		 * (init may return -EPROBE_DEFER, 517). */
 		if (en)
-			printf("load %s: %s\n", argv[1], strerror(en));
+			printf("load %s: %s (errno %d)\n", argv[1], strerror(en), en);
 		return en;
 	}
 	if (strcmp(argv[0], "@unload") == 0 && argc == 2) {
 		en = unload_module(argv[1]);
 		if (en)
-			printf("unload %s: %s\n", argv[1], strerror(en));
+			printf("unload %s: %s (errno %d)\n", argv[1], strerror(en), en);
 		return en;
 	}
 	if (strcmp(argv[0], "@cycle") == 0 && argc >= 4) {

@@ -49,8 +49,49 @@ class Context:
         return CheckResult(check_id, "error", 0.0, float(self.weights.get(check_id, 1)), why)
 
 
+_WHOLE_ERRNO = re.compile(r"^(?:load|unload) \S+: .*\(errno (\d+)\)$", re.MULTILINE)
+
+
+def call_errno(r) -> int:  # type: ignore[no-untyped-def]
+    """The errno a @load or @unload failed with. Its exit status holds only 8 bits
+    (-EPROBE_DEFER, 517, would read as EIO): the agent prints the whole number,
+    taken when its low 8 bits are the exit status."""
+    found = [int(n) for n in _WHOLE_ERRNO.findall(r.stdout or "")]
+    if found and found[-1] & 0xFF == r.returncode:
+        return found[-1]
+    return r.returncode
+
+
+# The kernel's own codes (include/linux/errno.h): an init may return them, and
+# userspace has no name for them (strerror says "Unknown error 517").
+KERNEL_ERRNOS = {
+    512: ("ERESTARTSYS", "interrupted, to be restarted"),
+    513: ("ERESTARTNOINTR", "to be restarted"),
+    514: ("ERESTARTNOHAND", "to be restarted if no handler"),
+    515: ("ENOIOCTLCMD", "no ioctl command"),
+    516: ("ERESTART_RESTARTBLOCK", "to be restarted by sys_restart_syscall"),
+    517: ("EPROBE_DEFER", "the driver asks to probe again later"),
+    518: ("EOPENSTALE", "open found a stale dentry"),
+    519: ("ENOPARAM", "parameter not supported"),
+    521: ("EBADHANDLE", "illegal NFS file handle"),
+    522: ("ENOTSYNC", "update synchronization mismatch"),
+    523: ("EBADCOOKIE", "cookie is stale"),
+    524: ("ENOTSUPP", "operation is not supported"),
+    525: ("ETOOSMALL", "buffer or request is too small"),
+    526: ("ESERVERFAULT", "an untranslatable error occurred"),
+    527: ("EBADTYPE", "type not supported by server"),
+    528: ("EJUKEBOX", "request initiated, but will not complete before timeout"),
+    529: ("EIOCBQUEUED", "iocb queued, will get completion event"),
+    530: ("ERECALLCONFLICT", "conflict with recalled state"),
+    531: ("ENOGRACE", "NFS file lock reclaim refused"),
+}
+
+
 def errno_name(value: int) -> str:
     value = abs(value)
+    if value in KERNEL_ERRNOS:
+        name, meaning = KERNEL_ERRNOS[value]
+        return f"-{name} ({meaning})"
     return f"-{errno.errorcode.get(value, str(value))} ({os.strerror(value)})"
 
 
@@ -260,7 +301,7 @@ def _failed_step(
     if r.status == "signaled":
         out.insert(0, Finding("killed", f"{what} was killed: the kernel oopsed"))
     elif r.returncode:
-        out.insert(0, Finding("errno", f"{what} failed: {errno_name(r.returncode)}"))
+        out.insert(0, Finding("errno", f"{what} failed: {errno_name(call_errno(r))}"))
     return out
 
 
@@ -293,7 +334,7 @@ def judge_load(ctx: Context) -> CheckResult:
 def _minus_one_hint(ctx: Context, step: Step, name: str) -> list[Finding]:
     """insmod failed with EPERM and init's source returns -1: say which codes fit."""
     r = step.result
-    if r is None or r.status != "exited" or r.returncode != errno.EPERM:
+    if r is None or r.status != "exited" or call_errno(r) != errno.EPERM:
         return []
     at = _return_minus_one(ctx, module_name(name))
     if at is None:
@@ -779,6 +820,17 @@ def _injection(events: list, p: PointEvidence):
     )
 
 
+def _carry_on_allowed(call) -> str | None:  # type: ignore[no-untyped-def]
+    """Why init may return 0 after this call failed, or None when it may not."""
+    if call.api.startswith("debugfs_"):
+        return "allowed for debugfs"
+    if call.op == "fail":  # the real call failed in the normal load, uninjected
+        err = call.detail.get("err", "")
+        code = f" with {errno_name(int(err))}" if err.lstrip("-").isdigit() and err != "0" else ""
+        return f"as in the normal load, where it failed by itself{code}"
+    return None
+
+
 def judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     """One point's verdict in the shape the report's ladder draws.
 
@@ -839,7 +891,7 @@ def _judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     r = step.result
     if r.status == "timeout":
         return {**out, "verdict": "fail", "message": "init never returned after the failure"}
-    out["init_returned"] = -r.returncode if r.returncode else 0
+    out["init_returned"] = -call_errno(r) if r.returncode else 0
     if injected is None:
         return {
             **out,
@@ -864,8 +916,12 @@ def _judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
         out["report"] = kernel[1]
     if r.returncode == 0 and (inside := getattr(p.call, "detail", {}).get("in")):
         return _callback_point(ctx, p, out, inside, leftovers, kernel)
+    # Carrying on after the failure is allowed for debugfs, and for a call that
+    # failed by itself in the normal load too: init did the same there, and the
+    # normal load's checks judged that (ldd3's short carries on without its IRQ).
+    allowed = _carry_on_allowed(p.call)
     # Init ignoring the failure is the cause of whatever the kernel reports next (in exit).
-    ignored = r.returncode == 0 and not p.call.api.startswith("debugfs_")
+    ignored = r.returncode == 0 and allowed is None
     if kernel and not ignored:
         finding = kernel[0]
         out["at"] = {"file": finding.file, "line": finding.line}
@@ -873,19 +929,17 @@ def _judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
         return {**out, "verdict": "fail", "message": message}
     if r.returncode == 0:
         unloaded = p.unload is not None and p.unload.result is not None and p.unload.result.ok
-        benign = (
-            p.call.api.startswith("debugfs_") and unloaded and not out["leaked"] and not leftovers
-        )
+        benign = allowed is not None and unloaded and not out["leaked"] and not leftovers
         msg = (
-            f"init carried on after {p.call.api}() failed (allowed for debugfs)"
+            f"init carried on after {p.call.api}() failed ({allowed})"
             if benign
             else f"init ignored the failure of {p.call.api}() and returned 0"
         )
-        if not benign and p.call.api.startswith("debugfs_"):
+        if not benign and allowed is not None:
             what = [f"{x['api']}() at {x['file']}:{x['line']}" for x in out["leaked"]]
             what += [lo.message for lo in leftovers] or ["the module did not unload"]
             msg = (
-                f"init carried on after {p.call.api}() failed (allowed for debugfs), "
+                f"init carried on after {p.call.api}() failed ({allowed}), "
                 f"but after rmmod: {'; '.join(what)}"
             )
         return {**out, "verdict": "pass" if benign else "fail", "message": msg}
@@ -911,13 +965,13 @@ def _judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
         if hints:
             message += ": " + "; ".join(hints)
         return {**out, "verdict": "fail", "message": message}
-    if r.returncode == errno.EPERM and (wrong := _minus_one(ctx, p)):
+    if call_errno(r) == errno.EPERM and (wrong := _minus_one(ctx, p)):
         out["at"] = {"file": wrong[0], "line": wrong[1]}
         return {**out, "verdict": "fail", "message": wrong[2]}
     return {
         **out,
         "verdict": "pass",
-        "message": f"init returned {errno_name(r.returncode)} and released everything",
+        "message": f"init returned {errno_name(call_errno(r))} and released everything",
     }
 
 
