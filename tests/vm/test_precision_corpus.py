@@ -48,6 +48,8 @@ CORPUS: dict[str, dict[str, str]] = {
     "irq_optional": {},
     # ... and the polling buffer of that path never freed (and its kmalloc unchecked).
     "irq_optional_leak": {"leaks": "fail", "fault-injection": "fail"},
+    # Both error paths underflow a refcount: the kernel's WARN_ONCE, at each point.
+    "warn_twice": {"fault-injection": "fail"},
 }
 
 # Checks a case's bug may or may not reach, by timing: the thread left running
@@ -219,3 +221,11 @@ def test_a_call_that_fails_by_itself_may_be_carried_on_after(reports):
     (bad,) = [p for p in reports["irq_optional_leak"].check("fault-injection").data["points"]
               if p["call"] == "request_threaded_irq"]  # fmt: skip
     assert bad["verdict"] == "fail" and "but after rmmod: kmalloc()" in bad["message"], bad
+
+
+def test_a_kernel_warning_once_per_boot_is_seen_at_every_point(reports):
+    """Does the second point of one guest see the underflow warning the first point's
+    load already printed once (the WARN_ONCE flags are cleared between points)?"""
+    points = reports["warn_twice"].check("fault-injection").data["points"]
+    assert [p["verdict"] for p in points] == ["fail", "fail"], points
+    assert all("lib/refcount.c" in p["message"] for p in points), points
