@@ -139,6 +139,19 @@ def test_a_later_cell_wins_as_running_top_to_bottom():
     assert cell_files(nb)["hello.c"].endswith(b"second\n")
 
 
+def test_a_deleted_module_is_gone_and_a_moved_workspace_is_left_to_the_kernel():
+    nb = notebook(
+        new_code_cell("%%kmodule hello\nfirst"),
+        new_code_cell("print('tidy up')\n%kmod delete hello"),
+        grade_cell('course.points("hello")'),
+    )
+    assert cell_files(nb) == {} and OutsidePlan.of(nb).exercises == ["hello"]
+    nb.cells.insert(1, new_code_cell("%kmod workspace mine"))
+    assert OutsidePlan.of(nb).calls == {}  # the kernel grades where the workspace went
+    nb.cells[1] = new_code_cell("%kmod workspace")  # only says where it is
+    assert OutsidePlan.of(nb).exercises == ["hello"]
+
+
 # -- what a replaced cell says and scores ----------------------------------------
 @pytest.fixture
 def canned(monkeypatch):
@@ -302,3 +315,20 @@ def test_configure_puts_the_outside_grade_around_execute():
     steps = list(configure(Config()).Autograde.autograde_preprocessors)
     at = steps.index(Execute)
     assert steps[at - 1 : at + 2] == [GradeOutside, Execute, ScoreOutside]
+
+
+def test_every_test_cell_of_the_course_is_graded_outside():
+    """Is each assignment's every `course` test cell (hidden tests included) one the
+    outside grade recognises, so that no assignment falls back to its kernel?"""
+    from tests.course.conftest import ASSIGNMENTS, COURSE
+
+    for name in ASSIGNMENTS:
+        nb = nbformat.read(str(COURSE / "source" / name / f"{name}.ipynb"), as_version=4)
+        plan = OutsidePlan.of(nb)
+        naming = [
+            i
+            for i, c in enumerate(nb.cells)
+            if c.metadata.get("nbgrader", {}).get("grade") and "course." in c.source
+        ]
+        assert naming and sorted(plan.calls) == naming, name
+        assert plan.exercises == [name], name

@@ -144,13 +144,15 @@ class OutsidePlan:
                 calls[i] = call
             elif names_course(cell.source):
                 return cls()  # a test cell we do not understand: the kernel grades them all
+        if any(_kmod_line(c, "workspace") for c in nb.cells):
+            return cls()  # the lab's folder moved: the kernel's to grade, where it went
         return cls(calls)
 
 
 def cell_files(nb: Any) -> dict[str, bytes]:
     """{workspace path: content} the notebook's cells write into the lab's workspace:
-    %%kmodule NAME (NAME.c, as the lab writes it) and `%%writefile kmodlab-workspace/PATH`.
-    The later cell wins, as running top to bottom."""
+    %%kmodule NAME (NAME.c, as the lab writes it) and `%%writefile kmodlab-workspace/PATH`;
+    `%kmod delete NAME` removes NAME.c. The later cell wins, as running top to bottom."""
     from kmodlab.course.extract import _words
     from kmodlab.errors import InputError
     from kmodlab.lab.magics import parse_kmodule_line
@@ -163,6 +165,8 @@ def cell_files(nb: Any) -> dict[str, bytes]:
         first, _, body = cell.source.partition("\n")
         words = _words(first)
         text = body if body.endswith("\n") or not body else body + "\n"
+        for name in _kmod_line(cell, "delete"):  # `%kmod delete NAME` removes NAME.c
+            files.pop(f"{name}.c", None)
         if words and words[0] == "%%kmodule":
             line = first[len("%%kmodule") :]
             try:  # what the lab's %%kmodule refuses, it does not write
@@ -178,6 +182,20 @@ def cell_files(nb: Any) -> dict[str, bytes]:
                 append = "-a" in words[1:] or "--append" in words[1:]
                 files[name] = (files.get(name, b"") if append else b"") + text.encode()
     return files
+
+
+def _kmod_line(cell: Any, sub: str) -> list[str]:
+    """The first argument of each `%kmod SUB ARG` line of a code cell (not a cell magic's body)."""
+    from kmodlab.course.extract import _words
+
+    if cell.get("cell_type") != "code" or cell.source.startswith("%%"):
+        return []
+    found = []
+    for line in cell.source.splitlines():
+        words = _words(line.strip())
+        if len(words) > 2 and words[:2] == ["%kmod", sub]:
+            found.append(words[2])
+    return found
 
 
 Outcome = checks.Graded | str  # a grade, or the AssertionError the kernel would have raised
