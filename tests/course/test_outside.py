@@ -332,3 +332,26 @@ def test_every_test_cell_of_the_course_is_graded_outside():
         ]
         assert naming and sorted(plan.calls) == naming, name
         assert plan.exercises == [name], name
+
+
+def test_generate_assignment_warns_of_a_test_cell_graded_in_the_kernel(caplog):
+    """Does the instructor hear, at generate_assignment, of the test cell that would make
+    the notebook's grade one the student's Python can reach (and of no other cell)?"""
+    import logging
+
+    from kmodlab.course.nbgrader import CheckKmoduleCells
+
+    nb = notebook(
+        grade_cell('course.points("hello", checks=["greetings"])'),
+        grade_cell('assert course.grade("hello").score > 3'),
+        grade_cell("selfcheck.secret_reading(level=level, taint=taint)", 1),
+    )
+    step = CheckKmoduleCells()
+    with caplog.at_level(logging.WARNING, logger=step.log.name):
+        step.preprocess(nb, {})
+    warned = [
+        r.getMessage()
+        for r in caplog.records
+        if "graded in the notebook's kernel" in r.getMessage()
+    ]
+    assert len(warned) == 1 and warned[0].startswith("cell 2 (assert course.grade"), warned

@@ -80,15 +80,35 @@ def kmodule_cell_problems(source: str, solution: bool) -> list[str]:
     return problems
 
 
+def kernel_graded_warning(cell: Any) -> str | None:
+    """Why a test cell that uses `course` would be graded in the notebook's kernel during
+    autograde (kmodlab.course.outside), or None when it is graded outside."""
+    from kmodlab.course.outside import names_course, recognised_call
+
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+        return None
+    if not names_course(cell.source) or recognised_call(cell.source) is not None:
+        return None
+    return (
+        "this test cell would be graded in the notebook's kernel, where the student's "
+        "Python can replace it, and so would every test cell of the notebook: write it as "
+        "one course.points(...) or course.check(...) call with literal arguments"
+    )
+
+
 class CheckKmoduleCells(NbGraderPreprocessor):
-    """Refuse, before ClearSolutions, the %%kmodule cells it would turn into nonsense."""
+    """Refuse, before ClearSolutions, the %%kmodule cells it would turn into nonsense;
+    warn of test cells autograde could not grade outside the notebook."""
 
     def preprocess_cell(self, cell: Any, resources: Any, index: int) -> tuple[Any, Any]:
         if cell.cell_type == "code":
+            first = cell.source.split("\n", 1)[0]
             problems = kmodule_cell_problems(cell.source, is_solution(cell))
             if problems:
-                first = cell.source.split("\n", 1)[0]
                 raise KmoduleCellError(f"cell {index} ({first}): " + "; ".join(problems))
+            if warning := kernel_graded_warning(cell):
+                self.log.warning("cell %d (%s): %s", index, first, warning)
         return cell, resources
 
 
