@@ -29,10 +29,13 @@ def test_solution_passes_and_starter_fails_quietly(lab_machine, tmp_path, capfd)
     report = grade("hello", solution)
     assert report.score == report.max_score
 
+    # A copy: a graded workspace gets the grade's evidence document beside it.
+    starter = tmp_path / "starter"
+    shutil.copytree(REPO / "exercises" / "hello", starter)
     with pytest.raises(AssertionError) as e:
-        check("hello", REPO / "exercises" / "hello", checks=["greetings", "modinfo"])
+        check("hello", starter, checks=["greetings", "modinfo"])
     assert "Not passing: greetings, modinfo" in str(e.value)
-    assert points("hello", 3, REPO / "exercises" / "hello", checks=["modinfo"]) == 1.0
+    assert points("hello", 3, starter, checks=["modinfo"]) == 1.0
 
     captured = capfd.readouterr()
     assert captured.err == ""
