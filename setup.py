@@ -7,6 +7,7 @@ course init` has a course to copy. An editable install reads the checkout itself
 """
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -31,6 +32,8 @@ class BuildWithCourse(build_py):
             return  # the checkout's own folders are used
         cf = _coursefiles()
         dest = Path(self.build_lib) / "kmodlab" / cf.PACKAGED
+        # build/lib outlives a build: a file since removed from the course must not ride along.
+        shutil.rmtree(dest, ignore_errors=True)
         cf.copy_content(HERE, dest)
 
 

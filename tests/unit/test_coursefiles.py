@@ -86,7 +86,12 @@ def test_checkout_content_is_every_tracked_course_file():
 def test_a_wheel_carries_the_course_and_an_install_of_it_finds_the_exercises(tmp_path):
     """Does the wheel (built as pip builds it) carry the course as package data, and does
     kmodlab run from the unpacked wheel alone, away from any checkout, list the
-    exercises, load an exercise's checks and copy the course out with `course init`?"""
+    exercises, load an exercise's checks and copy the course out with `course init`?
+    A file left in the checkout's build/ by an earlier build (since removed from the
+    course) must not ride along."""
+    stale = ROOT / "build" / "lib" / "kmodlab" / coursefiles.PACKAGED / "exercises" / "gone.txt"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text("removed from the course since the last build\n")
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"),
          str(ROOT)],
