@@ -30,6 +30,7 @@ def test_a_line_that_disagrees_with_the_exit_status_is_not_believed():
     """A module printing on the process's stdout cannot change the low 8 bits."""
     assert judges.call_errno(failed_load(12, "load m.ko: x (errno 517)\n")) == 12
     assert judges.call_errno(failed_load(12, "")) == 12
+    assert judges.call_errno(failed_load(0, "load m.ko: x (errno 256)\n")) == 0  # it loaded
     assert judges.call_errno(failed_load(19, "load m.ko: No such device (errno 19)\n")) == 19
 
 

@@ -57,7 +57,7 @@ def call_errno(r) -> int:  # type: ignore[no-untyped-def]
     (-EPROBE_DEFER, 517, would read as EIO): the agent prints the whole number,
     taken when its low 8 bits are the exit status."""
     found = [int(n) for n in _WHOLE_ERRNO.findall(r.stdout or "")]
-    if found and found[-1] & 0xFF == r.returncode:
+    if r.returncode and found and found[-1] & 0xFF == r.returncode:
         return found[-1]
     return r.returncode
 
@@ -891,7 +891,8 @@ def _judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
     r = step.result
     if r.status == "timeout":
         return {**out, "verdict": "fail", "message": "init never returned after the failure"}
-    out["init_returned"] = -call_errno(r) if r.returncode else 0
+    returned = call_errno(r)  # init's errno, whole (0: it returned 0)
+    out["init_returned"] = -returned
     if injected is None:
         return {
             **out,
@@ -965,13 +966,13 @@ def _judge_point(ctx: Context, p: PointEvidence) -> dict[str, object]:
         if hints:
             message += ": " + "; ".join(hints)
         return {**out, "verdict": "fail", "message": message}
-    if call_errno(r) == errno.EPERM and (wrong := _minus_one(ctx, p)):
+    if returned == errno.EPERM and (wrong := _minus_one(ctx, p)):
         out["at"] = {"file": wrong[0], "line": wrong[1]}
         return {**out, "verdict": "fail", "message": wrong[2]}
     return {
         **out,
         "verdict": "pass",
-        "message": f"init returned {errno_name(call_errno(r))} and released everything",
+        "message": f"init returned {errno_name(returned)} and released everything",
     }
 
 
