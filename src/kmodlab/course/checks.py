@@ -377,12 +377,10 @@ def _grade_quietly(submission: Path, exercise: str, *, record_warnings: bool = T
     from kmodlab.grader.pipeline import grade as grade_submission
 
     notes: list[str] = []
-    caught: list[warnings.WarningMessage] = []
     recording = warnings.catch_warnings(record=True) if record_warnings else None
-    with recording if recording is not None else contextlib.nullcontext() as record:
-        if record is not None:
+    with recording or contextlib.nullcontext([]) as caught:
+        if recording is not None:
             warnings.simplefilter("always")
-            caught = record
         try:
             return grade_submission(submission, exercise=exercise, progress=notes.append)
         except KmodlabError as e:

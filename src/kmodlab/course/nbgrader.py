@@ -83,12 +83,11 @@ def kmodule_cell_problems(source: str, solution: bool) -> list[str]:
 def kernel_graded_warning(cell: Any) -> str | None:
     """Why a test cell that uses `course` would be graded in the notebook's kernel during
     autograde (kmodlab.course.outside), or None when it is graded outside."""
-    from kmodlab.course.outside import names_course, recognised_call
+    from kmodlab.course.outside import is_test_cell, names_course, recognised_call
 
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+    if not is_test_cell(cell) or not names_course(cell.source):
         return None
-    if not names_course(cell.source) or recognised_call(cell.source) is not None:
+    if recognised_call(cell.source) is not None:
         return None
     return (
         "this test cell would be graded in the notebook's kernel, where the student's "

@@ -118,7 +118,8 @@ def names_course(source: str) -> bool:
     )
 
 
-def _is_test_cell(cell: Any) -> bool:
+def is_test_cell(cell: Any) -> bool:
+    """An nbgrader test cell: a code cell that is graded and is not an answer."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
@@ -137,7 +138,7 @@ class OutsidePlan:
     def of(cls, nb: Any) -> OutsidePlan:
         calls = {}
         for i, cell in enumerate(nb.cells):
-            if not _is_test_cell(cell):
+            if not is_test_cell(cell):
                 continue
             call = recognised_call(cell.source)
             if call is not None:
